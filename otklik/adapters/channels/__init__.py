@@ -1,0 +1,1 @@
+"""Channel adapters: each turns its provider's updates into `InboundEvent`s and sends `OutboundMessage`s."""

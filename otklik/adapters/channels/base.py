@@ -1,0 +1,63 @@
+"""The contract between the dispatcher and a channel adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from otklik.core.messages import OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the provider answered: its id for the sent message, when it gives one."""
+
+    external_id: str | None = None
+
+
+class SendError(Exception):
+    """A failed send, classified for the dispatcher.
+
+    - `retry_after` set: the provider asked us to wait (429); the row is retried after it, not counted
+      as a failure.
+    - `permanent`: retrying cannot help (bad request, chat not found); the row is marked failed.
+    - `unreachable`: the buyer blocked the bot; the contact is marked unreachable and not retried.
+    - otherwise: transient (5xx, timeout); retried with exponential back-off up to the attempt limit.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        unreachable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent or unreachable
+        self.unreachable = unreachable
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    """Provider limits the dispatcher obeys (per process)."""
+
+    per_second: float | None = None  # per channel account
+    per_chat_interval: float | None = None  # minimum seconds between two messages to one chat
+
+
+class ChannelSender(Protocol):
+    """Sends one outbound message to one recipient of one channel account.
+
+    `idempotency_key` is stable across retries of the same outbox row; adapters whose provider accepts
+    such a key pass it on (then a send interrupted by a crash may be safely repeated).
+    """
+
+    kind: str
+    limits: ChannelLimits
+    supports_idempotency: bool
+
+    async def send(self, recipient: str, message: OutboundMessage, *, idempotency_key: str) -> SendResult: ...
+
+    async def aclose(self) -> None: ...

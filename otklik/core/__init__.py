@@ -1,0 +1,1 @@
+"""The pure domain of otklik: no framework, database or transport imports (enforced by import-linter)."""

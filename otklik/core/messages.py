@@ -1,0 +1,132 @@
+"""One envelope per direction: every channel turns its updates into `InboundEvent`s and receives
+`OutboundMessage`s. Channels that lack a feature degrade the message (buttons -> numbered text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EventKind(StrEnum):
+    """What an inbound event carries."""
+
+    TEXT = "text"
+    BUTTON = "button"
+    PHOTO = "photo"
+    FILE = "file"
+    CONTACT = "contact"
+    STATUS = "status"  # delivery/read receipt for an outbound message
+    EDITED = "edited"  # an edited earlier message: recorded, not answered
+    TIMER = "timer"  # a durable timer fired (internal)
+    ACTION_RESULT = "action_result"  # a pluggable action finished (internal)
+    REACHABILITY = "reachability"  # the buyer blocked/unblocked the bot
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file the buyer sent or the bot sends. `media_id` refers to the media store."""
+
+    kind: str  # "photo" | "file"
+    media_id: str | None = None
+    url: str | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    caption: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in _asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Attachment:
+        return cls(**{k: data.get(k) for k in cls.__slots__})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice offered to the buyer. `payload` comes back in a BUTTON event."""
+
+    title: str
+    payload: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "payload": self.payload}
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """A normalised update from any channel.
+
+    `external_id` is unique per channel account and makes redelivery harmless.
+    `sender_id` is the buyer's id on that channel (chat id, phone, web-chat session).
+    """
+
+    channel_account_id: int
+    external_id: str
+    sender_id: str
+    kind: EventKind
+    text: str | None = None
+    payload: str | None = None  # button payload, /start payload, status value, timer token
+    attachments: tuple[Attachment, ...] = ()
+    phone: str | None = None  # shared contact
+    sender_name: str | None = None
+    language: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """What the bot (or an operator) sends. Adapters render it for their channel."""
+
+    text: str = ""
+    buttons: tuple[Button, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    request_contact: bool = False  # ask the channel to show a "share phone" button when it can
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            out["buttons"] = [b.to_dict() for b in self.buttons]
+        if self.attachments:
+            out["attachments"] = [a.to_dict() for a in self.attachments]
+        if self.request_contact:
+            out["request_contact"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutboundMessage:
+        return cls(
+            text=str(data.get("text") or ""),
+            buttons=tuple(Button(str(b["title"]), str(b["payload"])) for b in data.get("buttons") or ()),
+            attachments=tuple(Attachment.from_dict(a) for a in data.get("attachments") or ()),
+            request_contact=bool(data.get("request_contact")),
+        )
+
+
+def degrade_buttons(message: OutboundMessage) -> OutboundMessage:
+    """Render buttons as a numbered list for channels without buttons.
+
+    The buyer can answer with the number or the title; `match_choice` understands both.
+    """
+    if not message.buttons:
+        return message
+    lines = [message.text] if message.text else []
+    lines += [f"{i}. {b.title}" for i, b in enumerate(message.buttons, start=1)]
+    return OutboundMessage(text="\n".join(lines), attachments=message.attachments)
+
+
+def match_choice(text: str, buttons: tuple[Button, ...] | list[Button]) -> Button | None:
+    """Find the button a typed answer means: its number, its title or its payload (case-insensitive)."""
+    answer = text.strip().lower().rstrip(".)")
+    if answer.isdigit():
+        index = int(answer) - 1
+        return buttons[index] if 0 <= index < len(buttons) else None
+    for button in buttons:
+        if answer in (button.title.strip().lower(), button.payload.lower()):
+            return button
+    return None
+
+
+def _asdict(obj: Attachment) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
