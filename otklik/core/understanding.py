@@ -26,6 +26,7 @@ class Understanding:
     confidence: float
     entities: tuple[Entity, ...] = ()
     alternatives: tuple[tuple[str, float], ...] = field(default=())
+    red_flag: str | None = None  # the red-flag term found (burn, ambulance, court...): hand off at once
 
     def entity(self, kind: str) -> Entity | None:
         return next((e for e in self.entities if e.kind == kind), None)
