@@ -1,0 +1,43 @@
+"""Programmatic Alembic: upgrade, downgrade and the schema check used by tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from otklik.adapters.db.engine import Database
+from otklik.adapters.db.models import Base
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    async with db.write_engine.connect() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+        await conn.commit()
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    async with db.write_engine.connect() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+        await conn.commit()
+
+
+async def schema_diff(db: Database) -> list[Any]:
+    """Differences between the models and the migrated database (empty when they match)."""
+    async with db.read_engine.connect() as conn:
+        return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))

@@ -1,0 +1,219 @@
+"""Database tables. Payload schemas (channels, API) are separate from these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity columns.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite stores them naive (in UTC), PostgreSQL as timestamptz."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use otklik.clock.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UTCDateTime()}
+
+
+class ChannelAccount(Base):
+    """One bot / number / marketplace key / web chat."""
+
+    __tablename__ = "channel_accounts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    pack: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str | None] = mapped_column(Text)  # Fernet-encrypted token
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Contact(Base):
+    """A buyer or client. Minimal personal data: a display name and a language."""
+
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str | None] = mapped_column(String(8))
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+
+
+class ContactIdentity(Base):
+    """A contact's id on one channel account (chat id, phone, web-chat session)."""
+
+    __tablename__ = "contact_identities"
+    __table_args__ = (UniqueConstraint("channel_account_id", "external_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class Conversation(Base):
+    """The thread between a contact and one channel account, with its flow state."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("identity_id"),
+        Index("ix_conversations_status_waiting", "status", "waiting_since"),
+        Index("ix_conversations_last_message", "last_message_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("contact_identities.id", ondelete="CASCADE"))
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    status: Mapped[str] = mapped_column(String(24), default="bot")
+    priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    flow: Mapped[str | None] = mapped_column(String(80))
+    node: Mapped[str | None] = mapped_column(String(80))
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    assigned_to: Mapped[int | None] = mapped_column(BigInteger)
+    waiting_since: Mapped[datetime | None]
+    last_message_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Message(Base):
+    """One message in or out, with delivery marks."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    author: Mapped[str] = mapped_column(String(16))  # buyer | bot | operator | system
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # buttons, attachments, button payload
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # received | queued | sent | delivered | read | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+
+
+class InboundEventRow(Base):
+    """Every inbound event once: the unique key makes redelivery harmless."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("channel_account_id", "external_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    received_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A message waiting to be sent. pending -> sending (leased) -> sent | failed | uncertain."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "due_at"),
+        Index("ix_outbox_conversation", "conversation_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    recipient: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    send_count: Mapped[int] = mapped_column(Integer, default=0)  # provider calls made: must stay <= 1
+    due_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(80))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Timer(Base):
+    """A durable due time: a wait node, a question timeout, a pending action (re-run after a crash)."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # wait | timeout | action
+    token: Mapped[str] = mapped_column(String(240))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | cancelled
+    due_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+
+class FlowVersion(Base):
+    """Every saved version of a flow; one version per flow key is active."""
+
+    __tablename__ = "flow_versions"
+    __table_args__ = (UniqueConstraint("flow_key", "version"), Index("ix_flow_active", "flow_key", "active"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    flow_key: Mapped[str] = mapped_column(String(80))
+    pack: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(120), default="system")
+    created_at: Mapped[datetime]
+
+
+class EventLog(Base):
+    """Audit and event log: who or what did what to which subject."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (Index("ix_event_log_subject", "subject_type", "subject_id"), Index("ix_event_log_ts", "ts"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ts: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Setting(Base):
+    """Key-value settings and counters (e.g. the flows revision that invalidates caches)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime]

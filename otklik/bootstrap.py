@@ -1,0 +1,134 @@
+"""The composition root: web app, worker and CLI build their dependencies here and close them here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from otklik.adapters.db.engine import Database
+from otklik.adapters.db.migrate import upgrade
+from otklik.adapters.db.models import ChannelAccount, Setting
+from otklik.adapters.media import MediaStore
+from otklik.clock import utcnow
+from otklik.config import Settings
+from otklik.core.flows.engine import Engine
+from otklik.runtime.context import AccountInfo, RuntimeContext
+from otklik.runtime.flowstore import FlowStore
+from otklik.runtime.ingest import Ingest
+from otklik.runtime.outbox import Dispatcher
+from otklik.runtime.packs import Pack, build_classifier, load_pack
+from otklik.runtime.supervisor import Supervisor
+from otklik.runtime.timers import ActionRegistry, Timers
+
+log = logging.getLogger(__name__)
+WEBCHAT_ACCOUNT = "webchat"
+
+
+@dataclass
+class Otklik:
+    """Everything the entry points need, built from settings."""
+
+    settings: Settings
+    db: Database
+    ctx: RuntimeContext
+    ingest: Ingest
+    dispatcher: Dispatcher
+    timers: Timers
+    flows: FlowStore
+    actions: ActionRegistry
+    packs: dict[str, Pack] = field(default_factory=dict)
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    _revision: int = -1
+
+    @classmethod
+    def build(cls, settings: Settings) -> Otklik:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_url)
+        ctx = RuntimeContext(db=db, settings=settings, media=MediaStore(settings.media_dir, settings.max_upload_bytes))
+        ingest = Ingest(ctx)
+        actions = ActionRegistry()
+        timers = Timers(ctx, ingest, actions)
+        ctx.action_starter = timers.start_action
+        from otklik.runtime.builtin_actions import register_builtin
+
+        register_builtin(actions)
+        return cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions)
+
+    async def start(self, *, migrate: bool = True) -> None:
+        """Migrate (SQLite always; PostgreSQL when asked), seed, load accounts, flows and engines."""
+        if migrate:
+            await upgrade(self.db)
+        await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
+        if self.settings.demo:
+            await self._seed_demo()
+        await self.reload()
+
+    async def ensure_account(self, name: str, kind: str, pack: str, config: dict[str, object] | None = None) -> int:
+        async with self.db.write() as session:
+            existing = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == name))
+            if existing is not None:
+                return int(existing.id)
+            account = ChannelAccount(
+                kind=kind, name=name, pack=pack, config=config or {}, enabled=True, created_at=utcnow()
+            )
+            session.add(account)
+            await session.flush()
+            return int(account.id)
+
+    async def reload(self) -> None:
+        """(Re)load channel accounts, packs, flows and engines; cheap when nothing changed."""
+        async with self.db.read() as session:
+            accounts = (await session.execute(select(ChannelAccount).where(ChannelAccount.enabled.is_(True)))).scalars()
+            self.ctx.accounts = {a.id: AccountInfo(a.id, a.kind, a.name, a.pack) for a in accounts}
+        for pack_id in {a.pack for a in self.ctx.accounts.values()} - set(self.packs):
+            pack = load_pack(pack_id)
+            self.packs[pack_id] = pack
+            await self.flows.seed(pack_id, pack.flow_sources)
+        await self._rebuild_engines(force=True)
+
+    async def _rebuild_engines(self, *, force: bool = False) -> None:
+        revision = await self.flows.revision()
+        if revision == self._revision and not force:
+            return
+        active = await self.flows.active()
+        flows = {key: flow for key, (_pack, flow) in active.items()}
+        engines = {}
+        for pack_id, pack in self.packs.items():
+            old = self.ctx.engines.get(pack_id)
+            classifier = (
+                old.classifier
+                if old
+                else await asyncio.to_thread(build_classifier, pack, self.settings.cache_dir, self.settings.nlu)
+            )
+            engines[pack_id] = Engine(pack.config, flows, classifier)
+        self.ctx.engines = engines
+        self._revision = revision
+
+    async def watch_flows(self, stop: asyncio.Event) -> None:
+        """Published flow versions go live without a restart (checked every 2 s)."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 2.0)
+            except TimeoutError:
+                await self._rebuild_engines()
+
+    def start_worker(self) -> None:
+        self.supervisor.start("dispatcher", self.dispatcher.run)
+        self.supervisor.start("timers", self.timers.run)
+
+    def start_watchers(self) -> None:
+        self.supervisor.start("flows", self.watch_flows)
+
+    async def close(self) -> None:
+        await self.supervisor.close()
+        for sender in self.ctx.senders.values():
+            await sender.aclose()
+        await self.db.dispose()
+
+    async def _seed_demo(self) -> None:
+        async with self.db.write() as session:
+            if await session.get(Setting, "seller") is None:
+                session.add(Setting(key="seller", value={"name": "Демо-магазин", "demo": True}, updated_at=utcnow()))

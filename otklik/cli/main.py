@@ -1,0 +1,202 @@
+"""`otklik` — run the product, chat in the terminal, validate flows, migrate the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from otklik.config import Settings
+from otklik.core.errors import FlowInvalid, OtklikError
+
+app = typer.Typer(help="otklik: customer-care and sales bots for small sellers.", no_args_is_help=True)
+flows_app = typer.Typer(help="Validate and draw flows.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for error in exc.errors():
+            err.print(
+                f"[red]configuration error[/red] {'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}"
+            )
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="port to listen on")] = None,
+    role: Annotated[str, typer.Option(help="all | web | worker")] = "all",
+) -> None:
+    """Start the web app (web chat, webhooks, API, admin) and the worker (dispatcher + scheduler)."""
+    if role not in ("all", "web", "worker"):
+        err.print(f"[red]--role must be all, web or worker, not {role!r}[/red]")
+        raise typer.Exit(2)
+    settings = _settings(host=host, port=port)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if role == "worker":
+        asyncio.run(_run_worker(settings))
+        return
+    import uvicorn
+
+    from otklik.bootstrap import Otklik
+    from otklik.web.app import create_app
+
+    web = create_app(Otklik.build(settings), worker=role == "all")
+    console.print(f"otklik on http://{settings.host}:{settings.port}  (web chat: /chat, admin: /admin)")
+    uvicorn.run(web, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+
+
+async def _run_worker(settings: Settings) -> None:
+    import signal
+
+    from otklik.bootstrap import Otklik
+
+    otklik = Otklik.build(settings)
+    await otklik.start()
+    otklik.start_watchers()
+    otklik.start_worker()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print("otklik worker running (dispatcher + scheduler)")
+    try:
+        await stop.wait()
+    finally:
+        await otklik.close()
+
+
+@app.command()
+def chat(
+    pack: Annotated[str, typer.Option(help="pack to chat with")] = "care-ru",
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default: a temporary one)")] = None,
+) -> None:
+    """Chat with the bot in the terminal (same engine, console channel). Ctrl-D quits."""
+    from otklik.cli.console_chat import chat_loop
+
+    with tempfile.TemporaryDirectory(prefix="otklik-chat-") as tmp:
+        data_dir = Path(tmp)
+        url = f"sqlite+aiosqlite:///{(db or data_dir / 'chat.db').resolve()}"
+        settings = _settings(data_dir=data_dir, database_url=url, default_pack=pack, log_level="WARNING")
+        try:
+            asyncio.run(chat_loop(settings, pack))
+        except OtklikError as exc:
+            err.print(f"[red]{exc.user_message}[/red]")
+            raise typer.Exit(2) from None
+
+
+@flows_app.command("validate")
+def flows_validate(path: Annotated[Path, typer.Argument(help="a flow YAML file or a folder of them")]) -> None:
+    """Check flows; every error is reported with flow, node and field. Exit 1 when any is invalid."""
+    from otklik.core.flows.validate import parse_flow_yaml
+
+    files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        err.print(f"[red]no flow files at {path}[/red]")
+        raise typer.Exit(2)
+    known = {_flow_id(f) for f in files} | _pack_flow_ids()
+    failed = 0
+    for file in files:
+        try:
+            flow = parse_flow_yaml(_read(file), known_flows=known)
+        except FlowInvalid as exc:
+            failed += 1
+            for issue in exc.errors:
+                console.print(f"[red]✗[/red] {file}: {issue}")
+            continue
+        console.print(f"[green]✓[/green] {file}: flow {flow.id} ({len(flow.nodes)} nodes)")
+    raise typer.Exit(1 if failed else 0)
+
+
+@flows_app.command("diagram")
+def flows_diagram(
+    flow_id: Annotated[str, typer.Argument(help="flow id, e.g. care.main")],
+    pack: Annotated[str | None, typer.Option(help="look in this pack (default: all packs)")] = None,
+) -> None:
+    """Print a flow as Mermaid text."""
+    from otklik.core.flows.diagram import mermaid
+    from otklik.core.flows.validate import parse_flow_yaml
+    from otklik.runtime.packs import available_packs, load_pack
+
+    for name in [pack] if pack else available_packs():
+        try:
+            sources = load_pack(name).flow_sources
+        except OtklikError as exc:
+            err.print(f"[red]{exc.user_message}[/red]")
+            raise typer.Exit(2) from None
+        if flow_id in sources:
+            sys.stdout.write(mermaid(parse_flow_yaml(sources[flow_id], known_flows=_pack_flow_ids())))
+            return
+    err.print(f"[red]no flow {flow_id!r}[/red]")
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply database migrations (SQLite is also migrated automatically at start)."""
+    from otklik.adapters.db.engine import Database
+    from otklik.adapters.db.migrate import upgrade
+
+    settings = _settings()
+
+    async def go() -> None:
+        db = Database(settings.db_url)
+        try:
+            await upgrade(db, revision)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+    console.print(json.dumps({"upgraded_to": revision}))
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]cannot read {file}: {exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _flow_id(file: Path) -> str:
+    import yaml
+
+    try:
+        data = yaml.safe_load(_read(file))
+    except yaml.YAMLError:
+        return file.stem
+    return str(data.get("id")) if isinstance(data, dict) and data.get("id") else file.stem
+
+
+def _pack_flow_ids() -> set[str]:
+    from otklik.runtime.packs import available_packs, load_pack
+
+    return {key for name in available_packs() for key in load_pack(name).flow_sources}
+
+
+def _mount_optional() -> None:
+    """Capability CLIs that live in their own packages."""
+    try:
+        from otklik.nlu.cli import app as nlu_app
+    except ImportError:
+        return
+    app.add_typer(nlu_app, name="nlu", help="Offline understanding: train, predict, evaluate.")
+
+
+_mount_optional()

@@ -1,0 +1,77 @@
+"""Typed settings from the environment (`OTKLIK_*`) and/or `otklik.toml`, validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused in production
+
+
+class Settings(BaseSettings):
+    """Every setting of otklik. Environment variables win over `otklik.toml`."""
+
+    model_config = SettingsConfigDict(env_prefix="OTKLIK_", toml_file="otklik.toml", extra="ignore")
+
+    env: Literal["dev", "production", "test"] = Field("dev", description="production refuses unsafe defaults")
+    data_dir: Path = Field(Path("data"), description="SQLite database, media and caches live here")
+    database_url: str | None = Field(None, description="default: SQLite in data_dir; or postgresql+asyncpg://…")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    secret_key: str = Field(PLACEHOLDER_SECRET, description="signs sessions and CSRF tokens")
+    fernet_key: str | None = Field(None, description="encrypts tokens and payout details at rest")
+    demo: bool = Field(True, description="seed a demo seller with the care-ru pack on an empty database")
+    default_pack: str = "care-ru"
+    max_text_chars: int = Field(4096, ge=1, le=65536)
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    public_url: str | None = Field(None, description="https base URL for webhooks; none = long polling")
+    telegram_api_url: str = "https://api.telegram.org"
+    wb_api_url: str | None = Field(None, description="send every Wildberries call to this one server")
+    nlu: Literal["auto", "keywords"] = Field("auto", description="auto: the offline classifier when available")
+    # dispatcher and scheduler
+    dispatch_batch: int = Field(200, ge=1, le=5000)
+    dispatch_concurrency: int = Field(64, ge=1, le=1024)
+    dispatch_poll_seconds: float = Field(0.5, gt=0)
+    outbox_lease_seconds: float = Field(60.0, gt=0)
+    send_timeout_seconds: float = Field(30.0, gt=0)
+    send_max_attempts: int = Field(6, ge=1, le=50)
+    send_backoff_base: float = Field(2.0, gt=0)
+    timer_poll_seconds: float = Field(0.5, gt=0)
+    action_grace_seconds: float = Field(30.0, ge=0)
+    webchat_poll_max_seconds: float = Field(25.0, ge=0, le=60)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.env == "production":
+            if self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32:
+                raise ValueError("OTKLIK_SECRET_KEY must be set to a random value of 32+ characters in production")
+            if not self.fernet_key:
+                raise ValueError("OTKLIK_FERNET_KEY must be set in production (payout details are encrypted)")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'otklik.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"

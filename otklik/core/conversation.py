@@ -1,0 +1,127 @@
+"""Conversation state and the effects the engine asks the runtime to carry out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from otklik.core.messages import OutboundMessage
+
+
+class Status(StrEnum):
+    BOT = "bot"
+    WAITING_OPERATOR = "waiting_operator"
+    OPERATOR = "operator"
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """Where a conversation stands in its flows. Serialised as JSON in the database."""
+
+    status: str = Status.BOT
+    flow: str | None = None
+    node: str | None = None
+    waiting: str | None = None  # "input" | "action" | "timer" | None
+    token: str | None = None  # guards timers and action results against staleness
+    retries: int = 0
+    priority: bool = False
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": str(self.status),
+            "flow": self.flow,
+            "node": self.node,
+            "waiting": self.waiting,
+            "token": self.token,
+            "retries": self.retries,
+            "priority": self.priority,
+            "vars": self.vars,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ConversationState:
+        data = data or {}
+        return cls(
+            status=str(data.get("status") or Status.BOT),
+            flow=data.get("flow"),
+            node=data.get("node"),
+            waiting=data.get("waiting"),
+            token=data.get("token"),
+            retries=int(data.get("retries") or 0),
+            priority=bool(data.get("priority")),
+            vars=dict(data.get("vars") or {}),
+        )
+
+    def copy(self) -> ConversationState:
+        return ConversationState.from_dict(self.to_dict() | {"vars": dict(self.vars)})
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    """What flows may read about a contact (minimal personal data)."""
+
+    first_name: str = ""
+    language: str | None = None
+    subscribed: bool = True
+    tags: tuple[str, ...] = ()
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def scope(self) -> dict[str, Any]:
+        return {"first_name": self.first_name, "language": self.language, "tags": list(self.tags), **self.fields}
+
+
+# --- effects: what the runtime must do after a step (all written in the same transaction) ---
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    message: OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    priority: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    token: str
+    seconds: float
+    purpose: str  # "wait" | "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class RunAction:
+    token: str
+    name: str
+    args: dict[str, Any]
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetSubscribed:
+    subscribed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An entry for the conversation's event log (intent recognised, flow ended, ...)."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+Effect = Send | Handoff | StartTimer | RunAction | SetSubscribed | Record
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    state: ConversationState
+    effects: tuple[Effect, ...]
+
+    def sent(self) -> list[OutboundMessage]:
+        return [e.message for e in self.effects if isinstance(e, Send)]

@@ -1,0 +1,1 @@
+"""Flows: scenario graphs stored as data (YAML), validated, and run by a pure interpreter."""

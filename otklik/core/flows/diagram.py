@@ -1,0 +1,45 @@
+"""Mermaid text for a flow (rendered by the admin and `otklik flows diagram`)."""
+
+from __future__ import annotations
+
+import re
+
+from otklik.core.flows.model import ConditionNode, Flow, IntentRouterNode, QuestionNode
+
+_SHAPES = {
+    "message": ("[", "]"),
+    "question": ("[/", "/]"),
+    "intent_router": ("{", "}"),
+    "condition": ("{", "}"),
+    "action": ("[[", "]]"),
+    "handoff": ("((", "))"),
+    "goto": (">", "]"),
+    "wait": ("[(", ")]"),
+    "end": ("([", "])"),
+    "set": ("[", "]"),
+}
+
+
+def mermaid(flow: Flow) -> str:
+    lines = ["flowchart TD", f"    start(((start))) --> {_id(flow.start)}"]
+    for node_id, node in flow.nodes.items():
+        left, right = _SHAPES.get(node.type, ("[", "]"))
+        label = f"{node_id}: {node.type}" + (f" → {node.flow}" if node.type == "goto" else "")
+        lines.append(f'    {_id(node_id)}{left}"{_label(label)}"{right}')
+        for field, target in node.targets():
+            lines.append(f"    {_id(node_id)} -->|{field}| {_id(target)}")
+        if isinstance(node, IntentRouterNode):
+            lines += [f"    {_id(node_id)} -->|{_label(i)}| {_id(t)}" for i, t in node.routes.items()]
+        elif isinstance(node, ConditionNode):
+            lines += [f"    {_id(node_id)} -->|if {i + 1}| {_id(b.next)}" for i, b in enumerate(node.branches)]
+        elif isinstance(node, QuestionNode):
+            lines += [f"    {_id(node_id)} -->|{_label(o.value)}| {_id(o.next)}" for o in node.options if o.next]
+    return "\n".join(lines) + "\n"
+
+
+def _id(node_id: str) -> str:
+    return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", node_id)
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "'").replace("|", "/")

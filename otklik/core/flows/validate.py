@@ -1,0 +1,231 @@
+"""Parse and check flows. Every problem is reported with flow, node and field; an invalid flow is
+never returned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from otklik.core.errors import FlowInvalid, FlowIssue
+from otklik.core.flows.model import (
+    ButtonSpec,
+    ConditionNode,
+    Flow,
+    GotoNode,
+    IntentRouterNode,
+    MediaSpec,
+    Node,
+    Option,
+    QuestionNode,
+    Text,
+)
+from otklik.core.templates import template_errors
+
+MAX_SOURCE_BYTES = 256 * 1024
+_NODE_ADAPTER: TypeAdapter[Node] = TypeAdapter(Node)
+_PAUSING = ("question", "intent_router", "wait", "action", "handoff", "end")
+
+
+def parse_flow_yaml(source: str, known_flows: Iterable[str] = (), known_intents: Iterable[str] = ()) -> Flow:
+    """YAML text -> a valid `Flow`, or `FlowInvalid` listing every error."""
+    if len(source.encode("utf-8", "replace")) > MAX_SOURCE_BYTES:
+        raise FlowInvalid([FlowIssue("?", None, "", f"flow source is larger than {MAX_SOURCE_BYTES} bytes")])
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise FlowInvalid(
+            [FlowIssue("?", None, "", f"YAML syntax error: {where}{getattr(exc, 'problem', exc)}")]
+        ) from None
+    return build_flow(data, known_flows, known_intents)
+
+
+def build_flow(data: Any, known_flows: Iterable[str] = (), known_intents: Iterable[str] = ()) -> Flow:
+    """A parsed mapping -> a valid `Flow`, or `FlowInvalid` listing every error.
+
+    Nodes are checked one by one so that schema errors in one node and graph errors elsewhere are
+    reported together.
+    """
+    if not isinstance(data, Mapping):
+        raise FlowInvalid([FlowIssue("?", None, "", "a flow must be a mapping with id, start and nodes")])
+    flow_id = str(data.get("id") or "?")
+    raw_nodes = data.get("nodes")
+    issues: list[FlowIssue] = []
+    nodes: dict[str, Any] = {}
+    if isinstance(raw_nodes, Mapping):
+        for node_id, raw in raw_nodes.items():
+            try:
+                nodes[str(node_id)] = _NODE_ADAPTER.validate_python(raw)
+            except ValidationError as exc:
+                issues += [_issue_from_pydantic(flow_id, err, str(node_id)) for err in exc.errors()]
+    header = {**data, "nodes": {k: v.model_dump(by_alias=True) for k, v in nodes.items()} or raw_nodes}
+    try:
+        flow = Flow.model_validate(header)
+    except ValidationError as exc:
+        issues += [
+            _issue_from_pydantic(flow_id, err)
+            for err in exc.errors()
+            if err.get("loc", ("",))[0] != "nodes" or not isinstance(raw_nodes, Mapping) or not raw_nodes
+        ]
+        raise FlowInvalid(issues) from None
+    broken = set(raw_nodes) - set(nodes) if isinstance(raw_nodes, Mapping) else set()
+    issues += [i for i in check_flow(flow, known_flows, known_intents) if not _about_broken(i, broken)]
+    if issues:
+        raise FlowInvalid(issues)
+    return flow
+
+
+def _about_broken(issue: FlowIssue, broken: set[str]) -> bool:
+    """Graph errors caused only by nodes that already failed the schema are noise."""
+    return any(issue.message.endswith(f"unknown node {b!r}") for b in broken)
+
+
+def check_flow(flow: Flow, known_flows: Iterable[str] = (), known_intents: Iterable[str] = ()) -> list[FlowIssue]:
+    """Graph checks that a schema cannot express."""
+    flows, intents = set(known_flows) | {flow.id}, set(known_intents)
+    issues: list[FlowIssue] = []
+    if flow.start not in flow.nodes:
+        issues.append(FlowIssue(flow.id, None, "start", f"start node {flow.start!r} does not exist"))
+    for node_id, node in flow.nodes.items():
+        for field, target in node.targets():
+            if target not in flow.nodes:
+                issues.append(FlowIssue(flow.id, node_id, field, f"goes to unknown node {target!r}"))
+        issues += _node_issues(flow, node_id, node, flows, intents)
+    issues += _cycle_issues(flow)
+    return issues
+
+
+def _node_issues(flow: Flow, node_id: str, node: Any, flows: set[str], intents: set[str]) -> list[FlowIssue]:
+    issues = [FlowIssue(flow.id, node_id, field, msg) for field, msg in _text_issues(node)]
+    if isinstance(node, IntentRouterNode):
+        for intent, target in node.routes.items():
+            if target not in flow.nodes:
+                issues.append(FlowIssue(flow.id, node_id, f"routes.{intent}", f"goes to unknown node {target!r}"))
+            if intents and intent not in intents:
+                issues.append(FlowIssue(flow.id, node_id, f"routes.{intent}", f"unknown intent {intent!r}"))
+    elif isinstance(node, ConditionNode):
+        for i, branch in enumerate(node.branches):
+            if branch.next not in flow.nodes:
+                issues.append(
+                    FlowIssue(flow.id, node_id, f"branches.{i}.next", f"goes to unknown node {branch.next!r}")
+                )
+    elif isinstance(node, QuestionNode):
+        issues += _question_issues(flow, node_id, node)
+    elif isinstance(node, GotoNode) and node.flow not in flows:
+        issues.append(FlowIssue(flow.id, node_id, "flow", f"unknown flow {node.flow!r}"))
+    return issues
+
+
+def _question_issues(flow: Flow, node_id: str, node: QuestionNode) -> list[FlowIssue]:
+    issues = []
+    if node.kind == "choice" and not node.options:
+        issues.append(FlowIssue(flow.id, node_id, "options", "a choice question needs options"))
+    if node.kind != "choice" and node.options:
+        issues.append(FlowIssue(flow.id, node_id, "options", "options are only for kind: choice"))
+    for i, option in enumerate(node.options):
+        if option.next is not None and option.next not in flow.nodes:
+            issues.append(FlowIssue(flow.id, node_id, f"options.{i}.next", f"goes to unknown node {option.next!r}"))
+    if node.on_timeout and not node.timeout:
+        issues.append(FlowIssue(flow.id, node_id, "on_timeout", "on_timeout needs a timeout"))
+    if node.min is not None and node.max is not None and node.min > node.max:
+        issues.append(FlowIssue(flow.id, node_id, "min", "min is greater than max"))
+    return issues
+
+
+def _text_issues(node: Any) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for field, text in _texts(node):
+        variants = [text] if isinstance(text, str) else list(text.values())
+        for variant in variants:
+            found += [(field, msg) for msg in template_errors(variant)]
+            if len(variant) > 4096:
+                found.append((field, "text is longer than 4096 characters"))
+    return found
+
+
+def _texts(node: Any) -> list[tuple[str, Text]]:
+    out: list[tuple[str, Text]] = []
+    for field in ("text", "retry_text"):
+        value = getattr(node, field, None)
+        if value:
+            out.append((field, value))
+    for group in ("buttons", "options", "media"):
+        for i, item in enumerate(getattr(node, group, None) or []):
+            if isinstance(item, ButtonSpec | Option):
+                out.append((f"{group}.{i}.title", item.title))
+            elif isinstance(item, MediaSpec) and item.caption:
+                out.append((f"{group}.{i}.caption", item.caption))
+    return out
+
+
+def _cycle_issues(flow: Flow) -> list[FlowIssue]:
+    """A loop made only of nodes that never pause would spin forever: refuse it."""
+    graph = {
+        node_id: [t for _, t in node.targets()] + _branch_targets(node)
+        for node_id, node in flow.nodes.items()
+        if node.type not in _PAUSING
+    }
+    issues, state = [], dict.fromkeys(graph, 0)
+
+    def visit(node_id: str, path: list[str]) -> None:
+        state[node_id] = 1
+        for target in graph.get(node_id, []):
+            if target not in graph:
+                continue
+            if state[target] == 1:
+                cycle = [*path[path.index(target) :], target] if target in path else [node_id, target]
+                issues.append(
+                    FlowIssue(flow.id, target, "next", "loop without a question or wait: " + " -> ".join(cycle))
+                )
+            elif state[target] == 0:
+                visit(target, [*path, target])
+        state[node_id] = 2
+
+    for node_id in graph:
+        if state[node_id] == 0:
+            visit(node_id, [node_id])
+    return issues
+
+
+def _branch_targets(node: Any) -> list[str]:
+    if isinstance(node, ConditionNode):
+        return [b.next for b in node.branches]
+    return []
+
+
+def _issue_from_pydantic(flow_id: str, err: Any, node_id: str | None = None) -> FlowIssue:
+    loc = [str(part) for part in err.get("loc", ())]
+    node: str | None = None
+    if node_id is not None:
+        loc = ["nodes", node_id, *loc]
+    if len(loc) >= 2 and loc[0] == "nodes":
+        node = loc[1]
+        rest = loc[2:]
+        if rest and rest[0] in _NODE_TAGS:
+            rest = rest[1:]
+        field = ".".join(rest)
+    else:
+        field = ".".join(loc)
+    message = str(err.get("msg", "invalid"))
+    if err.get("type") == "union_tag_invalid" or "discriminator" in message.lower():
+        field = field or "type"
+        message = f"unknown node type; use one of: {', '.join(sorted(_NODE_TAGS))}"
+    return FlowIssue(flow_id, node, field, message)
+
+
+_NODE_TAGS = {
+    "message",
+    "question",
+    "set",
+    "condition",
+    "intent_router",
+    "action",
+    "handoff",
+    "goto",
+    "wait",
+    "end",
+}

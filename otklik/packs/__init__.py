@@ -1,0 +1,1 @@
+"""Packs: flows, intents, knowledge articles and texts for one business type, shipped as data."""

@@ -1,0 +1,333 @@
+"""The transactional outbox and its dispatcher.
+
+A reply is written as a message row plus an outbox row in the same transaction as the state change.
+The dispatcher claims rows (pending -> sending, with a lease), sends them through the channel account's
+sender obeying its limits, and marks them sent. Per conversation only the oldest unfinished rows are
+claimed, and by one worker at a time, so replies leave in order.
+
+Crash safety: a row whose lease ran out while `sending` was maybe sent. If the channel takes an
+idempotency key the row is sent again with the same key; otherwise it is marked `uncertain` and never
+sent a second time (an operator sees it). Local channels (the web chat) deliver inside the claiming
+transaction, so they are exactly-once by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from otklik.adapters.channels.base import SendError
+from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow
+from otklik.clock import utcnow
+from otklik.core.messages import OutboundMessage
+from otklik.runtime.context import RuntimeContext
+from otklik.runtime.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+
+async def enqueue(
+    session: AsyncSession,
+    conversation_id: int,
+    account_id: int,
+    recipient: str,
+    message: OutboundMessage,
+    *,
+    author: str,
+    now: datetime,
+) -> int:
+    """Write an outbound message and its outbox row (caller's transaction). Returns the message id."""
+    message_id = int(
+        (
+            await session.execute(
+                insert(Message)
+                .values(
+                    conversation_id=conversation_id,
+                    direction="out",
+                    author=author,
+                    kind="text",
+                    text=message.text,
+                    payload=message.to_dict(),
+                    status="queued",
+                    created_at=now,
+                )
+                .returning(Message.id)
+            )
+        ).scalar_one()
+    )
+    await session.execute(
+        insert(OutboxRow).values(
+            conversation_id=conversation_id,
+            message_id=message_id,
+            channel_account_id=account_id,
+            recipient=recipient,
+            status="pending",
+            attempts=0,
+            send_count=0,
+            due_at=now,
+            created_at=now,
+        )
+    )
+    return message_id
+
+
+@dataclass(slots=True)
+class Claimed:
+    id: int
+    conversation_id: int
+    message_id: int
+    channel_account_id: int
+    recipient: str
+    attempts: int
+    payload: dict[str, Any]
+
+
+class Dispatcher:
+    """Sends outbox rows. Several dispatchers (processes) may run against one database."""
+
+    def __init__(self, ctx: RuntimeContext, *, worker_id: str | None = None) -> None:
+        self.ctx = ctx
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.settings = ctx.settings
+        self.limiter = RateLimiter()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until `stop` is set; wakes on in-process commits and polls otherwise."""
+        while not stop.is_set():
+            self.ctx.notifier.outbox.clear()
+            worked = await self.run_once()
+            if worked:
+                continue
+            waiter = asyncio.ensure_future(self.ctx.notifier.outbox.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait(
+                {waiter, stopper}, timeout=self.settings.dispatch_poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            stopper.cancel()
+
+    async def run_once(self) -> int:
+        """Recover expired leases, claim a batch, send it. Returns the number of rows handled."""
+        await self.recover_expired()
+        claimed = await self.claim()
+        if not claimed:
+            return 0
+        groups: dict[int, list[Claimed]] = defaultdict(list)
+        for row in claimed:
+            groups[row.conversation_id].append(row)
+        sem = asyncio.Semaphore(self.settings.dispatch_concurrency)
+
+        async def send_group(rows: list[Claimed]) -> None:
+            async with sem:
+                await self._send_group(rows)
+
+        await asyncio.gather(*(send_group(rows) for rows in groups.values()))
+        return len(claimed)
+
+    async def claim(self) -> list[Claimed]:
+        now = utcnow()
+        lease = now + timedelta(seconds=self.settings.outbox_lease_seconds)
+        delivered: list[int] = []
+        async with self.ctx.db.write() as session:
+            conversations = await self._claimable_conversations(session, now)
+            if not conversations:
+                return []
+            rows = (
+                await session.execute(
+                    select(
+                        OutboxRow.id,
+                        OutboxRow.conversation_id,
+                        OutboxRow.message_id,
+                        OutboxRow.channel_account_id,
+                        OutboxRow.recipient,
+                        OutboxRow.attempts,
+                        OutboxRow.due_at,
+                        Message.payload,
+                    )
+                    .join(Message, Message.id == OutboxRow.message_id)
+                    .where(OutboxRow.conversation_id.in_(conversations), OutboxRow.status == "pending")
+                    .order_by(OutboxRow.conversation_id, OutboxRow.id)
+                )
+            ).all()
+            claimed, blocked = [], set()
+            for r in rows:
+                if r.conversation_id in blocked or r.due_at > now:
+                    blocked.add(r.conversation_id)  # keep order: nothing after a row that must wait
+                    continue
+                claimed.append(
+                    Claimed(
+                        r.id, r.conversation_id, r.message_id, r.channel_account_id, r.recipient, r.attempts, r.payload
+                    )
+                )
+            local = [c for c in claimed if self.ctx.is_local(c.channel_account_id)]
+            remote = [c for c in claimed if not self.ctx.is_local(c.channel_account_id)]
+            if local:
+                await self._mark_sent(session, [(c, None) for c in local], now)
+                delivered = sorted({c.conversation_id for c in local})
+            if remote:
+                await session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_([c.id for c in remote]))
+                    .values(status="sending", lease_until=lease, worker=self.worker_id, attempts=OutboxRow.attempts + 1)
+                )
+        for conversation_id in delivered:
+            self.ctx.notifier.delivered(conversation_id)
+        return remote
+
+    async def _claimable_conversations(self, session: AsyncSession, now: datetime) -> list[int]:
+        first = (
+            select(OutboxRow.conversation_id, func.min(OutboxRow.id).label("first"))
+            .where(OutboxRow.status == "pending", OutboxRow.due_at <= now)
+            .group_by(OutboxRow.conversation_id)
+            .order_by("first")
+            .limit(self.settings.dispatch_batch)
+        )
+        candidates = [r.conversation_id for r in (await session.execute(first)).all()]
+        if not candidates:
+            return []
+        busy = set(
+            (
+                await session.execute(
+                    select(OutboxRow.conversation_id).where(
+                        OutboxRow.conversation_id.in_(candidates), OutboxRow.status == "sending"
+                    )
+                )
+            ).scalars()
+        )
+        candidates = [c for c in candidates if c not in busy]
+        if candidates and not self.ctx.db.is_sqlite:
+            locked = (
+                await session.execute(
+                    select(Conversation.id).where(Conversation.id.in_(candidates)).with_for_update(skip_locked=True)
+                )
+            ).scalars()
+            candidates = list(locked)
+        return candidates
+
+    async def _send_group(self, rows: list[Claimed]) -> None:
+        """Send one conversation's rows in order; stop at the first that must wait or fails."""
+        for index, row in enumerate(rows):
+            ok = await self._send_one(row)
+            if not ok:
+                await self._release(rows[index + 1 :])
+                return
+
+    async def _send_one(self, row: Claimed) -> bool:
+        sender = self.ctx.sender(row.channel_account_id)
+        message = OutboundMessage.from_dict(row.payload)
+        await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
+        try:
+            result = await asyncio.wait_for(
+                sender.send(row.recipient, message, idempotency_key=f"otklik-outbox-{row.id}"),
+                timeout=self.settings.send_timeout_seconds,
+            )
+        except SendError as exc:
+            await self._failed(row, exc)
+            return False
+        except (TimeoutError, OSError) as exc:
+            await self._failed(row, SendError(f"{type(exc).__name__}: {exc}"))
+            return False
+        async with self.ctx.db.write() as session:
+            await self._mark_sent(session, [(row, result.external_id)], utcnow())
+        self.ctx.notifier.delivered(row.conversation_id)
+        return True
+
+    async def _mark_sent(self, session: AsyncSession, rows: list[tuple[Claimed, str | None]], now: datetime) -> None:
+        ids = [row.id for row, _ in rows]
+        await session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids))
+            .values(status="sent", sent_at=now, lease_until=None, send_count=OutboxRow.send_count + 1)
+        )
+        with_ids = [(row.message_id, ext) for row, ext in rows if ext]
+        plain = [row.message_id for row, ext in rows if not ext]
+        if plain:
+            await session.execute(update(Message).where(Message.id.in_(plain)).values(status="sent", sent_at=now))
+        for message_id, external_id in with_ids:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status="sent", sent_at=now, external_id=external_id)
+            )
+
+    async def _failed(self, row: Claimed, exc: SendError) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None}
+        if exc.retry_after is not None:
+            values |= {
+                "status": "pending",
+                "due_at": now + timedelta(seconds=exc.retry_after),
+                "attempts": max(row.attempts - 1, 0),
+            }  # a 429 is not the message's fault
+        elif exc.permanent or row.attempts >= self.settings.send_max_attempts:
+            values |= {"status": "failed"}
+        else:
+            backoff = min(self.settings.send_backoff_base * 2 ** (row.attempts - 1), 300.0)
+            values |= {"status": "pending", "due_at": now + timedelta(seconds=backoff)}
+        async with self.ctx.db.write() as session:
+            await session.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(**values))
+            if values["status"] == "failed":
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == row.message_id)
+                    .values(status="failed", failed_at=now, error=str(exc)[:500])
+                )
+            if exc.unreachable:
+                contact_id = select(Conversation.contact_id).where(Conversation.id == row.conversation_id)
+                await session.execute(
+                    update(Contact).where(Contact.id == contact_id.scalar_subquery()).values(reachable=False)
+                )
+        log.info("outbox %s: %s (%s)", row.id, values["status"], exc)
+
+    async def _release(self, rows: list[Claimed]) -> None:
+        if not rows:
+            return
+        async with self.ctx.db.write() as session:
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([r.id for r in rows]), OutboxRow.status == "sending")
+                .values(status="pending", lease_until=None, worker=None, attempts=OutboxRow.attempts - 1)
+            )
+
+    async def recover_expired(self) -> int:
+        """Rows left `sending` by a dead worker: resend if idempotent, else mark uncertain."""
+        now = utcnow()
+        async with self.ctx.db.write() as session:
+            stale = (
+                await session.execute(
+                    select(OutboxRow.id, OutboxRow.channel_account_id).where(
+                        and_(OutboxRow.status == "sending", OutboxRow.lease_until < now)
+                    )
+                )
+            ).all()
+            if not stale:
+                return 0
+            retry = [r.id for r in stale if self.ctx.sender(r.channel_account_id).supports_idempotency]
+            unsure = [r.id for r in stale if r.id not in set(retry)]
+            if retry:
+                await session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(retry))
+                    .values(status="pending", lease_until=None, worker=None, due_at=now)
+                )
+            if unsure:
+                await session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(unsure))
+                    .values(
+                        status="uncertain",
+                        lease_until=None,
+                        last_error="worker stopped while sending; not resent to avoid a duplicate",
+                    )
+                )
+        log.warning("recovered %d expired outbox leases (%d resent, %d uncertain)", len(stale), len(retry), len(unsure))
+        return len(stale)

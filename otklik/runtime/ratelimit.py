@@ -1,0 +1,58 @@
+"""Per-channel-account and per-chat send pacing inside one process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+
+from otklik.adapters.channels.base import ChannelLimits
+
+
+class _Interval:
+    """Hands out send slots spaced `interval` seconds apart (a strict pace, no burst)."""
+
+    __slots__ = ("interval", "lock", "next_at")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.next_at = 0.0
+        self.lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_at)
+            self.next_at = slot + self.interval
+        delay = slot - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class RateLimiter:
+    """Waits until both the account's and the chat's pace allow one more message."""
+
+    def __init__(self, max_chats: int = 100_000) -> None:
+        self._accounts: dict[int, _Interval] = {}
+        self._chats: OrderedDict[tuple[int, str], _Interval] = OrderedDict()
+        self._max_chats = max_chats
+
+    async def wait(self, account_id: int, chat: str, limits: ChannelLimits) -> None:
+        if limits.per_chat_interval:
+            await self._chat(account_id, chat, limits.per_chat_interval).wait()
+        if limits.per_second:
+            account = self._accounts.get(account_id)
+            if account is None:
+                account = self._accounts[account_id] = _Interval(1.0 / limits.per_second)
+            await account.wait()
+
+    def _chat(self, account_id: int, chat: str, interval: float) -> _Interval:
+        key = (account_id, chat)
+        pacer = self._chats.get(key)
+        if pacer is None:
+            pacer = self._chats[key] = _Interval(interval)
+            if len(self._chats) > self._max_chats:
+                self._chats.popitem(last=False)
+        else:
+            self._chats.move_to_end(key)
+        return pacer

@@ -1,0 +1,1 @@
+"""Test helpers shipped with the package: fake provider servers for tests and offline demos."""

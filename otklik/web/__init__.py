@@ -1,0 +1,1 @@
+"""HTTP entry point: web chat, webhooks, REST API and admin (FastAPI)."""

@@ -1,0 +1,135 @@
+// The web chat page: creates a session, sends text/buttons/files, long-polls for replies.
+// Everything from the server is inserted as text (never as HTML).
+(function () {
+  "use strict";
+  const root = document.querySelector(".chat");
+  const log = document.getElementById("log");
+  const form = document.getElementById("form");
+  const input = document.getElementById("text");
+  const fileInput = document.getElementById("file");
+  const errorBox = document.getElementById("error");
+  const storeKey = "otklik.webchat.session";
+  let session = sessionStorage.getItem(storeKey);
+  let cursor = 0;
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  function add(direction, text, buttons, attachments) {
+    const li = document.createElement("li");
+    li.className = "msg msg--" + direction;
+    li.textContent = text || "";
+    (attachments || []).forEach(function (a) {
+      if (a.kind === "photo" && a.media_id && session) {
+        const img = document.createElement("img");
+        img.alt = "фото";
+        img.src = "/api/webchat/sessions/" + encodeURIComponent(session) + "/media/" + encodeURIComponent(a.media_id);
+        li.appendChild(img);
+      }
+    });
+    if (buttons && buttons.length) {
+      const box = document.createElement("div");
+      box.className = "buttons";
+      buttons.forEach(function (b) {
+        const btn = document.createElement("button");
+        btn.type = "button";
+        btn.textContent = b.title;
+        btn.addEventListener("click", function () { sendButton(b); });
+        box.appendChild(btn);
+      });
+      li.appendChild(box);
+    }
+    log.appendChild(li);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  async function api(path, options) {
+    const response = await fetch("/api/webchat" + path, options);
+    let body = null;
+    try { body = await response.json(); } catch (e) { body = null; }
+    if (!response.ok) {
+      const detail = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : response.statusText;
+      const err = new Error(detail);
+      err.status = response.status;
+      throw err;
+    }
+    return body;
+  }
+
+  async function start() {
+    if (!session) {
+      const created = await api("/sessions", {
+        method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({start: root.dataset.start || null, language: (navigator.language || "ru").slice(0, 2)})
+      });
+      session = created.session_id;
+      sessionStorage.setItem(storeKey, session);
+    }
+    poll();
+  }
+
+  async function poll() {
+    for (;;) {
+      try {
+        const data = await api("/sessions/" + encodeURIComponent(session) + "/messages?wait=25&after=" + cursor);
+        data.messages.forEach(function (m) { add("out", m.text, m.buttons, m.attachments); });
+        cursor = data.cursor;
+        showError("");
+      } catch (e) {
+        if (e.status === 404) { sessionStorage.removeItem(storeKey); session = null; return start(); }
+        showError("Нет связи, пробую снова…");
+        await new Promise(function (r) { setTimeout(r, 2000); });
+      }
+    }
+  }
+
+  function clientId() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(12)), function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+
+  async function post(body) {
+    try {
+      await api("/sessions/" + encodeURIComponent(session) + "/messages", {
+        method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)
+      });
+      showError("");
+      return true;
+    } catch (e) {
+      showError(e.message);
+      return false;
+    }
+  }
+
+  async function sendButton(button) {
+    add("in", button.title);
+    await post({button: button.payload, client_id: clientId()});
+  }
+
+  form.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) { return; }
+    add("in", text);
+    if (await post({text: text, client_id: clientId()})) { input.value = ""; }
+  });
+
+  fileInput.addEventListener("change", async function () {
+    const file = fileInput.files[0];
+    if (!file) { return; }
+    const data = new FormData();
+    data.append("file", file);
+    data.append("client_id", clientId());
+    add("in", "📎 " + file.name);
+    try {
+      await api("/sessions/" + encodeURIComponent(session) + "/messages", {method: "POST", body: data});
+      showError("");
+    } catch (e) {
+      showError(e.message);
+    }
+    fileInput.value = "";
+  });
+
+  start().catch(function (e) { showError(e.message); });
+})();
