@@ -84,7 +84,7 @@ class Otklik:
             accounts = (await session.execute(select(ChannelAccount).where(ChannelAccount.enabled.is_(True)))).scalars()
             self.ctx.accounts = {a.id: AccountInfo(a.id, a.kind, a.name, a.pack) for a in accounts}
         for pack_id in {a.pack for a in self.ctx.accounts.values()} - set(self.packs):
-            pack = load_pack(pack_id)
+            pack = load_pack(pack_id, self.settings.packs_dirs)
             self.packs[pack_id] = pack
             await self.flows.seed(pack_id, pack.flow_sources)
         await self._rebuild_engines(force=True)

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     fernet_key: str | None = Field(None, description="encrypts tokens and payout details at rest")
     demo: bool = Field(True, description="seed a demo seller with the care-ru pack on an empty database")
     default_pack: str = "care-ru"
+    packs_dirs: tuple[Path, ...] = Field((), description="extra folders with a seller's own packs")
     max_text_chars: int = Field(4096, ge=1, le=65536)
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     public_url: str | None = Field(None, description="https base URL for webhooks; none = long polling")

@@ -3,6 +3,7 @@ a keyword matcher (built in) and the offline classifier in `otklik.nlu`."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,18 +44,26 @@ class IntentClassifier(Protocol):
 
 
 class KeywordClassifier:
-    """A transparent fallback: each intent lists keywords (substrings of the lower-cased text)."""
+    """A transparent fallback: each intent lists keywords that must start at a word boundary
+    ("брак" matches "браком", not "абракадабра"). Most matched keywords wins."""
 
     def __init__(self, keywords: dict[str, list[str]], fallback: str = "other") -> None:
-        self._keywords = {intent: [k.lower().replace("ё", "е") for k in words] for intent, words in keywords.items()}
+        self._patterns = {
+            intent: [re.compile(r"(?<!\w)" + re.escape(_fold(word))) for word in words]
+            for intent, words in keywords.items()
+        }
         self._fallback = fallback
 
     def understand(self, text: str, language: str | None = None) -> Understanding:
-        lowered = text.lower().replace("ё", "е")
+        folded = _fold(text)
         best, hits = self._fallback, 0
-        for intent, words in self._keywords.items():
-            count = sum(1 for word in words if word in lowered)
+        for intent, patterns in self._patterns.items():
+            count = sum(1 for pattern in patterns if pattern.search(folded))
             if count > hits:
                 best, hits = intent, count
         confidence = 0.0 if hits == 0 else min(1.0, 0.6 + 0.2 * hits)
         return Understanding(intent=best, confidence=confidence)
+
+
+def _fold(text: str) -> str:
+    return text.lower().replace("ё", "е")

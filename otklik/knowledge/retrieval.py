@@ -127,9 +127,7 @@ class _Index:
         weights = {t: self.idf.get(t, self.unknown_weight) for t in terms}
         total = sum(weights.values())
         body_only = self.settings.body_only_weight
-        found = sum(
-            w * (1.0 if t in self.heads[i] else body_only) for t, w in weights.items() if t in self.docs[i]
-        )
+        found = sum(w * (1.0 if t in self.heads[i] else body_only) for t, w in weights.items() if t in self.docs[i])
         return found / total if total > 0 else 0.0
 
 

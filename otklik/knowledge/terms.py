@@ -11,8 +11,14 @@ __all__ = ["content_terms", "is_spanish"]
 
 # Compared with the lemma (ru) or the accent-less token (es, en). Greetings and politeness words are
 # included: they carry no topic.
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 _RU_STOP = frozenset(
-    """
+    _words("""
     и в во не что он на я с со как а то весь она так его но да ты к у же вы за бы по только ее мне вот от
     меня еще нет о из ему теперь когда даже ну вдруг ли если уже или ни быть него до вас нибудь опять уж
     вам ведь там потом себя ничего ей мочь они тут где есть надо ней для мы тебя их чем сам чтоб без будто
@@ -23,11 +29,11 @@ _RU_STOP = frozenset(
     ужасно ужасный нормально нормальный сильно плохо хорошо страшно кошмар срочно помогите
     здравствовать здравствуйте привет добрый пожалуйста спасибо благодарить подсказать сказать скажите
     вопрос помочь помогать хотеть хотеться подскажите
-    """.split()
+    """)
 )
 _ES_STOP = frozenset(
     strip_accents(w)
-    for w in """
+    for w in _words("""
     el la los las un una unos unas lo le les al del de a en y o u e ni que qué con por para sin sobre entre
     hasta desde es son ser estar esta este esto estos estas ese esa eso mi mis tu tus su sus nuestro nuestra
     me te se nos os yo vos usted ustedes ellos ellas él ella ya muy mas más pero si sí no como cómo cuando
@@ -36,15 +42,15 @@ _ES_STOP = frozenset(
     hola buenas buenos dias días tardes noches gracias porfa favor consulta consultar saber quería queria
     hacer hago hace hacen haces hacemos tienen tenemos venden vendes vos andas cuanto cuanta cuantos
     cuantas porque bien mal malo buen bueno urgente sos soy estas esta estoy
-    """.split()
+    """)
 )
 _EN_STOP = frozenset(
-    """
+    _words("""
     the a an and or but if of to in on at by for with from about as is are was were be been being it its
     this that these those i you he she we they me my your our their us them do does did have has had can
     could would should will shall may might not no yes so than then there here what which who how when
     where why please thanks thank hello hi
-    """.split()
+    """)
 )
 
 

@@ -62,15 +62,20 @@ _NUMERIC = re.compile(
     r"(?<![\d.,/:])(?P<d>\d{1,2})(?:\.(?P<m1>\d{2})|/(?P<m2>\d{1,2}))(?:[./](?P<y>\d{4}|\d{2}))?(?![\d]|[.,/]\d)"
     + _UNITS
 )
-_PART = r"(?:\s*(?P<p>утра|дня|вечера|ночи|de la ma[ñn]ana|de la tarde|de la noche|am|pm|a\.m\.|p\.m\.))?"
+
+
+def _part_of_day(name: str) -> str:
+    return rf"(?:\s*(?P<{name}>утра|дня|вечера|ночи|de la ma[ñn]ana|de la tarde|de la noche|am|pm|a\.m\.|p\.m\.))?"
+
+
 _TIME = re.compile(
     r"(?:(?<![\w])(?:в|к|на|около|до|a las|a la|las|desde las)\s+)?(?<![\d:.])(?P<h>[01]?\d|2[0-3])[:](?P<mi>[0-5]\d)"
-    r"(?:\s*(?:hs|h|ч)\.?)?" + _PART + r"(?![\d])"
-    r"|(?<![\w])(?:в|к|около|a las|a la)\s+(?P<h2>[01]?\d|2[0-3])(?:\s*(?:час\w*|ч|hs|horas?|h)\.?)?"
-    + _PART
+    r"(?:\s*(?:hs|h|ч)\.?)?" + _part_of_day("p") + r"(?![\d])"
+    r"|(?<![\w])(?:a las|a la|desde las)\s+(?P<h2>[01]?\d|2[0-3])(?:\s*(?:hs|horas?|h)\.?)?"
+    + _part_of_day("p2")
     + _E
-    + r"|(?<![\w\d])(?P<h3>[01]?\d|2[0-3])\s*(?:hs|час\w*)"
-    + _E,
+    + r"|(?<![\w])(?:в|к|около|до)\s+(?P<h4>[01]?\d|2[0-3])\s*(?:(?:час\w*|ч\.?)(?:\s*(?P<p4>утра|дня|вечера|ночи))?"
+    r"|(?P<p5>утра|дня|вечера|ночи))" + _E + r"|(?<![\w\d])(?P<h3>[01]?\d|2[0-3])\s*(?:hs|час\w*)" + _E,
     re.IGNORECASE,
 )
 _CONNECTOR = re.compile(r"^[\s,.-]*(?:(?:в|к|на|около|a|las|la|el|at|para)[\s,]+)*[\s,.-]*$", re.IGNORECASE)
@@ -156,9 +161,10 @@ def _hour(hour: int, part: str | None) -> int:
 
 def _time_parts(text: str) -> Iterator[_Part]:
     for m in _TIME.finditer(text):
-        raw = m.group("h") or m.group("h2") or m.group("h3")
+        raw = m.group("h") or m.group("h2") or m.group("h3") or m.group("h4")
         minutes = int(m.group("mi")) if m.group("mi") else 0
-        yield _Part(m.start(), m.end(), clock=time(_hour(int(raw), m.group("p")), minutes))
+        part = m.group("p") or m.group("p2") or m.group("p4") or m.group("p5")
+        yield _Part(m.start(), m.end(), clock=time(_hour(int(raw), part), minutes))
 
 
 def _without_overlaps(parts: list[_Part]) -> list[_Part]:

@@ -25,14 +25,17 @@ class Pack:
     keywords: dict[str, list[str]] = field(default_factory=dict)
 
 
-def available_packs() -> list[str]:
-    return sorted(p.name for p in PACKS_DIR.iterdir() if (p / "pack.yaml").exists())
+def available_packs(extra_dirs: tuple[Path, ...] = ()) -> list[str]:
+    return sorted({p.name for root in (PACKS_DIR, *extra_dirs) for p in root.iterdir() if (p / "pack.yaml").exists()})
 
 
-def load_pack(name: str) -> Pack:
-    directory = PACKS_DIR / name
-    if "/" in name or ".." in name or not (directory / "pack.yaml").exists():
-        raise NotFound(f"unknown pack {name!r}; available: {', '.join(available_packs())}")
+def load_pack(name: str, extra_dirs: tuple[Path, ...] = ()) -> Pack:
+    """Packs ship in `otklik/packs/`; a seller's own packs live in `extra_dirs` (setting `packs_dirs`)."""
+    if "/" in name or "\\" in name or ".." in name:
+        raise NotFound(f"unknown pack {name!r}")
+    directory = next((root / name for root in (PACKS_DIR, *extra_dirs) if (root / name / "pack.yaml").exists()), None)
+    if directory is None:
+        raise NotFound(f"unknown pack {name!r}; available: {', '.join(available_packs(extra_dirs))}")
     data = _read_yaml(directory / "pack.yaml")
     words: dict[str, tuple[str, ...]] = {
         key: tuple(str(w).lower() for w in data[key])

@@ -29,6 +29,7 @@ import re
 import socket
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,6 +138,7 @@ class Fault:
     times: int | None = 1
     delay: float = 0.0
     body: str | None = None  # a raw non-JSON body (an HTML 502 page from a proxy)
+    after: int = 0  # let this many matching calls pass first ("the second part fails")
 
     def matches(self, method: str, params: dict[str, Any]) -> bool:
         if self.method is not None and self.method.lower() != method.lower():
@@ -250,9 +252,7 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                 raise bad_request(f"can't parse entities: Unexpected character '<' at byte offset {at}")
             closing, name, attrs = match.group(1), match.group(2).lower(), match.group(3)
             if name not in _TAG_TYPES:
-                raise bad_request(
-                    f'can\'t parse entities: Unsupported start tag "{name}" at byte offset {at}'
-                )
+                raise bad_request(f'can\'t parse entities: Unsupported start tag "{name}" at byte offset {at}')
             if not closing:
                 stack.append((name, offset, attrs))
             else:
@@ -271,9 +271,7 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
         out.append(char)
         offset += utf16_len(char)
     if stack:
-        raise bad_request(
-            f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1][0]}\""
-        )
+        raise bad_request(f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1][0]}\"")
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
 
@@ -292,6 +290,32 @@ def _entity(tag: str, offset: int, length: int, attrs: str) -> dict[str, Any]:
     if tag == "a" and href:
         entity["url"] = href.group(1)
     return entity
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 at a free port; yields its base URL.
+
+    Also handy for a webhook receiver in tests (`FakeTelegramServer.deliver_webhook` posts to it).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped during start-up")
+            await asyncio.sleep(0.005)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 # --- the server ------------------------------------------------------------------------------------
@@ -315,8 +339,7 @@ class FakeTelegramServer:
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._closing = False
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._stack = contextlib.AsyncExitStack()
         self.base_url = ""
         self.default_token = token
         self.add_bot(token, username=username, first_name=first_name)
@@ -324,29 +347,15 @@ class FakeTelegramServer:
     # lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeTelegramServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(), log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.005)
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._stack = contextlib.AsyncExitStack()
+        self.base_url = await self._stack.enter_async_context(serve_asgi(self.app()))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True
         for bot in self._bots.values():
             bot.notify()  # wake long polls so the server can shut down
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        await self._stack.aclose()
 
     def app(self) -> Starlette:
         return Starlette(
@@ -386,8 +395,10 @@ class FakeTelegramServer:
         times: int | None = 1,
         chat_id: int | str | None = None,
         body: str | None = None,
+        after: int = 0,
     ) -> Fault:
-        """The next `times` calls of `method` (for `chat_id`, if given) answer `status`."""
+        """The next `times` calls of `method` (for `chat_id`, if given; after letting `after` matching
+        calls pass) answer `status`."""
         fault = Fault(
             method=method,
             status=status,
@@ -396,20 +407,21 @@ class FakeTelegramServer:
             chat_id=None if chat_id is None else str(chat_id),
             times=times,
             body=body,
+            after=after,
         )
         self._faults.append(fault)
         return fault
 
-    def rate_limit(self, method: str | None, retry_after: int = 1, *, times: int = 1) -> Fault:
+    def rate_limit(self, method: str | None, retry_after: int = 1, *, times: int = 1, after: int = 0) -> Fault:
         description = f"Too Many Requests: retry after {retry_after}"
-        return self.fail(method, 429, description=description, retry_after=retry_after, times=times)
+        return self.fail(method, 429, description=description, retry_after=retry_after, times=times, after=after)
 
     def server_error(
-        self, method: str | None, *, status: int = 500, times: int = 1, html: bool = False
+        self, method: str | None, *, status: int = 500, times: int = 1, html: bool = False, after: int = 0
     ) -> Fault:
         """5xx; `html=True` answers a proxy's HTML page instead of JSON, as a broken gateway does."""
         body = f"<html><body><h1>{status}</h1></body></html>" if html else None
-        return self.fail(method, status, times=times, body=body)
+        return self.fail(method, status, times=times, body=body, after=after)
 
     def slow(self, method: str | None, seconds: float, *, times: int | None = 1) -> Fault:
         fault = Fault(method=method, delay=seconds, times=times)
@@ -654,9 +666,7 @@ class FakeTelegramServer:
             (buffer.getvalue(), thumb.width, thumb.height, None),
             (data, width, height, declared_size),
         ):
-            file = self.store_file(
-                blob, folder="photos", extension="jpg", declared_size=declared, token=token
-            )
+            file = self.store_file(blob, folder="photos", extension="jpg", declared_size=declared, token=token)
             sizes.append(
                 {
                     "file_id": file.file_id,
@@ -714,6 +724,9 @@ class FakeTelegramServer:
         for fault in list(self._faults):
             if not fault.matches(call.method, call.params):
                 continue
+            if fault.after > 0:
+                fault.after -= 1
+                continue
             if fault.times is not None:
                 fault.times -= 1
                 if fault.times <= 0:
@@ -741,9 +754,7 @@ class FakeTelegramServer:
     async def _m_getMe(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         return bot.user, ""
 
-    async def _m_getUpdates(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_getUpdates(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         if bot.webhook.get("url"):
             raise ApiError(
                 409,
@@ -764,8 +775,7 @@ class FakeTelegramServer:
             if generation != bot.poll_generation:
                 raise ApiError(
                     409,
-                    "Conflict: terminated by other getUpdates request; "
-                    "make sure that only one bot instance is running",
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
                 )
             allowed = bot.webhook.get("allowed_updates")
             batch = [u for u in bot.updates if not allowed or _update_type(u) in allowed][:limit]
@@ -776,9 +786,7 @@ class FakeTelegramServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 
-    async def _m_setWebhook(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_setWebhook(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         url = str(p.get("url") or "")
         if not url:
             bot.webhook = {}
@@ -801,18 +809,14 @@ class FakeTelegramServer:
         }
         return True, "Webhook was set"
 
-    async def _m_deleteWebhook(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_deleteWebhook(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         had = bool(bot.webhook.get("url"))
         bot.webhook = {}
         if _flag(p, "drop_pending_updates"):
             bot.updates.clear()
         return True, "Webhook was deleted" if had else "Webhook is already deleted"
 
-    async def _m_getWebhookInfo(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_getWebhookInfo(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         info: dict[str, Any] = {
             "url": bot.webhook.get("url", ""),
             "has_custom_certificate": False,
@@ -823,9 +827,7 @@ class FakeTelegramServer:
                 info[key] = bot.webhook[key]
         return info, ""
 
-    async def _m_sendMessage(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_sendMessage(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         chat_id = _target_chat(bot, p)
         text, entities = _visible(p, "text")
         if not text.strip():
@@ -837,18 +839,14 @@ class FakeTelegramServer:
             content["entities"] = entities
         return _store(bot, chat_id, content, _markup(p)), ""
 
-    async def _m_sendPhoto(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_sendPhoto(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         chat_id = _target_chat(bot, p)
         content = _caption(p)
         data = self._input_file(bot, p, f, "photo")
         content["photo"] = self._photo_sizes(data, token=bot.token)
         return _store(bot, chat_id, content, _markup(p)), ""
 
-    async def _m_sendDocument(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_sendDocument(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         chat_id = _target_chat(bot, p)
         content = _caption(p)
         data = self._input_file(bot, p, f, "document")
@@ -866,9 +864,7 @@ class FakeTelegramServer:
         }
         return _store(bot, chat_id, content, _markup(p)), ""
 
-    async def _m_sendChatAction(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_sendChatAction(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         _target_chat(bot, p)
         return True, ""
 
@@ -901,9 +897,7 @@ class FakeTelegramServer:
             message["reply_markup"] = markup
         return {**message, "edit_date": int(time.time())}, ""
 
-    async def _m_getFile(
-        self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]
-    ) -> tuple[Any, str]:
+    async def _m_getFile(self, bot: BotState, p: dict[str, Any], f: dict[str, UploadedFile]) -> tuple[Any, str]:
         file = self._files[bot.token].get(str(p.get("file_id") or ""))
         if file is None:
             raise bad_request("invalid file_id")
@@ -1070,13 +1064,7 @@ def _markup(p: dict[str, Any]) -> dict[str, Any] | None:
         if not isinstance(rows, list) or not all(isinstance(row, list) and row for row in rows):
             raise bad_request("can't parse keyboard button: keyboard must be an Array of Arrays")
         for button in (b for row in rows for b in row):
-            text = (
-                button
-                if isinstance(button, str)
-                else button.get("text")
-                if isinstance(button, dict)
-                else None
-            )
+            text = button if isinstance(button, str) else button.get("text") if isinstance(button, dict) else None
             if not text:
                 raise bad_request('can\'t parse keyboard button: Field "text" must be of type String')
         return None
@@ -1087,22 +1075,16 @@ def _markup(p: dict[str, Any]) -> dict[str, Any] | None:
 
 def _check_inline_button(button: Any) -> None:
     if not isinstance(button, dict) or not isinstance(button.get("text"), str) or not button["text"]:
-        raise bad_request(
-            "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
-        )
+        raise bad_request("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
     actions = [name for name in _BUTTON_ACTIONS if name in button]
     if len(actions) != 1:
-        raise bad_request(
-            "can't parse inline keyboard button: exactly one of the optional fields must be used"
-        )
+        raise bad_request("can't parse inline keyboard button: exactly one of the optional fields must be used")
     data = button.get("callback_data")
     if "callback_data" in button and not 1 <= len(str(data).encode()) <= CALLBACK_DATA_LIMIT:
         raise bad_request("BUTTON_DATA_INVALID")
 
 
-def _store(
-    bot: BotState, chat_id: int, content: dict[str, Any], markup: dict[str, Any] | None
-) -> dict[str, Any]:
+def _store(bot: BotState, chat_id: int, content: dict[str, Any], markup: dict[str, Any] | None) -> dict[str, Any]:
     message = {
         "message_id": bot.next_message_id(chat_id),
         "from": bot.user,

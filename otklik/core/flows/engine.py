@@ -344,7 +344,9 @@ class Engine:
         return None
 
     def _ask(self, run: _Run, node: QuestionNode) -> None:
-        run.effects.append(Send(self._question_message(run, node)))
+        question = self._question_message(run, node)
+        if question.text or question.buttons:  # an empty text makes a silent question (just listen)
+            run.effects.append(Send(question))
         run.state.waiting, run.state.retries = "input", 0
         run.input_pending = False
         if node.timeout:

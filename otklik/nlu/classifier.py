@@ -1,0 +1,158 @@
+"""The offline intent classifier: TF-IDF (lemma 1-2 grams + char 2-5 grams) → calibrated linear model.
+
+Training takes a few seconds and is a plain synchronous function; async callers should run it in a thread.
+Fitted models are cached on disk, keyed by the intents file content, `CODE_VERSION` and scikit-learn's version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from otklik.core.understanding import Understanding
+from otklik.nlu.entities import extract_entities
+from otklik.nlu.features import build_features
+from otklik.nlu.packdata import DEFAULT_THRESHOLD, PackData, load_pack
+from otklik.nlu.redflags import RedFlagMatcher
+
+__all__ = ["CODE_VERSION", "OfflineClassifier", "cache_key", "load_classifier", "train_from_examples"]
+
+CODE_VERSION = "nlu-1"
+ALTERNATIVES = 3
+_log = logging.getLogger(__name__)
+
+
+def _model(language: str) -> Pipeline:
+    """Features + multinomial logistic regression; its probabilities are the reported confidence."""
+    classifier = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
+    return Pipeline([("features", build_features(language)), ("model", classifier)])
+
+
+@dataclass(slots=True)
+class OfflineClassifier:
+    """A fitted classifier; implements `otklik.core.understanding.IntentClassifier`."""
+
+    pipeline: Pipeline
+    language: str
+    threshold: float = DEFAULT_THRESHOLD
+    red_flags: RedFlagMatcher | None = None
+    default_region: str = "RU"
+    train_seconds: float = 0.0
+    example_counts: dict[str, int] | None = None
+
+    @property
+    def intents(self) -> list[str]:
+        """Intent names the model can return."""
+        return [str(c) for c in self.pipeline.classes_]
+
+    def scores(self, text: str) -> list[tuple[str, float]]:
+        """All intents with their probabilities, best first."""
+        probabilities = self.pipeline.predict_proba([text])[0]
+        order = np.argsort(probabilities)[::-1]
+        return [(str(self.pipeline.classes_[i]), float(probabilities[i])) for i in order]
+
+    def understand(
+        self, text: str, language: str | None = None, now: datetime | None = None
+    ) -> Understanding:
+        """Intent with confidence, up to three alternatives, entities and the red-flag term, if any.
+
+        The top intent is returned even below `threshold`; the engine decides what "unsure" means.
+        """
+        lang = language or self.language
+        entities = tuple(extract_entities(text, lang, now=now, region=self.default_region))
+        flag = self.red_flags.find(text) if self.red_flags else None
+        if not text.strip():
+            return Understanding(intent="other", confidence=0.0, entities=entities, red_flag=flag)
+        ranked = self.scores(text)
+        intent, confidence = ranked[0]
+        return Understanding(
+            intent=intent,
+            confidence=round(confidence, 4),
+            entities=entities,
+            alternatives=tuple((name, round(p, 4)) for name, p in ranked[1 : 1 + ALTERNATIVES]),
+            red_flag=flag,
+        )
+
+
+def train_from_examples(
+    examples: dict[str, list[str]],
+    language: str = "ru",
+    threshold: float = DEFAULT_THRESHOLD,
+    red_flags: tuple[str, ...] | list[str] = (),
+    default_region: str | None = None,
+) -> OfflineClassifier:
+    """Fit a classifier on `{intent: [example, ...]}` (e.g. a seller's edited examples from the database)."""
+    texts = [t for intent in examples for t in examples[intent] if t.strip()]
+    labels = [intent for intent in examples for t in examples[intent] if t.strip()]
+    if len(set(labels)) < 2:
+        raise ValueError("training needs at least two intents with examples")
+    started = time.perf_counter()
+    pipeline = _model(language)
+    pipeline.fit(texts, labels)
+    elapsed = time.perf_counter() - started
+    region = default_region or ("AR" if language.lower().startswith("es") else "RU")
+    return OfflineClassifier(
+        pipeline=pipeline,
+        language=language,
+        threshold=threshold,
+        red_flags=RedFlagMatcher(red_flags, language),
+        default_region=region,
+        train_seconds=elapsed,
+        example_counts={intent: len(v) for intent, v in examples.items()},
+    )
+
+
+def train_pack(pack: PackData) -> OfflineClassifier:
+    """Fit a classifier on a parsed pack."""
+    return train_from_examples(
+        pack.examples, pack.language, pack.threshold, pack.red_flags, pack.default_region
+    )
+
+
+def cache_key(pack: PackData) -> str:
+    """sha256 of the intents file content + code version + scikit-learn version."""
+    seed = f"{pack.digest}|{CODE_VERSION}|sklearn-{sklearn.__version__}"
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest()
+
+
+def load_classifier(pack_dir: Path, cache_dir: Path | None = None) -> OfflineClassifier:
+    """Load the pack's classifier from `cache_dir` or train it (and cache it) when the pack changed.
+
+    The cache is a joblib pickle written by this code into a local directory; never point `cache_dir`
+    at files from an untrusted source.
+    """
+    pack = load_pack(Path(pack_dir))
+    if cache_dir is None:
+        return train_pack(pack)
+    path = Path(cache_dir) / f"{Path(pack_dir).name}-{cache_key(pack)[:24]}.joblib"
+    if path.exists():
+        try:
+            cached = joblib.load(path)
+            if isinstance(cached, OfflineClassifier):
+                return cached
+        except Exception as exc:  # a truncated or incompatible cache file: retrain
+            _log.warning("ignoring unreadable NLU cache %s: %s", path, exc)
+    classifier = train_pack(pack)
+    _store(classifier, path)
+    return classifier
+
+
+def _store(classifier: OfflineClassifier, path: Path) -> None:
+    """Write atomically (temp file + rename) so that concurrent readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{path.name.rsplit('-', 1)[0]}-*.joblib"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+    temp = path.with_suffix(f".{time.time_ns()}.tmp")
+    joblib.dump(classifier, temp)
+    temp.replace(path)

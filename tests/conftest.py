@@ -1,0 +1,60 @@
+"""Shared fixtures: real SQLite always, real PostgreSQL when OTKLIK_TEST_PG_URL is set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from otklik.bootstrap import Otklik
+from otklik.config import Settings
+
+PG_URL = os.environ.get("OTKLIK_TEST_PG_URL")
+TEST_PACKS = Path(__file__).parent / "packs"
+
+
+async def reset_pg(url: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        await conn.exec_driver_sql("CREATE SCHEMA public")
+    await engine.dispose()
+
+
+def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test", "data_dir": tmp_path / "data", "database_url": url, "nlu": "keywords",
+        "packs_dirs": (TEST_PACKS,), "dispatch_poll_seconds": 0.05, "timer_poll_seconds": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite and, when configured, on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    if not PG_URL:
+        pytest.skip("OTKLIK_TEST_PG_URL is not set")
+    await reset_pg(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+async def otklik(tmp_path: Path, db_url: str) -> AsyncIterator[Otklik]:
+    app = Otklik.build(make_settings(tmp_path, db_url))
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.close()
