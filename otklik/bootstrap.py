@@ -46,7 +46,7 @@ class Otklik:
     @classmethod
     def build(cls, settings: Settings) -> Otklik:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.db_url)
+        db = Database(settings.db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         ctx = RuntimeContext(db=db, settings=settings, media=MediaStore(settings.media_dir, settings.max_upload_bytes))
         ingest = Ingest(ctx)
         actions = ActionRegistry()

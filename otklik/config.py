@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     timer_poll_seconds: float = Field(0.5, gt=0)
     action_grace_seconds: float = Field(30.0, ge=0)
     webchat_poll_max_seconds: float = Field(25.0, ge=0, le=60)
+    sqlite_busy_timeout_ms: int = Field(15000, ge=0, description="how long a writer waits for SQLite's lock")
     log_level: str = "INFO"
 
     @classmethod

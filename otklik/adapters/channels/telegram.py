@@ -143,7 +143,9 @@ async def validate_token(api_url: str, token: str, *, request_timeout: float = 1
 
 def mask_token(token: str) -> str:
     """`123456:ABCDEF…yz` → `123456:AB…yz`: enough to recognise a token, useless to steal it."""
-    bot_id, _, secret = token.partition(":")
+    bot_id, separator, secret = token.partition(":")
+    if not separator or not bot_id.isdigit():
+        return "…"  # not a token at all: show nothing of it
     if len(secret) < 8:
         return f"{bot_id}:…"
     return f"{bot_id}:{secret[:2]}…{secret[-2:]}"

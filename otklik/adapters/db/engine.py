@@ -16,13 +16,13 @@ from sqlalchemy.pool import NullPool
 class Database:
     """Owns the engines. `write()` opens a transaction for changes, `read()` one for queries."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, busy_timeout_ms: int = 15000) -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, immediate=True, echo=echo)
-            self.read_engine = _sqlite_engine(url, immediate=False, echo=echo)
+            self.write_engine = _sqlite_engine(url, immediate=True, echo=echo, busy_ms=busy_timeout_ms)
+            self.read_engine = _sqlite_engine(url, immediate=False, echo=echo, busy_ms=busy_timeout_ms)
         else:
             self.write_engine = create_async_engine(
                 url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -48,9 +48,9 @@ class Database:
             await self.read_engine.dispose()
 
 
-def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
+def _sqlite_engine(url: str, *, immediate: bool, echo: bool, busy_ms: int) -> AsyncEngine:
     memory = ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
-    kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"timeout": 15}}
+    kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"timeout": busy_ms / 1000}}
     if not memory:
         kwargs["pool_size"] = 1 if immediate else 8
         kwargs["max_overflow"] = 0 if immediate else 8
@@ -65,7 +65,7 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
