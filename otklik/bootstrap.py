@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from otklik.adapters.crypto import Vault, load_or_create_key
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.migrate import upgrade
 from otklik.adapters.db.models import ChannelAccount, Setting
@@ -15,6 +16,7 @@ from otklik.adapters.media import MediaStore
 from otklik.clock import utcnow
 from otklik.config import Settings
 from otklik.core.flows.engine import Engine
+from otklik.runtime.channels import build_senders
 from otklik.runtime.context import AccountInfo, RuntimeContext
 from otklik.runtime.flowstore import FlowStore
 from otklik.runtime.ingest import Ingest
@@ -39,6 +41,7 @@ class Otklik:
     timers: Timers
     flows: FlowStore
     actions: ActionRegistry
+    vault: Vault
     packs: dict[str, Pack] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
     _revision: int = -1
@@ -55,7 +58,8 @@ class Otklik:
         from otklik.runtime.builtin_actions import register_builtin
 
         register_builtin(actions)
-        return cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions)
+        vault = Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
+        return cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault)
 
     async def start(self, *, migrate: bool = True) -> None:
         """Migrate (SQLite always; PostgreSQL when asked), seed, load accounts, flows and engines."""
@@ -88,6 +92,13 @@ class Otklik:
             self.packs[pack_id] = pack
             await self.flows.seed(pack_id, pack.flow_sources)
         await self._rebuild_engines(force=True)
+        senders = await build_senders(self.db, self.vault, self.settings)
+        for account_id, sender in senders.items():
+            old = self.ctx.senders.get(account_id)
+            if old is None:
+                self.ctx.senders[account_id] = sender
+            else:
+                await sender.aclose()  # keep the live one (and its connections)
 
     async def _rebuild_engines(self, *, force: bool = False) -> None:
         revision = await self.flows.revision()

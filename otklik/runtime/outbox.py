@@ -222,7 +222,11 @@ class Dispatcher:
                 return
 
     async def _send_one(self, row: Claimed) -> bool:
-        sender = self.ctx.sender(row.channel_account_id)
+        sender = self.ctx.senders.get(row.channel_account_id)
+        if sender is None:  # this process has no sender for the account (disabled, or not configured here)
+            log.warning("no sender for channel account %s; outbox %s left pending", row.channel_account_id, row.id)
+            await self._release([row])
+            return False
         message = OutboundMessage.from_dict(row.payload)
         await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
         try:
@@ -311,8 +315,9 @@ class Dispatcher:
             ).all()
             if not stale:
                 return 0
-            retry = [r.id for r in stale if self.ctx.sender(r.channel_account_id).supports_idempotency]
-            unsure = [r.id for r in stale if r.id not in set(retry)]
+            senders = {r.channel_account_id: self.ctx.senders.get(r.channel_account_id) for r in stale}
+            retry = [r.id for r in stale if getattr(senders[r.channel_account_id], "supports_idempotency", False)]
+            unsure = [r.id for r in stale if r.id not in set(retry) and senders[r.channel_account_id] is not None]
             if retry:
                 await session.execute(
                     update(OutboxRow)

@@ -44,9 +44,10 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
     app.state.otklik = otklik
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app)
-    from otklik.web import webchat
+    from otklik.web import webchat, webhooks
 
     app.include_router(webchat.router)
+    app.include_router(webhooks.router)
     _pages(app)
     return app
 

@@ -162,9 +162,10 @@ async def test_async_usage_sink_is_awaited(fake: FakeOpenAI) -> None:
     assert [r.purpose for r in seen] == ["x"]
 
 
-async def test_unscripted_request_fails_loudly(fake: FakeOpenAI, llm: LLMClient) -> None:
-    with pytest.raises(LLMUnavailable):
-        await llm.complete(HELLO)
+async def test_unscripted_request_fails_loudly(fake: FakeOpenAI, make_llm: Callable[..., LLMClient]) -> None:
+    with pytest.raises(LLMUnavailable) as caught:
+        await make_llm(max_retries=0).complete(HELLO)
+    assert caught.value.reason == "server_error"
 
 
 async def test_fake_serves_models_and_checks_the_key(fake: FakeOpenAI) -> None:

@@ -1,0 +1,3 @@
+from otklik.cli.main import app
+
+app()

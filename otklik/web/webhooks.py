@@ -1,0 +1,42 @@
+"""Inbound webhooks of channels. Every request is authenticated (signature or secret token) before
+anything is parsed or stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from otklik.adapters.channels.webhook import WebhookInbound, verify
+from otklik.adapters.db.models import ChannelAccount
+from otklik.bootstrap import Otklik
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+MAX_BODY = 256 * 1024
+
+
+@router.post("/api/{account_name}", response_model=None)
+async def api_channel(request: Request, account_name: str) -> JSONResponse | dict[str, Any]:
+    otklik: Otklik = request.app.state.otklik
+    body = await request.body()
+    async with otklik.db.read() as session:
+        account = await session.scalar(select(ChannelAccount).where(
+            ChannelAccount.name == account_name[:120], ChannelAccount.kind == "webhook",
+            ChannelAccount.enabled.is_(True)))
+    secret = otklik.vault.decrypt(account.secret) if account is not None and account.secret else None
+    if secret is None or not verify(secret, body, request.headers.get("x-otklik-signature")):
+        return JSONResponse({"detail": "unknown account or bad signature"}, status_code=401)
+    if len(body) > MAX_BODY:
+        return JSONResponse({"detail": "body too large"}, status_code=413)
+    try:
+        inbound = WebhookInbound.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"detail": f"{where}: {first['msg']}" if where else first["msg"]}, status_code=400)
+    assert account is not None
+    result = await otklik.ingest(inbound.event(int(account.id)))
+    return {"accepted": True, "duplicate": result.duplicate}
