@@ -63,12 +63,13 @@ class Otklik:
 
     async def start(self, *, migrate: bool = True) -> None:
         """Migrate (SQLite always; PostgreSQL when asked), seed, load accounts, flows and engines."""
-        if migrate:
-            await upgrade(self.db)
-        await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
-        if self.settings.demo:
-            await self._seed_demo()
-        await self.reload()
+        async with self.db.startup_lock():
+            if migrate:
+                await upgrade(self.db)
+            await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
+            if self.settings.demo:
+                await self._seed_demo()
+            await self.reload()
 
     async def ensure_account(self, name: str, kind: str, pack: str, config: dict[str, object] | None = None) -> int:
         async with self.db.write() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,10 +33,10 @@ ALTERNATIVES = 3
 _log = logging.getLogger(__name__)
 
 
-def _model(language: str) -> Pipeline:
+def _model(language: str, concepts: Mapping[str, Iterable[str]] | None) -> Pipeline:
     """Features + multinomial logistic regression; its probabilities are the reported confidence."""
     classifier = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
-    return Pipeline([("features", build_features(language)), ("model", classifier)])
+    return Pipeline([("features", build_features(language, concepts)), ("model", classifier)])
 
 
 @dataclass(slots=True)
@@ -61,9 +62,7 @@ class OfflineClassifier:
         order = np.argsort(probabilities)[::-1]
         return [(str(self.pipeline.classes_[i]), float(probabilities[i])) for i in order]
 
-    def understand(
-        self, text: str, language: str | None = None, now: datetime | None = None
-    ) -> Understanding:
+    def understand(self, text: str, language: str | None = None, now: datetime | None = None) -> Understanding:
         """Intent with confidence, up to three alternatives, entities and the red-flag term, if any.
 
         The top intent is returned even below `threshold`; the engine decides what "unsure" means.
@@ -90,6 +89,7 @@ def train_from_examples(
     threshold: float = DEFAULT_THRESHOLD,
     red_flags: tuple[str, ...] | list[str] = (),
     default_region: str | None = None,
+    concepts: Mapping[str, Iterable[str]] | None = None,
 ) -> OfflineClassifier:
     """Fit a classifier on `{intent: [example, ...]}` (e.g. a seller's edited examples from the database)."""
     texts = [t for intent in examples for t in examples[intent] if t.strip()]
@@ -97,7 +97,7 @@ def train_from_examples(
     if len(set(labels)) < 2:
         raise ValueError("training needs at least two intents with examples")
     started = time.perf_counter()
-    pipeline = _model(language)
+    pipeline = _model(language, concepts)
     pipeline.fit(texts, labels)
     elapsed = time.perf_counter() - started
     region = default_region or ("AR" if language.lower().startswith("es") else "RU")
@@ -114,9 +114,7 @@ def train_from_examples(
 
 def train_pack(pack: PackData) -> OfflineClassifier:
     """Fit a classifier on a parsed pack."""
-    return train_from_examples(
-        pack.examples, pack.language, pack.threshold, pack.red_flags, pack.default_region
-    )
+    return train_from_examples(pack.examples, pack.language, pack.threshold, pack.red_flags, pack.default_region)
 
 
 def cache_key(pack: PackData) -> str:

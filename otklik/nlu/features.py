@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
 from otklik.nlu.text import lemmas, normalize, strip_accents
 
-__all__ = ["SLANG", "LemmaNgrams", "build_features", "char_text", "fold_slang"]
+__all__ = ["SLANG", "Concepts", "LemmaNgrams", "build_features", "char_text", "fold_slang"]
 
 # Whole-token replacements applied before lemmatising: marketplace slang and frequent misspellings.
 SLANG: dict[str, dict[str, str]] = {
@@ -62,22 +63,58 @@ def char_text(text: str, language: str) -> str:
     return fold_slang(text, language)
 
 
-class LemmaNgrams:
-    """A picklable analyzer: lemma unigrams and bigrams of the folded text."""
+class Concepts:
+    """Synonym groups from the pack: a token matching a group adds the shared feature `§<group>`.
 
-    def __init__(self, language: str) -> None:
+    A term is a word compared by lemma (ru) or stem (es), or `prefix*` compared with the normalised token.
+    """
+
+    def __init__(self, groups: Mapping[str, Iterable[str]] | None, language: str) -> None:
         self.language = _lang(language)
+        self.exact: dict[str, set[str]] = {}
+        self.prefixes: list[tuple[str, str]] = []
+        for name, terms in (groups or {}).items():
+            for term in terms:
+                self._add(name, term)
+
+    def _add(self, name: str, term: str) -> None:
+        if term.endswith("*"):
+            prefix = fold_slang(term[:-1], self.language)
+            if prefix:
+                self.prefixes.append((prefix, name))
+            return
+        for form in lemmas(fold_slang(term, self.language), self.language):
+            self.exact.setdefault(form, set()).add(name)
+
+    def tags(self, token: str, lemma: str) -> set[str]:
+        """Names of the groups that one token belongs to."""
+        found = set(self.exact.get(lemma, ()))
+        found.update(name for prefix, name in self.prefixes if token.startswith(prefix))
+        return found
+
+
+class LemmaNgrams:
+    """A picklable analyzer: lemma unigrams and bigrams of the folded text, plus concept features."""
+
+    def __init__(self, language: str, concepts: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.language = _lang(language)
+        self.concepts = Concepts(concepts, self.language)
 
     def __call__(self, text: str) -> list[str]:
-        """Return lemma 1-grams and 2-grams for one message."""
-        words = lemmas(fold_slang(text, self.language), self.language)
-        return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        """Return lemma 1-grams and 2-grams for one message, then `§concept` tokens."""
+        folded = fold_slang(text, self.language)
+        words = lemmas(folded, self.language)
+        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        tags: set[str] = set()
+        for token, lemma in zip(folded.split(), words, strict=False):
+            tags.update(self.concepts.tags(token, lemma))
+        return grams + sorted(f"§{tag}" for tag in tags)
 
 
-def build_features(language: str) -> FeatureUnion:
+def build_features(language: str, concepts: Mapping[str, Iterable[str]] | None = None) -> FeatureUnion:
     """Lemma word n-grams (1-2) + char_wb n-grams (2-5), both TF-IDF with sublinear term frequency."""
     lang = _lang(language)
-    words = TfidfVectorizer(analyzer=LemmaNgrams(lang), sublinear_tf=True, min_df=1)
+    words = TfidfVectorizer(analyzer=LemmaNgrams(lang, concepts), sublinear_tf=True, min_df=1)
     chars = TfidfVectorizer(
         analyzer="char_wb",
         ngram_range=(2, 5),

@@ -31,6 +31,7 @@ class PackData:
     default_region: str = "RU"
     red_flags: tuple[str, ...] = ()
     descriptions: dict[str, str] = field(default_factory=dict)
+    concepts: dict[str, list[str]] = field(default_factory=dict)
     digest: str = ""
 
     @property
@@ -70,6 +71,14 @@ def _parse_intents(raw: Any) -> tuple[dict[str, list[str]], dict[str, str]]:
     return examples, descriptions
 
 
+def _parse_concepts(raw: Any) -> dict[str, list[str]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PackError("'concepts' must be a mapping of group name -> list of terms")
+    return {str(name): _as_str_list(terms, f"concepts.{name}") for name, terms in raw.items()}
+
+
 def parse_pack(text: str) -> PackData:
     """Parse the YAML text of an intents file; raises PackError with a readable reason."""
     try:
@@ -89,6 +98,7 @@ def parse_pack(text: str) -> PackData:
         default_region=str(doc.get("default_region", "RU")).upper(),
         red_flags=tuple(_as_str_list(doc.get("red_flags"), "red_flags")),
         descriptions=descriptions,
+        concepts=_parse_concepts(doc.get("concepts")),
         digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
 

@@ -42,6 +42,21 @@ class Database:
         async with self._reader() as session:
             yield session
 
+    @asynccontextmanager
+    async def startup_lock(self) -> AsyncIterator[None]:
+        """Serialise start-up work (migrations, seeding) of several processes on PostgreSQL."""
+        if self.is_sqlite:
+            yield
+            return
+        async with self.write_engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT pg_advisory_lock(7270001)")
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.exec_driver_sql("SELECT pg_advisory_unlock(7270001)")
+                await conn.commit()
+
     async def dispose(self) -> None:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
