@@ -22,6 +22,15 @@ flows_app = typer.Typer(help="Validate and draw flows.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
 app.add_typer(db_app, name="db")
+
+
+def _channels() -> None:
+    from otklik.cli.channels import app as channels_app
+
+    app.add_typer(channels_app, name="channels")
+
+
+_channels()
 console = Console()
 err = Console(stderr=True)
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 import sklearn
-from sklearn.linear_model import LogisticRegression
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
 
 from otklik.core.understanding import Understanding
 from otklik.nlu.entities import extract_entities
@@ -34,8 +35,9 @@ _log = logging.getLogger(__name__)
 
 
 def _model(language: str, concepts: Mapping[str, Iterable[str]] | None) -> Pipeline:
-    """Features + multinomial logistic regression; its probabilities are the reported confidence."""
-    classifier = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
+    """Features + a linear SVM whose scores are calibrated (sigmoid, 5-fold) into probabilities."""
+    svm = LinearSVC(C=0.5, class_weight="balanced")
+    classifier = CalibratedClassifierCV(svm, method="sigmoid", cv=5)
     return Pipeline([("features", build_features(language, concepts)), ("model", classifier)])
 
 
@@ -114,7 +116,14 @@ def train_from_examples(
 
 def train_pack(pack: PackData) -> OfflineClassifier:
     """Fit a classifier on a parsed pack."""
-    return train_from_examples(pack.examples, pack.language, pack.threshold, pack.red_flags, pack.default_region)
+    return train_from_examples(
+        pack.examples,
+        language=pack.language,
+        threshold=pack.threshold,
+        red_flags=pack.red_flags,
+        default_region=pack.default_region,
+        concepts=pack.concepts,
+    )
 
 
 def cache_key(pack: PackData) -> str:

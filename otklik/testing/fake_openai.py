@@ -109,7 +109,7 @@ class FakeOpenAI:
         self._queue: deque[FakeReply] = deque()
         self._closing = asyncio.Event()
         self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
         self.port = 0
         self.app = Starlette(
             routes=[
@@ -138,21 +138,19 @@ class FakeOpenAI:
         config = uvicorn.Config(
             self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
         )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # re-raise a start-up failure
-            await asyncio.sleep(0.005)
+        config.load()
+        # startup()/shutdown() without serve(): no signal handlers in the test process, no 0.1 s polling loop.
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=[sock])
+        self._server, self._socket = server, sock
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._closing.set()
+        self._closing.set()  # wakes up replies still sleeping in a `delay`
         if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._server.shutdown(sockets=[self._socket] if self._socket else None)
+            self._server = None
 
     async def _record(self, request: Request) -> RecordedRequest:
         raw = await request.body()

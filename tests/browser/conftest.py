@@ -1,8 +1,9 @@
 """Fixtures for the real-browser tests: a live otklik server per test and headless system Chromium.
 
 Each test gets its own server (uvicorn in a background thread) with a fresh data dir and SQLite database,
-so tests never see each other's conversations. The offline NLU model is cached in one folder shared by
-all servers of the run: only the first server trains it.
+so tests never see each other's conversations. The servers understand text with the pack's keyword
+matcher (`nlu = "keywords"`): these tests are about the web chat, the offline classifier has its own tests
+in tests/nlu, and training it would cost more than the whole folder.
 
 Chromium: `/usr/bin/chromium`. When it is missing the tests are skipped, unless `OTKLIK_REQUIRE_BROWSER=1`
 (CI), in which case they fail. Screenshots for the docs are written only when `OTKLIK_SCREENSHOTS=1`.
@@ -71,13 +72,8 @@ class LiveServer:
         return self.data_dir / "otklik.db"
 
 
-@pytest.fixture(scope="session")
-def nlu_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("nlu-cache")
-
-
 @pytest.fixture
-def live_server(tmp_path: Path, nlu_cache: Path) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The real FastAPI app (web chat, dispatcher, scheduler) on a free loopback port."""
     import uvicorn
 
@@ -87,7 +83,6 @@ def live_server(tmp_path: Path, nlu_cache: Path) -> Iterator[LiveServer]:
 
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    (data_dir / "cache").symlink_to(nlu_cache, target_is_directory=True)
     port = _free_port()
     settings = Settings(
         env="test",
@@ -96,10 +91,20 @@ def live_server(tmp_path: Path, nlu_cache: Path) -> Iterator[LiveServer]:
         host="127.0.0.1",
         port=port,
         log_level="WARNING",
+        nlu="keywords",
+        demo=True,
     )
     app = create_app(Otklik.build(settings))
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=2,  # open long-polls must not hold the teardown
+        )
     )
     thread = threading.Thread(target=server.run, name=f"otklik-live-{port}", daemon=True)
     thread.start()
@@ -174,8 +179,11 @@ def watched() -> Watched:
 
 
 @pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser profile (own sessionStorage) with a Russian-speaking buyer on a phone-sized screen."""
+def context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContext]:
+    """A fresh browser profile (own sessionStorage) with a Russian-speaking buyer on a phone-sized screen.
+
+    It depends on `live_server` so that it is closed (ending the page's long-poll) before the server stops.
+    """
     context = browser.new_context(
         locale="ru-RU", viewport={"width": 420, "height": 760}, device_scale_factor=1
     )

@@ -40,7 +40,8 @@ def media(tmp_path: Path) -> MediaStore:
 @pytest.fixture(scope="session")
 def updates() -> dict[str, Any]:
     """Update JSON as Telegram sends it (captured shapes, ids anonymised)."""
-    return json.loads((FIXTURES / "updates.json").read_text(encoding="utf-8"))
+    fixtures: dict[str, Any] = json.loads((FIXTURES / "updates.json").read_text(encoding="utf-8"))
+    return fixtures
 
 
 def png_bytes(size: tuple[int, int] = (640, 480), color: str = "red") -> bytes:

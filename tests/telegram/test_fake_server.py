@@ -21,7 +21,10 @@ async def test_unknown_token_and_method(fake: FakeTelegramServer) -> None:
         unknown = await client.get("/bot999:nope/getMe")
         missing = await client.post(f"/bot{fake.default_token}/sendTelepathy")
         me = await client.get(f"/bot{fake.default_token}/GETME")  # method names are case-insensitive
-    assert (unknown.status_code, unknown.json()) == (401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+    assert (unknown.status_code, unknown.json()) == (
+        401,
+        {"ok": False, "error_code": 401, "description": "Unauthorized"},
+    )
     assert missing.status_code == 404 and missing.json()["ok"] is False
     assert me.json()["result"]["username"] == "otklik_test_bot"
 
@@ -29,7 +32,9 @@ async def test_unknown_token_and_method(fake: FakeTelegramServer) -> None:
 async def test_json_and_query_bodies_are_understood(fake: FakeTelegramServer) -> None:
     url = f"/bot{fake.default_token}/sendMessage"
     async with httpx.AsyncClient(base_url=fake.base_url) as client:
-        by_json = await client.post(url, json={"chat_id": CHAT, "text": "json", "reply_markup": {"remove_keyboard": True}})
+        by_json = await client.post(
+            url, json={"chat_id": CHAT, "text": "json", "reply_markup": {"remove_keyboard": True}}
+        )
         by_query = await client.get(url, params={"chat_id": CHAT, "text": "query"})
         by_form = await client.post(url, data={"chat_id": str(CHAT), "text": "form"})
     assert [r.json()["result"]["text"] for r in (by_json, by_query, by_form)] == ["json", "query", "form"]

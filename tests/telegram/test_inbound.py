@@ -37,7 +37,9 @@ async def test_long_button_payload_round_trips_through_the_callback_store(
     store = InMemoryCallbackStore()
     payload = "cashback:claim=8812;sku=ABC-123;step=confirm_payout_details;" + "z" * 40  # 100 bytes
     sender = TelegramSender(bot, callbacks=store, close_bot=False)
-    await sender.send(str(CHAT), OutboundMessage(text="Подтвердите", buttons=(Button("Да", payload),)), idempotency_key="k")
+    await sender.send(
+        str(CHAT), OutboundMessage(text="Подтвердите", buttons=(Button("Да", payload),)), idempotency_key="k"
+    )
     data = fake.sent_messages(CHAT)[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     update = fake.callback_update(CHAT, data)
 
@@ -53,7 +55,9 @@ async def test_long_button_payload_round_trips_through_the_callback_store(
     assert [c.params["callback_query_id"] for c in fake.calls_of("answerCallbackQuery")] == [query_id]
 
 
-async def test_unknown_callback_key_is_flagged_not_dropped(bot: Bot, fake: FakeTelegramServer, media: MediaStore) -> None:
+async def test_unknown_callback_key_is_flagged_not_dropped(
+    bot: Bot, fake: FakeTelegramServer, media: MediaStore
+) -> None:
     recorder = Recorder()
     await inbound(bot, media, recorder).handle_update(fake.callback_update(CHAT, "~forgottenKey123"))
     (event,) = recorder.events
@@ -62,7 +66,9 @@ async def test_unknown_callback_key_is_flagged_not_dropped(bot: Bot, fake: FakeT
     assert len(fake.calls_of("answerCallbackQuery")) == 1
 
 
-async def test_stale_callback_answer_does_not_lose_the_press(bot: Bot, fake: FakeTelegramServer, media: MediaStore) -> None:
+async def test_stale_callback_answer_does_not_lose_the_press(
+    bot: Bot, fake: FakeTelegramServer, media: MediaStore
+) -> None:
     update = fake.callback_update(CHAT, "care:defect")
     fake.bot().callback_queries[update["callback_query"]["id"]] = True  # answered long ago
     recorder = Recorder()
@@ -109,7 +115,9 @@ async def test_document_keeps_name_and_type(bot: Bot, fake: FakeTelegramServer, 
     assert await media.read(attachment.media_id or "") == b"%PDF-1.7 receipt"
 
 
-async def test_oversized_file_is_refused_before_downloading(bot: Bot, fake: FakeTelegramServer, media: MediaStore) -> None:
+async def test_oversized_file_is_refused_before_downloading(
+    bot: Bot, fake: FakeTelegramServer, media: MediaStore
+) -> None:
     update = fake.photo_update(CHAT, png_bytes(), declared_size=15 * MB)
     recorder = Recorder()
     await inbound(bot, media, recorder, max_file_bytes=1 * MB).handle_update(update)
@@ -136,7 +144,9 @@ async def test_size_from_getfile_is_checked_when_the_message_has_none(
 async def test_download_is_capped_even_when_the_size_was_understated(
     bot: Bot, fake: FakeTelegramServer, media: MediaStore
 ) -> None:
-    update = fake.document_update(CHAT, b"y" * (300 * 1024), file_name="a.bin", mime_type="application/octet-stream", declared_size=10)
+    update = fake.document_update(
+        CHAT, b"y" * (300 * 1024), file_name="a.bin", mime_type="application/octet-stream", declared_size=10
+    )
     recorder = Recorder()
     await inbound(bot, media, recorder, max_file_bytes=100 * 1024).handle_update(update)
     assert recorder.events[0].data["upload_error"] == "too_large"

@@ -139,7 +139,9 @@ def test_edited_message(updates: dict[str, Any]) -> None:
     assert event.data == {"message_id": 17, "edit_date": 1717581660}
 
 
-@pytest.mark.parametrize(("name", "payload"), [("my_chat_member_blocked", "blocked"), ("my_chat_member_unblocked", "unblocked")])
+@pytest.mark.parametrize(
+    ("name", "payload"), [("my_chat_member_blocked", "blocked"), ("my_chat_member_unblocked", "unblocked")]
+)
 def test_reachability(updates: dict[str, Any], name: str, payload: str) -> None:
     event = one(updates[name])
     assert event.kind is EventKind.REACHABILITY

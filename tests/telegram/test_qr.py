@@ -41,7 +41,8 @@ def test_caption_is_drawn_under_the_code_without_breaking_it(tmp_path: Path) -> 
     with Image.open(plain) as a, Image.open(captioned) as b:
         assert b.width == a.width and b.height > a.height
         below = b.convert("L").crop((0, a.height, b.width, b.height))
-        assert below.getextrema()[0] < 128  # something dark (the text) under the code
+        darkest = below.getextrema()[0]
+        assert isinstance(darkest, int) and darkest < 128  # something dark (the text) under the code
         assert round(b.info["dpi"][0]) == 300
     assert decode(captioned) == [URL]
 

@@ -82,7 +82,11 @@ async def test_memory_store_is_bounded() -> None:
     ("html", "text", "entity"),
     [
         ("<b>жирный</b> текст", "жирный текст", {"type": "bold", "offset": 0, "length": 6}),
-        ('<a href="https://wb.ru">WB</a>', "WB", {"type": "text_link", "offset": 0, "length": 2, "url": "https://wb.ru"}),
+        (
+            '<a href="https://wb.ru">WB</a>',
+            "WB",
+            {"type": "text_link", "offset": 0, "length": 2, "url": "https://wb.ru"},
+        ),
         ("😀<i>x</i>", "😀x", {"type": "italic", "offset": 2, "length": 1}),
     ],
 )

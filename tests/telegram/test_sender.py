@@ -88,9 +88,7 @@ async def test_split_counts_visible_characters_not_escaped_ones(
     assert shown["text"] == text
 
 
-async def test_inline_keyboard_keeps_short_payloads_and_stores_long_ones(
-    bot: Bot, fake: FakeTelegramServer
-) -> None:
+async def test_inline_keyboard_keeps_short_payloads_and_stores_long_ones(bot: Bot, fake: FakeTelegramServer) -> None:
     store = InMemoryCallbackStore()
     sender = TelegramSender(bot, callbacks=store, close_bot=False)
     long_payload = "claim:" + "x" * 94  # 100 bytes

@@ -160,9 +160,7 @@ def map_error(error: BaseException) -> SendError | None:
         return SendError(text, unreachable=True)
     if isinstance(error, TelegramUnauthorizedError):
         return TelegramTokenRevoked(text, permanent=True)
-    if isinstance(
-        error, TelegramEntityTooLarge | TelegramBadRequest | TelegramNotFound | TelegramMigrateToChat
-    ):
+    if isinstance(error, TelegramEntityTooLarge | TelegramBadRequest | TelegramNotFound | TelegramMigrateToChat):
         return SendError(text, permanent=True)
     if isinstance(error, TelegramServerError | TelegramNetworkError | TelegramConflictError):
         return SendError(text)
@@ -253,9 +251,7 @@ class TelegramSender:
             return await build_inline_keyboard(message, self.callbacks)
         return None
 
-    async def _attachment_step(
-        self, chat_id: int | str, attachment: Attachment, caption: str | None
-    ) -> _Step:
+    async def _attachment_step(self, chat_id: int | str, attachment: Attachment, caption: str | None) -> _Step:
         source = await self._file_source(attachment)
         too_big_for_photo = isinstance(source, BufferedInputFile) and len(source.data) > PHOTO_UPLOAD_LIMIT
         kwargs: dict[str, Any] = {"chat_id": chat_id}
@@ -269,9 +265,7 @@ class TelegramSender:
         """Bytes from the media store, a Telegram file_id, or an HTTP(S) URL Telegram fetches itself."""
         if attachment.media_id:
             if self.media is None:
-                raise SendError(
-                    "an attachment refers to the media store, but none is configured", permanent=True
-                )
+                raise SendError("an attachment refers to the media store, but none is configured", permanent=True)
             try:
                 data = await self.media.read(attachment.media_id)
             except KeyError as error:
@@ -298,9 +292,7 @@ class TelegramSender:
                     if index:
                         mapped.args = (f"{mapped} (after {index} of {total} parts were sent)",)
                     raise mapped from error
-                log.warning(
-                    "telegram: part %d/%d failed (%s), retrying in %.1fs", index + 1, total, mapped, wait
-                )
+                log.warning("telegram: part %d/%d failed (%s), retrying in %.1fs", index + 1, total, mapped, wait)
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -426,9 +418,7 @@ class TelegramInbound:
         except (TimeoutError, TelegramAPIError, ClientDecodeError, aiohttp.ClientError) as error:
             log.warning("telegram: downloading %s failed: %s", file_id, error)
             return "download_failed"
-        return replace(
-            attachment, media_id=stored.media_id, url=None, size=stored.size, content_type=content_type
-        )
+        return replace(attachment, media_id=stored.media_id, url=None, size=stored.size, content_type=content_type)
 
     async def _fetch(self, file_path: str) -> bytes:
         """Download with a size cap that holds even when Telegram did not tell the size beforehand."""

@@ -248,9 +248,7 @@ def parse_webhook_body(body: bytes) -> dict[str, Any]:
 def validate_start_payload(payload: str) -> str:
     """Return `payload` if Telegram accepts it after `?start=`, else raise `ValueError`."""
     if not START_PAYLOAD_RE.match(payload):
-        raise ValueError(
-            f"deep-link payload {payload!r} is invalid: use 1-64 characters of A-Z, a-z, 0-9, _ and -"
-        )
+        raise ValueError(f"deep-link payload {payload!r} is invalid: use 1-64 characters of A-Z, a-z, 0-9, _ and -")
     return payload
 
 

@@ -64,7 +64,7 @@ async def run_polling(
     handle_update: HandleUpdate,
     *,
     stop: asyncio.Event,
-    timeout: int = 25,  # noqa: ASYNC109 - getUpdates' long-poll seconds, not a deadline for this call
+    timeout: int = 25,
     offsets: OffsetStore | None = None,
     allowed_updates: list[str] | None = None,
     min_backoff: float = 1.0,

@@ -130,9 +130,7 @@ def _boundary(window: str) -> int | None:
 def inline_keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
     """An inline keyboard from rows of (title, callback_data)."""
     return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=title, callback_data=data) for title, data in row] for row in rows
-        ]
+        inline_keyboard=[[InlineKeyboardButton(text=title, callback_data=data) for title, data in row] for row in rows]
     )
 
 

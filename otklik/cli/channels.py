@@ -1,0 +1,86 @@
+"""`otklik channels …`: add and list channel accounts (secrets are encrypted and shown masked)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from otklik.config import Settings
+from otklik.core.errors import OtklikError
+
+app = typer.Typer(help="Channel accounts: bots, numbers, marketplace keys, the API channel.", no_args_is_help=True)
+add_app = typer.Typer(help="Add a channel account.", no_args_is_help=True)
+app.add_typer(add_app, name="add")
+console = Console()
+err = Console(stderr=True)
+
+
+def _run(coro_factory: object) -> None:
+    try:
+        asyncio.run(coro_factory)  # type: ignore[arg-type]
+    except OtklikError as exc:
+        err.print(f"[red]{exc.user_message}[/red]")
+        raise typer.Exit(2) from None
+
+
+@add_app.command("webhook")
+def add_webhook(
+    url: Annotated[str, typer.Option(help="where otklik POSTs outbound messages (https://…)")],
+    name: Annotated[str, typer.Option(help="account name, used in /webhooks/api/<name>")] = "api",
+    pack: Annotated[str, typer.Option(help="pack whose flows answer this channel")] = "care-ru",
+    per_second: Annotated[float | None, typer.Option(min=0.1, help="outbound pace limit")] = None,
+) -> None:
+    """The API channel: signed JSON webhooks both ways. Prints the signing secret once."""
+    if not url.startswith(("https://", "http://")):
+        err.print("[red]--url must start with https:// (or http:// for a local system)[/red]")
+        raise typer.Exit(2)
+
+    async def go() -> None:
+        from otklik.bootstrap import Otklik
+        from otklik.runtime.channels import add_account, new_secret
+
+        otklik = Otklik.build(Settings())
+        try:
+            await otklik.start()
+            secret = new_secret()
+            config: dict[str, object] = {"url": url}
+            if per_second:
+                config["per_second"] = per_second
+            account_id = await add_account(otklik.db, otklik.vault, kind="webhook", name=name, pack=pack,
+                                           secret=secret, config=config)
+        finally:
+            await otklik.close()
+        console.print(f"added channel account #{account_id} '{name}'. Inbound: POST /webhooks/api/{name}")
+        console.print(f"signing secret (shown once, keep it safe): {secret}")
+
+    _run(go())
+
+
+@app.command("list")
+def list_accounts() -> None:
+    """Channel accounts with their kind, pack and masked secret."""
+
+    async def go() -> None:
+        from otklik.adapters.db.models import ChannelAccount
+        from otklik.bootstrap import Otklik
+        from otklik.runtime.channels import mask
+
+        otklik = Otklik.build(Settings())
+        try:
+            await otklik.start()
+            async with otklik.db.read() as session:
+                accounts = list((await session.execute(select(ChannelAccount).order_by(ChannelAccount.id))).scalars())
+            table = Table("id", "name", "kind", "pack", "enabled", "secret")
+            for a in accounts:
+                secret = mask(otklik.vault.decrypt(a.secret)) if a.secret else "—"
+                table.add_row(str(a.id), a.name, a.kind, a.pack, "yes" if a.enabled else "no", secret)
+            console.print(table)
+        finally:
+            await otklik.close()
+
+    _run(go())
