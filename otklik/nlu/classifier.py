@@ -17,11 +17,10 @@ from pathlib import Path
 import joblib
 import numpy as np
 import sklearn
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
-from sklearn.svm import LinearSVC
 
 from otklik.core.understanding import Understanding
+from otklik.nlu.calibration import TemperatureScaledSVC
 from otklik.nlu.entities import extract_entities
 from otklik.nlu.features import build_features
 from otklik.nlu.packdata import DEFAULT_THRESHOLD, PackData, load_pack
@@ -35,9 +34,8 @@ _log = logging.getLogger(__name__)
 
 
 def _model(language: str, concepts: Mapping[str, Iterable[str]] | None) -> Pipeline:
-    """Features + a linear SVM whose scores are calibrated (sigmoid, 5-fold) into probabilities."""
-    svm = LinearSVC(C=0.5, class_weight="balanced")
-    classifier = CalibratedClassifierCV(svm, method="sigmoid", cv=5)
+    """Features + a linear SVM whose scores become probabilities by temperature scaling."""
+    classifier = TemperatureScaledSVC(C=0.5)
     return Pipeline([("features", build_features(language, concepts)), ("model", classifier)])
 
 

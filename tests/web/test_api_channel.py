@@ -38,7 +38,7 @@ async def post(http: httpx.AsyncClient, secret: str, payload: object, *, signatu
                account: str = "crm") -> httpx.Response:
     body = json.dumps(payload).encode()
     return await http.post(f"/webhooks/api/{account}", content=body,
-                           headers={"X-Otklik-Signature": signature or sign(secret, body),
+                           headers={"X-Otklik-Signature": sign(secret, body) if signature is None else signature,
                                     "Content-Type": "application/json"})
 
 
