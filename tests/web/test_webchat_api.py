@@ -181,3 +181,25 @@ async def test_pages_and_health(client: httpx.AsyncClient) -> None:
     chat = await client.get("/chat", params={"start": '"><script>x</script>'})
     assert chat.status_code == 200 and "<script>x</script>" not in chat.text
     assert (await client.get("/static/webchat.js")).status_code == 200
+
+
+async def test_a_database_that_is_down_gives_503_and_the_service_recovers(
+    client: httpx.AsyncClient, otklik: Otklik,
+) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    sid = await new_session(client)
+    unreachable = (
+        "sqlite+aiosqlite:////nonexistent-dir/otklik.db" if otklik.db.is_sqlite
+        else "postgresql+asyncpg://postgres@127.0.0.1:1/otklik"
+    )
+    live = otklik.db._writer
+    dead_engine = create_async_engine(unreachable)
+    otklik.db._writer = async_sessionmaker(dead_engine, expire_on_commit=False)
+    try:
+        response = await client.post(f"/api/webchat/sessions/{sid}/messages", json={"text": "привет"})
+    finally:
+        otklik.db._writer = live
+        await dead_engine.dispose()
+    assert response.status_code == 503 and "retry" in response.json()["detail"]
+    assert (await client.post(f"/api/webchat/sessions/{sid}/messages", json={"text": "привет"})).status_code == 202
