@@ -1,13 +1,16 @@
 """Retrieval of knowledge articles: lemma-based BM25 with a confidence the caller can threshold.
 
-The confidence of a hit combines two things a person would also look at:
+The confidence of a hit combines what a person would also look at:
 
-* coverage — the share of the question's meaning (its content terms, weighted by IDF) that the article
-  contains; a question word no article has counts against every article with `unknown_term_weight`;
+* support — how much of the question the article accounts for: the larger of *coverage* (the
+  IDF-weighted share of the question's content terms found in the article; a word no article has
+  counts against every article) and *evidence* (the IDF mass of the matched terms, saturating, so a long
+  story with the key words in it is not penalised for its other words). Terms found only in the body,
+  not in the title or tags, count `body_only_weight`;
 * margin — how far the hit is ahead of the next best article, `(s1 - s2) / s1`.
 
-`confidence = coverage * (margin_floor + (1 - margin_floor) * margin)`, in [0, 1]. An answer is given
-only at `threshold` or above (see docs/knowledge-and-llm.md for how the default was chosen).
+`confidence = support * (margin_floor + (1 - margin_floor) * margin)`, in [0, 1]. An answer is given
+only at `threshold` or above; docs/knowledge-and-llm.md explains how the defaults were measured.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class KnowledgeSettings(BaseModel):
     )
     body_only_weight: float = Field(
         0.4, ge=0.0, le=1.0, description="Coverage credit for a question term found only in the body, not title/tags."
+    )
+    evidence_scale: float = Field(
+        6.0, gt=0.0, description="IDF mass of matched terms that gives evidence 1 - 1/e (about 0.63)."
     )
     margin_floor: float = Field(0.6, ge=0.0, le=1.0, description="Confidence factor when two articles tie.")
     fuzzy_min_ratio: float = Field(
@@ -122,13 +128,18 @@ class _Index:
                 total += self.idf[term] * tf * (s.k1 + 1.0) / (tf + norm)
         return total
 
-    def coverage(self, i: int, terms: Sequence[str]) -> float:
-        """IDF-weighted share of the query terms the article has; a term only in the body counts less."""
+    def support(self, i: int, terms: Sequence[str]) -> float:
+        """How well the article accounts for the question, in [0, 1]: the larger of
+        coverage (IDF-weighted share of the question's terms the article has) and evidence (the IDF mass
+        of the matched terms, saturating) — so a long story with the key words in it still counts.
+        A term found only in the body, not in the title or tags, counts `body_only_weight`."""
         weights = {t: self.idf.get(t, self.unknown_weight) for t in terms}
         total = sum(weights.values())
         body_only = self.settings.body_only_weight
         found = sum(w * (1.0 if t in self.heads[i] else body_only) for t, w in weights.items() if t in self.docs[i])
-        return found / total if total > 0 else 0.0
+        coverage = found / total if total > 0 else 0.0
+        evidence = 1.0 - math.exp(-found / self.settings.evidence_scale)
+        return max(coverage, evidence)
 
 
 class KnowledgeBase:
@@ -178,7 +189,7 @@ class KnowledgeBase:
             rival = scored[1][0] if rank == 0 and len(scored) > 1 else (scored[0][0] if rank else 0.0)
             margin = min(1.0, max(0.0, (score - rival) / score))
             floor = self.settings.margin_floor
-            confidence = index.coverage(i, terms) * (floor + (1.0 - floor) * margin)
+            confidence = index.support(i, terms) * (floor + (1.0 - floor) * margin)
             hits.append(Hit(index.articles[i].id, round(score, 4), round(confidence, 4)))
         return hits
 

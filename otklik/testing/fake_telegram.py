@@ -183,6 +183,7 @@ class BotState:
     blocked: set[int] = field(default_factory=set)
     unknown_chats: set[int] = field(default_factory=set)
     poll_generation: int = 0
+    retired: bool = False  # replaced by `FakeTelegramServer.reset`
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -332,17 +333,29 @@ class FakeTelegramServer:
         username: str = "otklik_test_bot",
         first_name: str = "Otklik Test",
     ) -> None:
+        self._closing = False
+        self._stack = contextlib.AsyncExitStack()
+        self._ids = itertools.count(1)
+        self.base_url = ""
+        self.default_token = token
+        self._default_bot = {"username": username, "first_name": first_name}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (calls, bots but the default one, updates, files, faults), keep serving.
+
+        Lets one server serve many tests. Requests still in progress (a long poll a test abandoned)
+        finish against the old state and return at once.
+        """
+        for old in getattr(self, "_bots", {}).values():
+            old.retired = True
+            old.notify()
         self.calls: list[Call] = []
         self.url_files: dict[str, tuple[bytes, str]] = {}  # URL -> (bytes, content type) for sendPhoto
         self._bots: dict[str, BotState] = {}
         self._files: dict[str, dict[str, FakeFile]] = defaultdict(dict)  # token -> file_id -> file
         self._faults: list[Fault] = []
-        self._ids = itertools.count(1)
-        self._closing = False
-        self._stack = contextlib.AsyncExitStack()
-        self.base_url = ""
-        self.default_token = token
-        self.add_bot(token, username=username, first_name=first_name)
+        self.add_bot(self.default_token, **self._default_bot)
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -353,8 +366,7 @@ class FakeTelegramServer:
 
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True
-        for bot in self._bots.values():
-            bot.notify()  # wake long polls so the server can shut down
+        self.reset()  # wakes long polls so that the server can shut down
         await self._stack.aclose()
 
     def app(self) -> Starlette:
@@ -780,7 +792,7 @@ class FakeTelegramServer:
             allowed = bot.webhook.get("allowed_updates")
             batch = [u for u in bot.updates if not allowed or _update_type(u) in allowed][:limit]
             remaining = deadline - asyncio.get_running_loop().time()
-            if batch or remaining <= 0 or self._closing:
+            if batch or remaining <= 0 or self._closing or bot.retired:
                 return batch, ""
             changed = bot.changed
             with contextlib.suppress(TimeoutError):

@@ -697,6 +697,8 @@ class FakeWB:
             if fb.answer is None or fb.answer_edited:
                 return _envelope_error(400, "the answer can be edited only once")
             fb.answer_edited = True
+        elif fb.answer is not None:  # an assumption: WB does not document a second POST; edits are PATCH
+            return _envelope_error(400, "the feedback already has an answer; edit it with PATCH")
         fb.answer, fb.answer_state = text, self.answer_state
         return Response(status_code=204)
 

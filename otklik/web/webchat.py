@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from otklik.core.errors import InvalidInput, NotFound, TooLarge
 from otklik.core.messages import Attachment, EventKind, InboundEvent
 
 router = APIRouter(prefix="/api/webchat", tags=["webchat"])
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 
@@ -73,7 +75,7 @@ async def create_session(request: Request, body: NewSession | None = None) -> di
     result = await otklik.ingest(
         InboundEvent(
             channel_account_id=_account_id(otklik),
-            external_id="start",
+            external_id=_external_id(_sender_key(session_id), "start"),
             sender_id=_sender_key(session_id),
             kind=EventKind.TEXT,
             text=f"/start {start}".strip(),
@@ -160,8 +162,8 @@ async def _json_event(request: Request, otklik: Otklik, session_id: str) -> Inbo
         body = InMessage.model_validate_json(raw or b"{}")
     except ValueError as exc:
         raise InvalidInput(_first_error(exc)) from None
-    external_id = f"c:{body.client_id}" if body.client_id else f"r:{secrets.token_hex(12)}"
     sender = _sender_key(session_id)
+    external_id = _external_id(sender, body.client_id)
     account = _account_id(otklik)
     if body.button is not None:
         return InboundEvent(account, external_id, sender, EventKind.BUTTON, payload=body.button)
@@ -194,15 +196,13 @@ async def _file_event(request: Request, otklik: Otklik, session_id: str) -> Inbo
     is_image = data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
     kind = "photo" if is_image else "file"
     client_id = form.get("client_id")
-    external_id = (
-        f"c:{client_id}"
-        if isinstance(client_id, str) and client_id
-        else f"f:{stored.media_id[:16]}:{secrets.token_hex(6)}"
-    )
+    if client_id is not None and (not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id)):
+        raise InvalidInput("client_id: 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+    external_id = _external_id(_sender_key(session_id), client_id)
     caption = form.get("text")
     return InboundEvent(
         _account_id(otklik),
-        external_id[:200],
+        external_id,
         _sender_key(session_id),
         EventKind.PHOTO if is_image else EventKind.FILE,
         text=caption[:1024] if isinstance(caption, str) else None,
@@ -244,6 +244,11 @@ async def _replies(otklik: Otklik, conversation_id: int, after: int) -> list[dic
         }
         for r in rows
     ]
+
+
+def _external_id(sender: str, client_id: str | None) -> str:
+    """Event keys are unique per channel account, so they are namespaced by the session."""
+    return f"{sender}:{client_id or 'r-' + secrets.token_hex(12)}"
 
 
 def _accept_language(request: Request) -> str | None:

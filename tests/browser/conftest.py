@@ -103,7 +103,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             log_level="warning",
             access_log=False,
             lifespan="on",
-            timeout_graceful_shutdown=2,  # open long-polls must not hold the teardown
+            timeout_graceful_shutdown=0.25,  # open long-polls must not hold the teardown
         )
     )
     thread = threading.Thread(target=server.run, name=f"otklik-live-{port}", daemon=True)
@@ -158,7 +158,9 @@ def chromium_executable() -> Path:
 @pytest.fixture(scope="session")
 def browser(chromium_executable: Path) -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield browser
         finally:
@@ -184,9 +186,7 @@ def context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContex
 
     It depends on `live_server` so that it is closed (ending the page's long-poll) before the server stops.
     """
-    context = browser.new_context(
-        locale="ru-RU", viewport={"width": 420, "height": 760}, device_scale_factor=1
-    )
+    context = browser.new_context(locale="ru-RU", viewport={"width": 420, "height": 760}, device_scale_factor=1)
     context.set_default_timeout(10_000)
     try:
         yield context

@@ -215,7 +215,9 @@ def api_post(page: Page, body: dict[str, str]) -> dict[str, object]:
     )
 
 
-def test_reload_keeps_the_session_without_a_second_greeting(page: Page, live_server: LiveServer, tmp_path: Path) -> None:
+def test_reload_keeps_the_session_without_a_second_greeting(
+    page: Page, live_server: LiveServer, tmp_path: Path
+) -> None:
     open_chat(page, live_server)
     page.get_by_role("button", name="Брак или повреждение").click()
     expect(bot(page).last).to_contain_text(ASK_PHOTO)
@@ -245,7 +247,7 @@ def test_second_visitor_gets_a_greeting_too(browser: Browser, live_server: LiveS
         try:
             page = context.new_page()
             page.goto(f"{live_server.url}/chat")
-            expect(bot(page, GREETING)).to_have_count(1, timeout=8_000)
+            expect(bot(page, GREETING)).to_have_count(1, timeout=4_000)
         finally:
             context.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -97,8 +98,14 @@ def test_amounts_are_parsed() -> None:
 
 # --- 2. medical claims ----------------------------------------------------------------------------------
 
-GEL = KnowledgeBase.from_pack("care-ru").get("warming-gel-sensation")
-assert GEL is not None
+
+def _article(pack: str, article_id: str) -> Article:
+    article = KnowledgeBase.from_pack(pack).get(article_id)
+    assert article is not None
+    return article
+
+
+GEL = _article("care-ru", "warming-gel-sensation")
 
 
 @pytest.mark.parametrize(
@@ -138,7 +145,7 @@ def test_claims_the_approved_article_makes_pass(text: str) -> None:
 
 
 def test_the_same_claim_fails_when_the_article_is_not_approved() -> None:
-    unapproved = Article(**{**_fields(GEL), "approved": False})
+    unapproved = dataclasses.replace(GEL, approved=False)
     assert check_medical("Это не ожог и не аллергия.", [unapproved]) != []
     assert check_medical("Это не ожог и не аллергия.", []) != []
 
@@ -155,10 +162,6 @@ def test_negation_is_read() -> None:
     claims = find_medical_claims("Это не ожог и не аллергия.")
     assert {(c.term, c.negated) for c in claims} == {("burn", True), ("allergy", True)}
     assert {(c.term, c.negated) for c in find_medical_claims("Это аллергия.")} == {("allergy", False)}
-
-
-def _fields(article: Article) -> dict[str, object]:
-    return {name: getattr(article, name) for name in Article.__slots__}
 
 
 # --- 3. contacts ------------------------------------------------------------------------------------------
@@ -209,8 +212,7 @@ def test_contacts_elsewhere_must_come_from_the_articles() -> None:
 
 # --- 4. grounding ---------------------------------------------------------------------------------------
 
-DEFECT = KnowledgeBase.from_pack("care-ru").get("defect-return")
-assert DEFECT is not None
+DEFECT = _article("care-ru", "defect-return")
 GOOD_DEFECT_ANSWER = (
     "Нам жаль, что товар пришёл с браком. Если заказ ещё в пункте выдачи, осмотрите товар и откажитесь от "
     "него. Если товар уже у вас, оформите заявку на возврат брака в приложении Wildberries, опишите дефект и "

@@ -4,6 +4,7 @@ and the question-answering path with its fallback to the article text."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,7 @@ INTENTS = {
 # --- classification ---------------------------------------------------------------------------------------
 
 
-async def test_classify_returns_an_allowed_intent(
-    fake: FakeOpenAI, llm: LLMClient, usage: list[UsageRecord]
-) -> None:
+async def test_classify_returns_an_allowed_intent(fake: FakeOpenAI, llm: LLMClient, usage: list[UsageRecord]) -> None:
     fake.enqueue(FakeReply.json({"intent": "side_effect", "confidence": 0.92}))
     result = await classify_with_llm(llm, "после геля всё горит", INTENTS, "ru")
     assert result == ("side_effect", 0.92)
@@ -38,7 +37,7 @@ async def test_classify_returns_an_allowed_intent(
     system = request.message("system")
     for name, description in INTENTS.items():
         assert f"- {name}: {description}" in system
-    assert "<buyer_message>\nпосле геля всё горит\n</buyer_message>" == request.message("user")
+    assert request.message("user") == "<buyer_message>\nпосле геля всё горит\n</buyer_message>"
     assert usage[-1].purpose == "classify" and usage[-1].ok
 
 
@@ -58,14 +57,16 @@ async def test_classify_returns_an_allowed_intent(
     ],
 )
 async def test_classify_falls_back_on_anything_else(
-    fake: FakeOpenAI, make_llm: Callable[..., LLMClient], reply: FakeReply, rejections
+    fake: FakeOpenAI, make_llm: Callable[..., LLMClient], reply: FakeReply, rejections: Any
 ) -> None:
     fake.enqueue(reply)
     assert await classify_with_llm(make_llm(max_retries=0), "сломался", INTENTS, "ru", on_reject=rejections) is None
     assert rejections.items, "every fallback is reported"
 
 
-async def test_classify_times_out_to_none(fake: FakeOpenAI, make_llm: Callable[..., LLMClient], rejections) -> None:
+async def test_classify_times_out_to_none(
+    fake: FakeOpenAI, make_llm: Callable[..., LLMClient], rejections: Any
+) -> None:
     fake.enqueue(FakeReply.slow(5.0), FakeReply.slow(5.0))
     client = make_llm(timeout=0.3)
     assert await classify_with_llm(client, "сломался", INTENTS, "ru", on_reject=rejections) is None
@@ -113,7 +114,7 @@ async def test_grounded_answer_passes_with_a_good_citation(
     ],
 )
 async def test_grounded_answer_rejections(
-    fake: FakeOpenAI, llm: LLMClient, care: KnowledgeBase, payload: dict[str, object], reason: str, rejections
+    fake: FakeOpenAI, llm: LLMClient, care: KnowledgeBase, payload: dict[str, object], reason: str, rejections: Any
 ) -> None:
     hits = [care.get("defect-return"), care.get("delivery")]
     fake.enqueue(FakeReply.json(payload))
@@ -149,7 +150,9 @@ async def test_review_reply_draft(fake: FakeOpenAI, llm: LLMClient) -> None:
         ("Спасибо за отзыв! " * 80, "review:too_long"),
     ],
 )
-async def test_review_reply_rejections(fake: FakeOpenAI, llm: LLMClient, reply: str, reason: str, rejections) -> None:
+async def test_review_reply_rejections(
+    fake: FakeOpenAI, llm: LLMClient, reply: str, reason: str, rejections: Any
+) -> None:
     fake.enqueue(FakeReply.json({"reply": reply}))
     assert await draft_review_reply(llm, "Плохо", 1, "defect", "ru", on_reject=rejections) is None
     assert reason in rejections.reasons

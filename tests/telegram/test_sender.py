@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiogram import Bot
 
@@ -24,10 +22,8 @@ CHAT = 385102944
 
 
 @pytest.fixture
-async def sender(bot: Bot, media: MediaStore) -> AsyncIterator[TelegramSender]:
-    sender = TelegramSender(bot, media=media, retry_base_delay=0.01, close_bot=False)
-    yield sender
-    await sender.aclose()
+def sender(bot: Bot, media: MediaStore) -> TelegramSender:
+    return TelegramSender(bot, media=media, retry_base_delay=0.01, close_bot=False)
 
 
 async def send(sender: TelegramSender, message: OutboundMessage, chat: int = CHAT) -> str | None:

@@ -203,3 +203,24 @@ async def test_a_database_that_is_down_gives_503_and_the_service_recovers(
         await dead_engine.dispose()
     assert response.status_code == 503 and "retry" in response.json()["detail"]
     assert (await client.post(f"/api/webchat/sessions/{sid}/messages", json={"text": "привет"})).status_code == 202
+
+
+async def test_two_sessions_are_both_greeted_and_may_reuse_client_ids_regression(client: httpx.AsyncClient) -> None:
+    first, second = await new_session(client), await new_session(client)
+    for sid in (first, second):
+        greeting, cursor = await replies(client, sid, 0, 2)
+        assert greeting[0]["text"].startswith("Здравствуйте")
+        response = await client.post(f"/api/webchat/sessions/{sid}/messages",
+                                     json={"button": "intent:defective_item", "client_id": "msg-00000001"})
+        assert response.json()["duplicate"] is False
+        asked, _ = await replies(client, sid, cursor, 1)
+        assert "фото" in asked[0]["text"]
+
+
+async def test_a_malformed_multipart_client_id_is_refused(client: httpx.AsyncClient, otklik: Otklik) -> None:
+    sid = await new_session(client)
+    before = await inbound_count(otklik)
+    response = await client.post(f"/api/webchat/sessions/{sid}/messages", data={"client_id": "a b"},
+                                 files={"file": ("p.png", png(), "image/png")})
+    assert response.status_code == 422 and "client_id" in response.json()["detail"]
+    assert await inbound_count(otklik) == before

@@ -56,6 +56,9 @@ BASE_TOKEN_LIMITS: Mapping[str, RateLimit] = {
 }
 
 
+_EPSILON = 1e-9
+
+
 class TokenBucket:
     """An async-safe token bucket: `acquire()` waits until one request may be sent.
 
@@ -92,8 +95,8 @@ class TokenBucket:
                 wait = self._blocked_until - now
                 if wait <= 0:
                     self._refill(now)
-                    if self._tokens >= 1.0:
-                        self._tokens -= 1.0
+                    if self._tokens >= 1.0 - _EPSILON:  # float dust must not cause a zero-length sleep
+                        self._tokens = max(self._tokens - 1.0, 0.0)
                         return waited
                     wait = (1.0 - self._tokens) / self.limit.rate
                 await self._sleep(wait)

@@ -11,6 +11,7 @@
   const storeKey = "otklik.webchat.session";
   let session = sessionStorage.getItem(storeKey);
   let cursor = 0;
+  let offline = false;  // the error box shows the poll's own "no connection" notice
 
   function showError(text) {
     errorBox.textContent = text;
@@ -43,6 +44,12 @@
     }
     log.appendChild(li);
     log.scrollTop = log.scrollHeight;
+    return li;
+  }
+
+  function notSent(li) {
+    li.classList.add("msg--failed");
+    li.title = "Не отправлено";
   }
 
   async function api(path, options) {
@@ -60,14 +67,23 @@
 
   async function start() {
     if (!session) {
-      const created = await api("/sessions", {
-        method: "POST", headers: {"Content-Type": "application/json"},
-        body: JSON.stringify({start: root.dataset.start || null, language: (navigator.language || "ru").slice(0, 2)})
-      });
+      const body = {start: root.dataset.start || null, language: (navigator.language || "ru").slice(0, 2)};
+      let created;
+      try {
+        created = await createSession(body);
+      } catch (e) {
+        // A malformed deep link (?start=...) or locale must not leave the buyer without a chat.
+        if (e.status !== 422) { throw e; }
+        created = await createSession({});
+      }
       session = created.session_id;
       sessionStorage.setItem(storeKey, session);
     }
     poll();
+  }
+
+  function createSession(body) {
+    return api("/sessions", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
   }
 
   async function poll() {
@@ -76,9 +92,10 @@
         const data = await api("/sessions/" + encodeURIComponent(session) + "/messages?wait=25&after=" + cursor);
         data.messages.forEach(function (m) { add("out", m.text, m.buttons, m.attachments); });
         cursor = data.cursor;
-        showError("");
+        if (offline) { offline = false; showError(""); }  // never wipe an error about a rejected message
       } catch (e) {
         if (e.status === 404) { sessionStorage.removeItem(storeKey); session = null; return start(); }
+        offline = true;
         showError("Нет связи, пробую снова…");
         await new Promise(function (r) { setTimeout(r, 2000); });
       }
@@ -103,16 +120,16 @@
   }
 
   async function sendButton(button) {
-    add("in", button.title);
-    await post({button: button.payload, client_id: clientId()});
+    const li = add("in", button.title);
+    if (!await post({button: button.payload, client_id: clientId()})) { notSent(li); }
   }
 
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
     const text = input.value.trim();
     if (!text) { return; }
-    add("in", text);
-    if (await post({text: text, client_id: clientId()})) { input.value = ""; }
+    const li = add("in", text);
+    if (await post({text: text, client_id: clientId()})) { input.value = ""; } else { notSent(li); }
   });
 
   fileInput.addEventListener("change", async function () {
@@ -121,12 +138,13 @@
     const data = new FormData();
     data.append("file", file);
     data.append("client_id", clientId());
-    add("in", "📎 " + file.name);
+    const li = add("in", "📎 " + file.name);
     try {
       await api("/sessions/" + encodeURIComponent(session) + "/messages", {method: "POST", body: data});
       showError("");
     } catch (e) {
       showError(e.message);
+      notSent(li);
     }
     fileInput.value = "";
   });
