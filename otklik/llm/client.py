@@ -165,7 +165,8 @@ class LLMClient:
         except Exception as exc:
             error = _map_error(exc)
             await self._report(purpose, started, None, error.reason)
-            log.info("llm %s failed: %s", purpose, error)
+            unexpected = not isinstance(exc, openai.OpenAIError | TimeoutError)
+            log.log(logging.WARNING if unexpected else logging.INFO, "llm %s failed: %s", purpose, error)
             raise error from exc
         await self._report(purpose, started, result.usage, None)
         return result

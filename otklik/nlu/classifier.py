@@ -1,4 +1,4 @@
-"""The offline intent classifier: TF-IDF (lemma 1-2 grams + char 2-5 grams) → calibrated linear model.
+"""The offline intent classifier: TF-IDF (lemma 1-2 grams, concepts, char 2-5 grams) → logistic regression.
 
 Training takes a few seconds and is a plain synchronous function; async callers should run it in a thread.
 Fitted models are cached on disk, keyed by the intents file content, `CODE_VERSION` and scikit-learn's version.
@@ -17,16 +17,24 @@ from pathlib import Path
 import joblib
 import numpy as np
 import sklearn
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from otklik.core.understanding import Understanding
-from otklik.nlu.calibration import TemperatureScaledSVC
 from otklik.nlu.entities import extract_entities
 from otklik.nlu.features import build_features
 from otklik.nlu.packdata import DEFAULT_THRESHOLD, PackData, load_pack
 from otklik.nlu.redflags import RedFlagMatcher
 
-__all__ = ["CODE_VERSION", "OfflineClassifier", "cache_key", "load_classifier", "train_from_examples"]
+__all__ = [
+    "CODE_VERSION",
+    "OfflineClassifier",
+    "cache_key",
+    "cache_path",
+    "load_classifier",
+    "train_from_examples",
+    "train_pack",
+]
 
 CODE_VERSION = "nlu-1"
 ALTERNATIVES = 3
@@ -34,8 +42,12 @@ _log = logging.getLogger(__name__)
 
 
 def _model(language: str, concepts: Mapping[str, Iterable[str]] | None) -> Pipeline:
-    """Features + a linear SVM whose scores become probabilities by temperature scaling."""
-    classifier = TemperatureScaledSVC(C=0.5)
+    """Features + multinomial logistic regression (its probabilities are the reported confidence).
+
+    C=20 was chosen by 5-fold cross-validation on the pack examples (accuracy, log-loss, calibration error);
+    newton-cg converges to the same solution as lbfgs here about 15x faster.
+    """
+    classifier = LogisticRegression(C=20.0, solver="newton-cg", max_iter=1000, class_weight="balanced")
     return Pipeline([("features", build_features(language, concepts)), ("model", classifier)])
 
 
@@ -130,26 +142,37 @@ def cache_key(pack: PackData) -> str:
     return hashlib.sha256(seed.encode("utf-8")).hexdigest()
 
 
-def load_classifier(pack_dir: Path, cache_dir: Path | None = None) -> OfflineClassifier:
-    """Load the pack's classifier from `cache_dir` or train it (and cache it) when the pack changed.
+def cache_path(pack_dir: Path, cache_dir: Path, pack: PackData) -> Path:
+    """Where the fitted model of this pack content is cached."""
+    return Path(cache_dir) / f"{Path(pack_dir).resolve().name}-{cache_key(pack)[:24]}.joblib"
 
-    The cache is a joblib pickle written by this code into a local directory; never point `cache_dir`
-    at files from an untrusted source.
+
+def load_classifier(pack_dir: Path, cache_dir: Path | None = None, force: bool = False) -> OfflineClassifier:
+    """Load the pack's classifier from `cache_dir`, or train (and cache) it when the pack changed.
+
+    `force` retrains even when a cached model exists. The cache is a joblib pickle written by this code
+    into a local directory; never point `cache_dir` at files from an untrusted source.
     """
     pack = load_pack(Path(pack_dir))
     if cache_dir is None:
         return train_pack(pack)
-    path = Path(cache_dir) / f"{Path(pack_dir).name}-{cache_key(pack)[:24]}.joblib"
-    if path.exists():
-        try:
-            cached = joblib.load(path)
-            if isinstance(cached, OfflineClassifier):
-                return cached
-        except Exception as exc:  # a truncated or incompatible cache file: retrain
-            _log.warning("ignoring unreadable NLU cache %s: %s", path, exc)
+    path = cache_path(pack_dir, cache_dir, pack)
+    if path.exists() and not force:
+        cached = _read_cache(path)
+        if cached is not None:
+            return cached
     classifier = train_pack(pack)
     _store(classifier, path)
     return classifier
+
+
+def _read_cache(path: Path) -> OfflineClassifier | None:
+    try:
+        cached = joblib.load(path)
+    except Exception as exc:  # a truncated or incompatible cache file: retrain
+        _log.warning("ignoring unreadable NLU cache %s: %s", path, exc)
+        return None
+    return cached if isinstance(cached, OfflineClassifier) else None
 
 
 def _store(classifier: OfflineClassifier, path: Path) -> None:

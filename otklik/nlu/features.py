@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -104,7 +105,7 @@ class LemmaNgrams:
         """Return lemma 1-grams and 2-grams for one message, then `§concept` tokens."""
         folded = fold_slang(text, self.language)
         words = lemmas(folded, self.language)
-        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        grams = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         tags: set[str] = set()
         for token, lemma in zip(folded.split(), words, strict=False):
             tags.update(self.concepts.tags(token, lemma))

@@ -75,11 +75,18 @@ async def test_a_shorter_pause_does_not_shorten_a_longer_one() -> None:
 
 
 def test_limiters_keep_one_bucket_per_key_and_accept_overrides() -> None:
-    limiters = RateLimiters({"feedbacks": RateLimit(rate=1, burst=1)})
+    limiters = RateLimiters({"feedbacks": RateLimit(rate=1, burst=1)}, headroom=1.0)
     assert limiters.bucket("feedbacks") is limiters.bucket("feedbacks")
     assert limiters.bucket("feedbacks").limit == RateLimit(rate=1, burst=1)
     assert limiters.bucket("ping:http://a") is not limiters.bucket("ping:http://b")
     assert limiters.bucket("content").limit == DEFAULT_LIMITS["content"]
+
+
+def test_limiters_keep_headroom_below_the_documented_rate() -> None:
+    bucket = RateLimiters().bucket("feedbacks")
+    assert bucket.limit == RateLimit(rate=pytest.approx(2.7), burst=6)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        RateLimiters(headroom=1.5)
 
 
 def test_invalid_limits_are_refused() -> None:

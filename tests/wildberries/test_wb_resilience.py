@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,7 +24,7 @@ from otklik.adapters.wildberries import (
     WBRateLimited,
     WBUnavailable,
 )
-from otklik.testing.fake_wb import FakeFeedback, FakeWB, make_token, sample_cards, sample_feedbacks
+from otklik.testing.fake_wb import FakeWB, make_token, sample_cards, sample_feedbacks
 
 MakeClient = Callable[..., WBClient]
 FEEDBACK = "/api/v1/feedback"
@@ -55,16 +56,6 @@ async def test_429_wait_from_headers_is_honoured_then_succeeds(
     assert (first.status, second.status) == (429, 200)
     assert 1.0 <= second.at - first.at < 1.6, second.at - first.at
     assert 1.0 <= elapsed < 2.0
-
-
-async def test_429_headers_are_the_documented_ones(fake: FakeWB, client: WBClient) -> None:
-    fake.rate_limit_next(1, retry=2, reset=5, limit=6)
-    async with client._http as http:  # raw call, to look at the wire format
-        resp = await http.get(f"{fake.url}/api/v1/feedbacks/count-unanswered")
-    assert resp.status_code == 429
-    assert (resp.headers["X-Ratelimit-Retry"], resp.headers["X-Ratelimit-Reset"]) == ("2", "5")
-    assert resp.headers["X-Ratelimit-Limit"] == "6"
-    assert resp.json()["title"] == "too many requests"
 
 
 async def test_429_until_attempts_run_out_raises_rate_limited(
@@ -120,8 +111,7 @@ async def test_limits_hold_against_a_server_that_enforces_them(make_client: Make
         strict.add_cards(sample_cards(3))
         client = make_client(strict.token, hosts=WBHosts.single(strict.url), limiters=RateLimiters())
         await asyncio.gather(*(client.list_cards(limit=10) for _ in range(7)))
-        assert [c.status for c in strict.calls] == [200] * 7
-        assert all("X-Ratelimit-Remaining" not in c.query for c in strict.calls)
+        assert [c.status for c in strict.calls] == [200] * 7  # never a 429: we stayed under the limit
 
 
 async def test_a_server_enforcing_limits_is_obeyed_by_retrying(make_client: MakeClient) -> None:
@@ -202,8 +192,6 @@ async def test_unknown_token_gets_401_auth_error_without_retries(fake: FakeWB, m
 
 
 async def test_expired_and_malformed_tokens_get_401(fake: FakeWB, make_client: MakeClient) -> None:
-    from datetime import UTC, datetime, timedelta
-
     expired = fake.allow(make_token(expires_at=datetime.now(UTC) - timedelta(days=1)))
     with pytest.raises(WBAuthError, match="expired"):
         await make_client(expired).count_unanswered_feedbacks()
@@ -262,28 +250,3 @@ async def test_cards_without_cursor_and_wrong_count_type(fake: FakeWB, client: W
     fake.respond_next(1, body=[1, 2, 3])
     with pytest.raises(WBError):
         await client.ping()
-
-
-async def test_fake_validates_requests_like_wb(fake: FakeWB, client: WBClient) -> None:
-    async with client._http as http:
-        bad_take = await http.get(f"{fake.url}/api/v1/feedbacks", params={"isAnswered": "false", "take": 5001, "skip": 0})
-        no_flag = await http.get(f"{fake.url}/api/v1/feedbacks", params={"take": 1, "skip": 0})
-        bad_body = await http.post(f"{fake.url}/content/v2/get/cards/list", content=b"{")
-        no_auth = await http.get(f"{fake.url}/ping", headers={"Authorization": ""})
-    assert bad_take.status_code == 400 and bad_take.json()["error"] is True
-    assert no_flag.status_code == 400 and "isAnswered" in no_flag.json()["errorText"]
-    assert bad_body.status_code == 400 and bad_body.text == "Request body can not be decoded"
-    assert no_auth.status_code == 401
-    assert no_auth.headers["content-type"].startswith("application/problem+json")
-    assert set(no_auth.json()) >= {"title", "detail", "code", "requestId", "origin", "status", "statusText"}
-
-
-async def test_unused_feedback_fixture_shape(fake: FakeWB) -> None:
-    # the feedback payload carries every documented key
-    fb = FakeFeedback(id="k", nm_id=1, text="t").to_wb()
-    documented = {
-        "id", "text", "pros", "cons", "productValuation", "createdDate", "answer", "state", "productDetails",
-        "video", "wasViewed", "photoLinks", "userName", "orderStatus", "matchingSize", "bables",
-        "lastOrderShkId", "lastOrderCreatedAt", "subjectId", "subjectName", "parentFeedbackId", "childFeedbackId",
-    }  # fmt: skip
-    assert documented <= set(fb)
