@@ -85,6 +85,20 @@ class Plan:
         return self.texts[i % n], self.expected[j], self.prefixes[j]
 
 
+HISTOGRAM_MS = (25, 50, 100, 150, 250, 500, 1000, 2000, 5000)
+
+
+def histogram(values: list[float]) -> dict[str, int]:
+    """Counts of latencies below each bound (ms); a bump just above 1000 ms points at a 1 s poll step."""
+    out: dict[str, int] = {}
+    low = 0
+    for bound in HISTOGRAM_MS:
+        out[f"{low}-{bound}"] = sum(1 for v in values if low <= v * 1000 < bound)
+        low = bound
+    out[f">={low}"] = sum(1 for v in values if v * 1000 >= low)
+    return out
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -234,7 +248,7 @@ class Buyer:
 
 async def calibrate(client: httpx.AsyncClient, script: list[str], tag: str) -> Plan:
     """Two fresh sessions; the second walks the script twice. The first exists because the very first
-    session of a database may behave differently (it is the only one that gets a greeting today)."""
+    session of a database may behave differently (before 47c2aa40 it was the only one greeted)."""
     stats = Stats()
     counts: list[int] = []
     greetings: list[int] = []
@@ -558,7 +572,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         load = await run_load(url, args, cpu)
     finally:
         rc = server.stop() if server is not None else None
-    like = f"c:{load['tag']}-%"
+    like = f"%{load['tag']}-%"  # the external id embeds our client_id (today: <session key>:<client_id>)
     db: dict[str, Any] | None = None
     if backend == "postgresql" and database_url:
         db = verdict(*await check_pg(database_url, like), load)
@@ -594,6 +608,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         "throughput_msg_per_s": round(stats.completed / duration, 1) if duration else None,
         "throughput_replies_per_s": round(stats.replies / duration, 1) if duration else None,
         "latency_ms": ms_summary(stats.latencies),
+        "latency_histogram_ms": histogram(stats.latencies),
         "session_create_ms": ms_summary(stats.session_create),
         "sessions_phase_s": round(load["sessions_s"], 3),
         "errors": dict(stats.errors),

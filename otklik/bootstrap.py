@@ -23,6 +23,7 @@ from otklik.runtime.ingest import Ingest
 from otklik.runtime.outbox import Dispatcher
 from otklik.runtime.packs import Pack, build_classifier, load_pack
 from otklik.runtime.supervisor import Supervisor
+from otklik.runtime.telegram import TelegramChannels, telegram_credentials
 from otklik.runtime.timers import ActionRegistry, Timers
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Otklik:
     vault: Vault
     packs: dict[str, Pack] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
+    telegram: TelegramChannels | None = None
     _revision: int = -1
 
     @classmethod
@@ -93,13 +95,18 @@ class Otklik:
             self.packs[pack_id] = pack
             await self.flows.seed(pack_id, pack.flow_sources)
         await self._rebuild_engines(force=True)
-        senders = await build_senders(self.db, self.vault, self.settings)
+        senders = await build_senders(self.ctx, self.vault)
         for account_id, sender in senders.items():
             old = self.ctx.senders.get(account_id)
             if old is None:
                 self.ctx.senders[account_id] = sender
             else:
                 await sender.aclose()  # keep the live one (and its connections)
+        tokens, secrets = await telegram_credentials(self.db, self.vault.decrypt)
+        if self.telegram is None or set(tokens) != set(self.telegram.tokens):
+            if self.telegram is not None:
+                await self.telegram.aclose()
+            self.telegram = TelegramChannels(self.ctx, self.ingest, tokens, secrets)
 
     async def _rebuild_engines(self, *, force: bool = False) -> None:
         revision = await self.flows.revision()
@@ -130,12 +137,17 @@ class Otklik:
     def start_worker(self) -> None:
         self.supervisor.start("dispatcher", self.dispatcher.run)
         self.supervisor.start("timers", self.timers.run)
+        if self.telegram is not None and not self.settings.public_url:  # no public URL: long polling
+            for name, loop in self.telegram.polling_loops().items():
+                self.supervisor.start(name, loop)
 
     def start_watchers(self) -> None:
         self.supervisor.start("flows", self.watch_flows)
 
     async def close(self) -> None:
         await self.supervisor.close()
+        if self.telegram is not None:
+            await self.telegram.aclose()
         for sender in self.ctx.senders.values():
             await sender.aclose()
         await self.db.dispose()

@@ -61,6 +61,43 @@ def add_webhook(
     _run(go())
 
 
+@add_app.command("telegram")
+def add_telegram(
+    token: Annotated[str, typer.Option(help="the bot token from @BotFather")],
+    name: Annotated[str | None, typer.Option(help="account name (default: the bot's username)")] = None,
+    pack: Annotated[str, typer.Option(help="pack whose flows answer this bot")] = "care-ru",
+) -> None:
+    """Add a Telegram bot: the token is checked with getMe, stored encrypted and shown masked."""
+
+    async def go() -> None:
+        from otklik.adapters.channels.telegram import InvalidToken, deep_link, mask_token, validate_token
+        from otklik.bootstrap import Otklik
+        from otklik.runtime.channels import add_account, new_secret
+
+        settings = Settings()
+        try:
+            info = await validate_token(settings.telegram_api_url, token)
+        except InvalidToken as exc:
+            err.print(f"[red]the token was refused: {exc}[/red]")
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            err.print(f"[red]cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc}[/red]")
+            raise typer.Exit(2) from None
+        otklik = Otklik.build(settings)
+        try:
+            await otklik.start()
+            config = {"username": info.username, "bot_id": info.id,
+                      "webhook_secret": otklik.vault.encrypt(new_secret()[:64])}
+            account_id = await add_account(otklik.db, otklik.vault, kind="telegram", name=name or info.username,
+                                           pack=pack, secret=token, config=config)
+        finally:
+            await otklik.close()
+        console.print(f"added Telegram bot @{info.username} as account #{account_id} (token {mask_token(token)})")
+        console.print(f"buyers start here: {deep_link(info.username, 'care')}")
+
+    _run(go())
+
+
 @app.command("list")
 def list_accounts() -> None:
     """Channel accounts with their kind, pack and masked secret."""

@@ -26,8 +26,12 @@ app.add_typer(db_app, name="db")
 
 def _channels() -> None:
     from otklik.cli.channels import app as channels_app
+    from otklik.cli.telegram import app as telegram_app
+    from otklik.cli.telegram import qr
 
     app.add_typer(channels_app, name="channels")
+    app.add_typer(telegram_app, name="telegram")
+    app.command("qr")(qr)
 
 
 _channels()

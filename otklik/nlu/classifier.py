@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from otklik.core.understanding import Understanding
 from otklik.nlu.entities import extract_entities
-from otklik.nlu.features import build_features
+from otklik.nlu.features import build_features, fold_slang
 from otklik.nlu.packdata import DEFAULT_THRESHOLD, PackData, load_pack
 from otklik.nlu.redflags import RedFlagMatcher
 
@@ -82,7 +82,7 @@ class OfflineClassifier:
         lang = language or self.language
         entities = tuple(extract_entities(text, lang, now=now, region=self.default_region))
         flag = self.red_flags.find(text) if self.red_flags else None
-        if not text.strip():
+        if not fold_slang(text, lang).strip():
             return Understanding(intent="other", confidence=0.0, entities=entities, red_flag=flag)
         ranked = self.scores(text)
         intent, confidence = ranked[0]

@@ -11,7 +11,7 @@ from sklearn.pipeline import FeatureUnion
 
 from otklik.nlu.text import lemmas, normalize, strip_accents
 
-__all__ = ["SLANG", "Concepts", "LemmaNgrams", "build_features", "char_text", "fold_slang"]
+__all__ = ["EMOJI", "SLANG", "Concepts", "LemmaNgrams", "build_features", "char_text", "fold_slang"]
 
 # Whole-token replacements applied before lemmatising: marketplace slang and frequent misspellings.
 SLANG: dict[str, dict[str, str]] = {
@@ -42,6 +42,11 @@ SLANG: dict[str, dict[str, str]] = {
     },
 }  # fmt: skip
 
+# Emoji that carry the whole message ("🙏" alone is thanks); everything else is dropped by normalize().
+EMOJI: dict[str, dict[str, str]] = {
+    "ru": {"🙏": "спасибо", "🤝": "спасибо", "💐": "спасибо", "👋": "привет", "🖐": "привет"},
+    "es": {"🙏": "gracias", "🤝": "gracias", "💐": "gracias", "👋": "hola", "🖐": "hola"},
+}
 _DIGITS = re.compile(r"\d+")
 
 
@@ -52,6 +57,8 @@ def _lang(language: str) -> str:
 def fold_slang(text: str, language: str) -> str:
     """Normalise the text, replace slang tokens by their standard form; digit runs become one shape token."""
     table = SLANG[_lang(language)]
+    for emoji, word in EMOJI[_lang(language)].items():
+        text = text.replace(emoji, f" {word} ")
     words = normalize(text).split()
     folded = [table.get(w, w) for w in words]
     if _lang(language) == "es":

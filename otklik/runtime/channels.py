@@ -14,18 +14,24 @@ from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import ChannelAccount
 from otklik.clock import utcnow
-from otklik.config import Settings
+from otklik.runtime.context import RuntimeContext
 from otklik.core.errors import Conflict, InvalidInput
 
-SenderFactory = Callable[[ChannelAccount, str | None, Settings], ChannelSender]
+SenderFactory = Callable[[ChannelAccount, str | None, RuntimeContext], ChannelSender]
 
 
-def _webhook(account: ChannelAccount, secret: str | None, _settings: Settings) -> ChannelSender:
+def _webhook(account: ChannelAccount, secret: str | None, _ctx: RuntimeContext) -> ChannelSender:
     per_second = account.config.get("per_second")
     return WebhookSender(str(account.config["url"]), secret or "", per_second=float(per_second) if per_second else None)
 
 
-SENDERS: dict[str, SenderFactory] = {"webhook": _webhook}
+def _telegram(account: ChannelAccount, secret: str | None, ctx: RuntimeContext) -> ChannelSender:
+    from otklik.runtime.telegram import telegram_sender
+
+    return telegram_sender(account, secret, ctx)
+
+
+SENDERS: dict[str, SenderFactory] = {"webhook": _webhook, "telegram": _telegram}
 
 
 def register_sender(kind: str, factory: SenderFactory) -> None:
@@ -33,15 +39,15 @@ def register_sender(kind: str, factory: SenderFactory) -> None:
     SENDERS[kind] = factory
 
 
-async def build_senders(db: Database, vault: Vault, settings: Settings) -> dict[int, ChannelSender]:
-    async with db.read() as session:
+async def build_senders(ctx: RuntimeContext, vault: Vault) -> dict[int, ChannelSender]:
+    async with ctx.db.read() as session:
         accounts = (await session.execute(select(ChannelAccount).where(ChannelAccount.enabled.is_(True)))).scalars()
         out: dict[int, ChannelSender] = {}
         for account in accounts:
             factory = SENDERS.get(account.kind)
             if factory is not None:
                 secret = vault.decrypt(account.secret) if account.secret else None
-                out[account.id] = factory(account, secret, settings)
+                out[account.id] = factory(account, secret, ctx)
     return out
 
 

@@ -347,11 +347,19 @@ def _bool_param(query: Mapping[str, str], name: str, *, required: bool = False) 
 
 
 class _QuietServer(uvicorn.Server):
-    """uvicorn without signal handling: the fake runs inside a test's event loop."""
+    """uvicorn inside a test's event loop: no signal handling, and stops as soon as asked (uvicorn's own
+    main loop polls every 0.1 s, which adds up over a test suite)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stop_requested = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        await self.stop_requested.wait()
 
 
 # --- the fake ------------------------------------------------------------------------------------------
@@ -407,9 +415,7 @@ class FakeWB:
         for card in cards:
             self.cards[card.nm_id] = card
 
-    def fail_next(
-        self, n: int = 1, *, status: int = 500, path: str | None = None, after: bool = False
-    ) -> None:
+    def fail_next(self, n: int = 1, *, status: int = 500, path: str | None = None, after: bool = False) -> None:
         """The next `n` matching calls answer `status`. `after=True`: the request is processed first."""
         body = json.dumps({"title": "internal server error", "status": status}).encode()
         self._faults.append(_Fault(n, path, status=status, body=body, after=after))
@@ -458,13 +464,7 @@ class FakeWB:
         path: str | None = None,
     ) -> None:
         """The next `n` matching calls get exactly this body (bytes/str as is, anything else as JSON)."""
-        raw = (
-            body
-            if isinstance(body, bytes)
-            else body.encode()
-            if isinstance(body, str)
-            else json.dumps(body).encode()
-        )
+        raw = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self._faults.append(_Fault(n, path, status=status, body=raw, content_type=content_type))
 
     def calls_to(self, path: str, method: str | None = None) -> list[RecordedCall]:
@@ -473,6 +473,7 @@ class FakeWB:
     # --- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._closing = False
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._port))
@@ -493,6 +494,7 @@ class FakeWB:
         self._closing = True
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
+            self._server.stop_requested.set()
             await self._task
         self._server = self._task = None
 
@@ -506,9 +508,7 @@ class FakeWB:
     # --- request pipeline ---------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
-        def route(
-            path: str, handler: Handler, methods: Sequence[str], group: str | None, needs: str | None
-        ) -> Route:
+        def route(path: str, handler: Handler, methods: Sequence[str], group: str | None, needs: str | None) -> Route:
             async def endpoint(request: Request) -> Response:
                 return await self._pipeline(request, handler, group, needs)
 
@@ -517,9 +517,7 @@ class FakeWB:
         return [
             route("/ping", self._ping, ["GET"], PING, None),
             route("/api/v1/new-feedbacks-questions", self._new, ["GET"], FEEDBACKS, "feedbacks"),
-            route(
-                "/api/v1/feedbacks/count-unanswered", self._count_unanswered, ["GET"], FEEDBACKS, "feedbacks"
-            ),
+            route("/api/v1/feedbacks/count-unanswered", self._count_unanswered, ["GET"], FEEDBACKS, "feedbacks"),
             route("/api/v1/feedbacks/count", self._count, ["GET"], FEEDBACKS, "feedbacks"),
             route("/api/v1/feedbacks", self._list_feedbacks, ["GET"], FEEDBACKS, "feedbacks"),
             route("/api/v1/feedback", self._get_feedback, ["GET"], FEEDBACKS, "feedbacks"),
@@ -527,9 +525,7 @@ class FakeWB:
             route("/content/v2/get/cards/list", self._cards_list, ["POST"], CONTENT, "content"),
         ]
 
-    async def _pipeline(
-        self, request: Request, handler: Handler, group: str | None, needs: str | None
-    ) -> Response:
+    async def _pipeline(self, request: Request, handler: Handler, group: str | None, needs: str | None) -> Response:
         body = await request.body()
         call = RecordedCall(
             method=request.method,
@@ -553,9 +549,7 @@ class FakeWB:
             if fault.delay:
                 await self._sleep(request, fault.delay)
             elif not fault.after:
-                return Response(
-                    fault.body, fault.status, headers=fault.headers, media_type=fault.content_type
-                )
+                return Response(fault.body, fault.status, headers=fault.headers, media_type=fault.content_type)
         denied = self._check_auth(request, needs)
         if denied is not None:
             return denied
@@ -609,9 +603,7 @@ class FakeWB:
     # --- handlers -----------------------------------------------------------------------------------
 
     async def _ping(self, request: Request, body: bytes) -> Response:
-        return JSONResponse(
-            {"TS": datetime.now(UTC).astimezone().isoformat(timespec="seconds"), "Status": "OK"}
-        )
+        return JSONResponse({"TS": datetime.now(UTC).astimezone().isoformat(timespec="seconds"), "Status": "OK"})
 
     async def _new(self, request: Request, body: bytes) -> Response:
         has_new = any(not fb.was_viewed for fb in self.feedbacks.values())

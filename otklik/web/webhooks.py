@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from otklik.adapters.channels.telegram import SECRET_HEADER
 from otklik.adapters.channels.webhook import WebhookInbound, verify
 from otklik.adapters.db.models import ChannelAccount
 from otklik.bootstrap import Otklik
@@ -40,3 +41,20 @@ async def api_channel(request: Request, account_name: str) -> JSONResponse | dic
     assert account is not None
     result = await otklik.ingest(inbound.event(int(account.id)))
     return {"accepted": True, "duplicate": result.duplicate}
+
+
+@router.post("/telegram/{account_id}", response_model=None)
+async def telegram(request: Request, account_id: int) -> JSONResponse | dict[str, Any]:
+    """Telegram delivers updates here; the `X-Telegram-Bot-Api-Secret-Token` header must match."""
+    otklik: Otklik = request.app.state.otklik
+    channels = otklik.telegram
+    if channels is None or not channels.secret_ok(account_id, request.headers.get(SECRET_HEADER)):
+        return JSONResponse({"detail": "unknown bot or bad secret token"}, status_code=401)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return JSONResponse({"detail": "body too large"}, status_code=413)
+    try:
+        await channels.handle_webhook(account_id, body)
+    except ValueError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    return {"ok": True}

@@ -93,6 +93,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         log_level="WARNING",
         nlu="keywords",
         demo=True,
+        default_pack="care-ru",  # the scenarios below are the care-ru pack's
     )
     app = create_app(Otklik.build(settings))
     server = uvicorn.Server(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiogram import Bot
 
-from otklik.adapters.channels.base import SendError
+from otklik.adapters.channels.base import ChannelSender, SendError
 from otklik.adapters.channels.telegram import (
     InMemoryCallbackStore,
     TelegramSender,
@@ -43,7 +43,8 @@ def paragraphs(total: int) -> str:
 
 
 def test_sender_declares_telegram_limits(sender: TelegramSender) -> None:
-    assert sender.kind == "telegram"
+    as_protocol: ChannelSender = sender  # mypy checks the protocol
+    assert as_protocol.kind == "telegram"
     assert sender.supports_idempotency is False
     assert sender.limits.per_second == 30
     assert sender.limits.per_chat_interval == 1.0

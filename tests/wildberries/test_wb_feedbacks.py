@@ -12,6 +12,7 @@ from otklik.adapters.wildberries import (
     WBAnswerNotConfirmed,
     WBBadRequest,
     WBClient,
+    WBError,
     WBForbidden,
     WBNotFound,
     WBUnavailable,
@@ -55,6 +56,16 @@ async def test_paging_past_the_skip_cap_narrows_the_date_window(fake: FakeWB, ma
         calls = fake.calls_to("/api/v1/feedbacks")
         assert all(int(c.query["skip"]) <= 300 for c in calls) and all(c.status == 200 for c in calls)
         assert any("dateFrom" in c.query or "dateTo" in c.query for c in calls)
+
+
+async def test_more_feedbacks_in_one_second_than_the_skip_cap_is_a_clear_error(
+    fake: FakeWB, make_client: MakeClient
+) -> None:
+    fake.max_skip = 100
+    fake.add_feedbacks(unanswered(400, per_second=400))
+    client = make_client(feedbacks_max_skip=100)
+    with pytest.raises(WBError, match="too many feedbacks within one second"):
+        [fb.id async for fb in client.iter_feedbacks(is_answered=False, page_size=50)]
 
 
 async def test_filters_are_sent_as_documented(fake: FakeWB, client: WBClient) -> None:

@@ -112,6 +112,8 @@ def test_hosts_default_to_documented_prod_hosts_and_single_overrides_all() -> No
         "http://127.0.0.1:9000"
     }
     assert "sandbox" in WBHosts.sandbox().feedbacks
+    assert WBHosts.from_setting(None) == hosts
+    assert WBHosts.from_setting("http://fake:1") == WBHosts.single("http://fake:1")
     with pytest.raises(ValueError):
         WBHosts.single("127.0.0.1:9000")
     with pytest.raises(ValueError):

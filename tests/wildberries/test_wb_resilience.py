@@ -78,6 +78,7 @@ async def test_429_asking_for_a_long_wait_raises_at_once_with_retry_after(
         await client.get_feedback(one_feedback)
     assert info.value.retry_after == 60 and time.monotonic() - started < 0.5
     assert len(fake.calls) == 1
+    assert 55 < client.limiters.bucket("feedbacks").blocked_for() <= 60  # the whole group now waits
 
 
 async def test_answer_is_retried_after_429(fake: FakeWB, client: WBClient, one_feedback: str) -> None:

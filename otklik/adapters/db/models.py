@@ -217,3 +217,12 @@ class Setting(Base):
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime]
+
+
+class CallbackPayload(Base):
+    """Button payloads longer than a channel allows (Telegram: 64 bytes), kept under a short key."""
+
+    __tablename__ = "callback_payloads"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

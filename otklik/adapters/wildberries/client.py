@@ -1,53 +1,28 @@
 """Async client of the Wildberries seller API: ping, feedbacks, product cards (barcodes).
 
 Shapes, limits and quirks follow /work/shared/reference/wildberries-api.md ([COMM], [PROD], [GEN]).
-
-Retries, and why the answer POST is special:
-
-- every call first takes a token from its group's bucket (`ratelimit.py`), so one client never exceeds
-  WB's documented limits, whatever the number of concurrent callers;
-- a 429 pauses the whole group for `X-Ratelimit-Retry` (else `Retry-After`, else `X-Ratelimit-Reset`)
-  seconds, then the call is retried; this is safe for every method, because WB's gateway refused the
-  request before it reached the service;
-- 5xx, timeouts and dropped connections are retried with exponential back-off and jitter for reads only
-  (GETs, and the read-only cards POST). `POST /api/v1/feedbacks/answer` is retried only on 429 and on
-  failures to connect (nothing was sent): after a 5xx or a timeout the answer may have landed, and WB does
-  not de-duplicate, so a blind retry could post it twice. Such failures raise `WBUnavailable` with
-  `maybe_applied=True`; `answer_feedback_confirmed()` resolves them by re-reading the feedback.
+Rate limiting, retries and error mapping live in `transport.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal, TypeVar
+from datetime import datetime
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
 
 from otklik.adapters.wildberries.errors import (
     WBAnswerNotConfirmed,
-    WBAuthError,
     WBBadRequest,
     WBError,
-    WBForbidden,
     WBNotFound,
     WBProtocolError,
-    WBRateLimited,
     WBUnavailable,
 )
 from otklik.adapters.wildberries.hosts import WBHosts
-from otklik.adapters.wildberries.ratelimit import (
-    CONTENT,
-    FEEDBACKS,
-    PING,
-    RateLimit,
-    RateLimiters,
-    RetryPolicy,
-)
+from otklik.adapters.wildberries.ratelimit import CONTENT, FEEDBACKS, PING, RateLimit, RateLimiters, RetryPolicy
 from otklik.adapters.wildberries.schemas import (
     BarcodeMatch,
     Card,
@@ -61,65 +36,20 @@ from otklik.adapters.wildberries.schemas import (
     Ping,
     UnansweredCount,
 )
-
-log = logging.getLogger(__name__)
+from otklik.adapters.wildberries.transport import AuthScheme, WBTransport, parse_model
 
 FEEDBACKS_MAX_TAKE = 5000  # [COMM] GET /api/v1/feedbacks: take max 5 000
 FEEDBACKS_MAX_SKIP = 199_990  # [COMM] skip max 199 990
 CARDS_MAX_LIMIT = 100  # [PROD] cursor.limit ≤ 100
 ANSWER_MIN_LEN, ANSWER_MAX_LEN = 2, 5000  # [COMM] answer text 2–5000 characters
 
-M = TypeVar("M", bound=BaseModel)
 DateLike = datetime | int
-AuthScheme = Literal["bearer", "raw"]
 
 
 def _unix(value: DateLike | None) -> int | None:
     if value is None or isinstance(value, int):
         return value
     return int(value.timestamp())
-
-
-def _normalise_token(token: str) -> str:
-    token = token.strip()
-    return token[7:].strip() if token.lower().startswith("bearer ") else token
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds WB asks us to wait on a 429; `None` when it does not say."""
-    for name in ("X-Ratelimit-Retry", "Retry-After", "X-Ratelimit-Reset"):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return max(float(raw), 0.0)
-        except ValueError:
-            pass
-        try:  # Retry-After may also be an HTTP date
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            continue
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-    return None
-
-
-def _error_details(resp: httpx.Response) -> tuple[str, str | None]:
-    """WB's own explanation from either error envelope ([COMM]: `errorText`; gateway: problem+json)."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text.strip()[:300], None
-    if isinstance(body, str):
-        return body[:300], None
-    if not isinstance(body, dict):
-        return str(body)[:300], None
-    text = str(body.get("errorText") or body.get("detail") or body.get("title") or body.get("message") or "")
-    extra = body.get("additionalErrors")
-    if extra and str(extra) not in text:
-        text = f"{text} ({extra})" if text else str(extra)
-    request_id = body.get("requestId")
-    return text[:300], str(request_id) if request_id else None
 
 
 class WBClient:
@@ -129,9 +59,11 @@ class WBClient:
     - `auth_scheme`: WB's knowledge base shows `Authorization: Bearer <token>`; the OpenAPI files declare
       an apiKey in `Authorization` and most integrations send the bare token. Both are reported to work;
       `"bearer"` (default) follows the current official text, `"raw"` sends the bare token.
+    - `retry`: attempts and back-off (`RetryPolicy`); every failure ends in one `WBError` subclass.
     - `limiters`: share one `RateLimiters` between clients of the same seller account (WB limits per
       account); `limits` overrides single groups (e.g. `BASE_TOKEN_LIMITS` for a base token).
     - `transport`: an httpx transport, e.g. for tests.
+    - `feedbacks_max_skip`: WB's cap on `skip` (tests lower it to exercise paging past the cap).
     """
 
     def __init__(
@@ -148,26 +80,27 @@ class WBClient:
         user_agent: str = "otklik",
         feedbacks_max_skip: int = FEEDBACKS_MAX_SKIP,
     ) -> None:
-        token = _normalise_token(token)
-        if not token:
-            raise ValueError("WB token is empty")
         self.hosts = hosts or WBHosts()
-        self.retry = retry or RetryPolicy()
-        self.limiters = limiters or RateLimiters(limits)
         self.feedbacks_max_skip = feedbacks_max_skip
-        auth = f"Bearer {token}" if auth_scheme == "bearer" else token
-        self._http = httpx.AsyncClient(
-            headers={"Authorization": auth, "User-Agent": user_agent, "Accept": "application/json"},
+        self._wb = WBTransport(
+            token,
             timeout=timeout,
+            retry=retry or RetryPolicy(),
+            limiters=limiters or RateLimiters(limits),
+            auth_scheme=auth_scheme,
             transport=transport,
-            follow_redirects=False,
+            user_agent=user_agent,
         )
 
     def __repr__(self) -> str:  # never show the token
         return f"WBClient(feedbacks={self.hosts.feedbacks!r}, content={self.hosts.content!r})"
 
+    @property
+    def limiters(self) -> RateLimiters:
+        return self._wb.limiters
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._wb.aclose()
 
     async def __aenter__(self) -> WBClient:
         return self
@@ -175,130 +108,8 @@ class WBClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    # --- transport ----------------------------------------------------------------------------------
-
-    async def _send(
-        self,
-        bucket_key: str,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        idempotent: bool = True,
-    ) -> httpx.Response:
-        """Send with rate limiting and retries; returns a response whose status is < 500 and ≠ 429."""
-        policy, bucket = self.retry, self.limiters.bucket(bucket_key)
-        failure, retry_after, status = "no attempt made", None, None
-        for attempt in range(1, policy.max_attempts + 1):
-            await bucket.acquire()
-            try:
-                resp = await self._http.request(method, url, params=params, json=json_body)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                failure, status = f"cannot connect ({type(exc).__name__})", None  # nothing sent: retry
-            except httpx.TransportError as exc:  # read timeout, dropped connection: maybe processed
-                if not idempotent:
-                    raise WBUnavailable(
-                        f"{what}: {type(exc).__name__} after the request was sent; it may have been applied",
-                        maybe_applied=True,
-                    ) from exc
-                failure, status = f"no response ({type(exc).__name__})", None
-            else:
-                status = resp.status_code
-                if status == 429:
-                    retry_after = _retry_after(resp.headers)
-                    if retry_after is not None and retry_after > policy.max_retry_after:
-                        raise WBRateLimited(
-                            f"{what}: WB asks to wait {retry_after:.0f} s (429)",
-                            retry_after=retry_after,
-                            status=429,
-                        )
-                    wait = retry_after if retry_after is not None else policy.backoff(attempt)
-                    bucket.pause(wait)  # every caller of this group waits, then one retries
-                    failure, retry_after = f"rate limited (429), waiting {wait:.2f} s", wait
-                    log.warning("WB %s: %s (attempt %d)", what, failure, attempt)
-                    continue
-                if status < 500:
-                    return resp
-                if not idempotent:
-                    raise WBUnavailable(
-                        f"{what}: WB answered {status}; the request may have been applied",
-                        maybe_applied=True,
-                        status=status,
-                    )
-                failure = f"server error {status}"
-            log.warning("WB %s: %s (attempt %d of %d)", what, failure, attempt, policy.max_attempts)
-            if attempt < policy.max_attempts:
-                await asyncio.sleep(policy.backoff(attempt))
-        if status == 429:
-            raise WBRateLimited(
-                f"{what}: still rate limited after {policy.max_attempts} attempts",
-                retry_after=retry_after,
-                status=429,
-            )
-        raise WBUnavailable(f"{what}: {failure} after {policy.max_attempts} attempts", status=status)
-
-    @staticmethod
-    def _check(resp: httpx.Response, what: str) -> None:
-        """Map a non-2xx status (< 500, ≠ 429) to the exception tree."""
-        status = resp.status_code
-        if 200 <= status < 300:
-            return
-        detail, rid = _error_details(resp)
-        message = f"{what}: WB answered {status}: {detail or resp.reason_phrase}"
-        if status in (401, 402):
-            raise WBAuthError(message, reason=detail, status=status, request_id=rid)
-        if status == 403:
-            raise WBForbidden(message, reason=detail, status=status, request_id=rid)
-        if status == 404:
-            raise WBNotFound(message, error_text=detail, status=status, request_id=rid)
-        if 400 <= status < 500:
-            raise WBBadRequest(message, error_text=detail, status=status, request_id=rid)
-        raise WBProtocolError(f"{what}: unexpected HTTP status {status}", status=status, request_id=rid)
-
-    @staticmethod
-    def _json(resp: httpx.Response, what: str) -> Any:
-        try:
-            return resp.json()
-        except ValueError as exc:
-            snippet = resp.text.strip()[:80]
-            ctype = resp.headers.get("content-type", "no content-type")
-            raise WBProtocolError(
-                f"{what}: WB returned a non-JSON response (HTTP {resp.status_code}, {ctype}): {snippet!r}",
-                status=resp.status_code,
-            ) from exc
-
-    @classmethod
-    def _envelope_data(cls, resp: httpx.Response, what: str) -> Any:
-        """`data` of the feedbacks envelope `{"data":…,"error":false,"errorText":"",…}` ([COMM])."""
-        body = cls._json(resp, what)
-        if not isinstance(body, dict) or "data" not in body:
-            raise WBProtocolError(f"{what}: WB response has no `data` envelope: {str(body)[:80]!r}")
-        if body.get("error") is True:
-            text = str(body.get("errorText") or "error flag set")
-            raise WBBadRequest(
-                f"{what}: WB reported an error: {text}", error_text=text, status=resp.status_code
-            )
-        return body["data"]
-
-    @staticmethod
-    def _model(model: type[M], data: Any, what: str) -> M:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:4]
-            )
-            raise WBProtocolError(
-                f"{what}: WB response does not match the documented shape ({problems})"
-            ) from exc
-
-    async def _get_feedbacks_api(self, path: str, what: str, params: Mapping[str, Any] | None = None) -> Any:
-        url = f"{self.hosts.feedbacks}{path}"
-        resp = await self._send(FEEDBACKS, "GET", url, what=what, params=params)
-        self._check(resp, what)
-        return self._envelope_data(resp, what)
+    async def _feedbacks_get(self, path: str, what: str, params: Mapping[str, Any] | None = None) -> Any:
+        return await self._wb.get_envelope(FEEDBACKS, f"{self.hosts.feedbacks}{path}", what=what, params=params)
 
     # --- common ---------------------------------------------------------------------------------------
 
@@ -309,20 +120,19 @@ class WBClient:
         saves a token, not in a loop.
         """
         base = self.hosts.for_api(api)
-        resp = await self._send(f"{PING}:{base}", "GET", f"{base}/ping", what="ping")
-        self._check(resp, "ping")
-        return self._model(Ping, self._json(resp, "ping"), "ping")
+        data = await self._wb.get_json(f"{PING}:{base}", f"{base}/ping", what="ping")
+        return parse_model(Ping, data, "ping")
 
     # --- feedbacks ------------------------------------------------------------------------------------
 
     async def has_new_feedbacks_or_questions(self) -> NewFeedbacksQuestions:
         """The cheap "anything new?" poll: `GET /api/v1/new-feedbacks-questions`."""
-        data = await self._get_feedbacks_api("/api/v1/new-feedbacks-questions", "new feedbacks check")
-        return self._model(NewFeedbacksQuestions, data, "new feedbacks check")
+        data = await self._feedbacks_get("/api/v1/new-feedbacks-questions", "new feedbacks check")
+        return parse_model(NewFeedbacksQuestions, data, "new feedbacks check")
 
     async def count_unanswered_feedbacks(self) -> UnansweredCount:
-        data = await self._get_feedbacks_api("/api/v1/feedbacks/count-unanswered", "unanswered count")
-        return self._model(UnansweredCount, data, "unanswered count")
+        data = await self._feedbacks_get("/api/v1/feedbacks/count-unanswered", "unanswered count")
+        return parse_model(UnansweredCount, data, "unanswered count")
 
     async def count_feedbacks(
         self,
@@ -332,7 +142,7 @@ class WBClient:
         date_to: DateLike | None = None,
     ) -> int:
         params = _drop_none(isAnswered=_bool(is_answered), dateFrom=_unix(date_from), dateTo=_unix(date_to))
-        data = await self._get_feedbacks_api("/api/v1/feedbacks/count", "feedbacks count", params)
+        data = await self._feedbacks_get("/api/v1/feedbacks/count", "feedbacks count", params)
         if isinstance(data, bool) or not isinstance(data, int):
             raise WBProtocolError(f"feedbacks count: expected an integer in `data`, got {data!r:.80}")
         return data
@@ -362,8 +172,8 @@ class WBClient:
             dateFrom=_unix(date_from),
             dateTo=_unix(date_to),
         )
-        data = await self._get_feedbacks_api("/api/v1/feedbacks", "feedbacks list", params)
-        return self._model(FeedbacksPage, data, "feedbacks list")
+        data = await self._feedbacks_get("/api/v1/feedbacks", "feedbacks list", params)
+        return parse_model(FeedbacksPage, data, "feedbacks list")
 
     async def iter_feedbacks(
         self,
@@ -410,16 +220,14 @@ class WBClient:
         """`GET /api/v1/feedback?id=`; an unknown id is `WBNotFound` (WB answers 422)."""
         what = "get feedback"
         try:
-            data = await self._get_feedbacks_api("/api/v1/feedback", what, {"id": feedback_id})
+            data = await self._feedbacks_get("/api/v1/feedback", what, {"id": feedback_id})
         except WBBadRequest as exc:
             if exc.status == 422 and not isinstance(exc, WBNotFound):
-                raise WBNotFound(
-                    str(exc), error_text=exc.error_text, status=422, request_id=exc.request_id
-                ) from exc
+                raise WBNotFound(str(exc), error_text=exc.error_text, status=422, request_id=exc.request_id) from exc
             raise
         if data is None:
             raise WBNotFound(f"{what}: WB returned no feedback for id {feedback_id!r}")
-        return self._model(Feedback, data, what)
+        return parse_model(Feedback, data, what)
 
     async def answer_feedback(self, feedback_id: str, text: str) -> None:
         """`POST /api/v1/feedbacks/answer {"id","text"}` → 204.
@@ -431,15 +239,13 @@ class WBClient:
             raise WBBadRequest("answer feedback: empty feedback id")
         if not ANSWER_MIN_LEN <= len(text) <= ANSWER_MAX_LEN:
             raise WBBadRequest(
-                f"answer feedback: text must be {ANSWER_MIN_LEN}–{ANSWER_MAX_LEN} characters, "
-                f"got {len(text)}",
+                f"answer feedback: text must be {ANSWER_MIN_LEN}–{ANSWER_MAX_LEN} characters, got {len(text)}",
                 error_text="answer length",
             )
         what = "answer feedback"
         url = f"{self.hosts.feedbacks}/api/v1/feedbacks/answer"
         body = {"id": feedback_id, "text": text}
-        resp = await self._send(FEEDBACKS, "POST", url, what=what, json_body=body, idempotent=False)
-        self._check(resp, what)
+        await self._wb.request(FEEDBACKS, "POST", url, what=what, json_body=body, idempotent=False)
 
     async def answer_feedback_confirmed(
         self, feedback_id: str, text: str, *, attempts: int = 3, delay: float = 1.0
@@ -504,9 +310,8 @@ class WBClient:
         what = "cards list"
         url = f"{self.hosts.content}/content/v2/get/cards/list"
         # A read-only query despite being a POST: safe to retry.
-        resp = await self._send(CONTENT, "POST", url, what=what, params={"locale": "ru"}, json_body=body)
-        self._check(resp, what)
-        return self._model(CardsPage, self._json(resp, what), what)
+        resp = await self._wb.request(CONTENT, "POST", url, what=what, params={"locale": "ru"}, json_body=body)
+        return parse_model(CardsPage, self._wb.parse_json(resp, what), what)
 
     async def iter_card_pages(
         self,
@@ -581,9 +386,7 @@ def _drop_none(**params: Any) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def _narrow(
-    last: Feedback, order: FeedbackOrder, lo: int | None, hi: int | None
-) -> tuple[int | None, int | None]:
+def _narrow(last: Feedback, order: FeedbackOrder, lo: int | None, hi: int | None) -> tuple[int | None, int | None]:
     """The next date window once `skip` hit WB's cap: start again from the last feedback's second."""
     edge = int(last.created_date.timestamp())
     if order == "dateAsc":
@@ -593,7 +396,5 @@ def _narrow(
         return new_lo, hi
     new_hi = edge + 1
     if hi is not None and new_hi >= hi:
-        raise WBProtocolError(
-            "feedbacks list: too many feedbacks within one second to page past WB's skip cap"
-        )
+        raise WBError("feedbacks list: too many feedbacks within one second to page past WB's skip cap")
     return lo, new_hi

@@ -40,6 +40,11 @@ class WBHosts:
         return cls(**{f.name: base for f in fields(cls)})
 
     @classmethod
+    def from_setting(cls, wb_api_url: str | None) -> WBHosts:
+        """The hosts for `Settings.wb_api_url`: one server when set, WB's production hosts otherwise."""
+        return cls.single(wb_api_url) if wb_api_url else cls()
+
+    @classmethod
     def sandbox(cls) -> WBHosts:
         """WB's sandbox hosts (test tokens only). APIs without a listed sandbox keep their prod host."""
         return cls(

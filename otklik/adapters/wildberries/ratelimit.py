@@ -66,9 +66,7 @@ class TokenBucket:
     group are spaced evenly rather than racing.
     """
 
-    def __init__(
-        self, limit: RateLimit, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
-    ) -> None:
+    def __init__(self, limit: RateLimit, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         if limit.rate <= 0 or limit.burst < 1:
             raise ValueError(f"invalid rate limit {limit}")
         self.limit = limit
@@ -81,9 +79,7 @@ class TokenBucket:
 
     def _refill(self, now: float) -> None:
         if now > self._updated:
-            self._tokens = min(
-                float(self.limit.burst), self._tokens + (now - self._updated) * self.limit.rate
-            )
+            self._tokens = min(float(self.limit.burst), self._tokens + (now - self._updated) * self.limit.rate)
             self._updated = now
 
     async def acquire(self) -> float:
@@ -101,6 +97,10 @@ class TokenBucket:
                     wait = (1.0 - self._tokens) / self.limit.rate
                 await self._sleep(wait)
                 waited += wait
+
+    def blocked_for(self) -> float:
+        """Seconds until WB allows this group again after a 429 (0 when not paused)."""
+        return max(self._blocked_until - self._clock(), 0.0)
 
     def pause(self, seconds: float) -> None:
         """WB said "wait `seconds`" (a 429): nothing is sent before then, and then one request is allowed."""
