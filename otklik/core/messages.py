@@ -117,14 +117,17 @@ def degrade_buttons(message: OutboundMessage) -> OutboundMessage:
 
 
 def match_choice(text: str, buttons: tuple[Button, ...] | list[Button]) -> Button | None:
-    """Find the button a typed answer means: its number, its title or its payload (case-insensitive)."""
-    answer = text.strip().lower().rstrip(".)")
-    if answer.isdigit():
-        index = int(answer) - 1
+    """Find the button a typed answer means: its title or payload first (case-insensitive), else its
+    number in the list. Titles win so that "5" on rating buttons 5..1 means the button titled 5."""
+    answer = text.strip().lower()
+    for candidate in (answer, answer.rstrip(".)")):
+        for button in buttons:
+            if candidate in (button.title.strip().lower(), button.payload.lower()):
+                return button
+    number = answer.rstrip(".)")
+    if number.isdigit():
+        index = int(number) - 1
         return buttons[index] if 0 <= index < len(buttons) else None
-    for button in buttons:
-        if answer in (button.title.strip().lower(), button.payload.lower()):
-            return button
     return None
 
 

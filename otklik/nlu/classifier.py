@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -176,11 +178,14 @@ def _read_cache(path: Path) -> OfflineClassifier | None:
 
 
 def _store(classifier: OfflineClassifier, path: Path) -> None:
-    """Write atomically (temp file + rename) so that concurrent readers never see half a file."""
+    """Write atomically (temp file + rename) so that concurrent readers never see half a file;
+    remove the models of older contents of the same pack."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f"{path.name.rsplit('-', 1)[0]}-*.joblib"):
-        if stale != path:
+    pack_name = path.name.rsplit("-", 1)[0]
+    stale_name = re.compile(rf"{re.escape(pack_name)}-[0-9a-f]{{24}}\.joblib")
+    for stale in path.parent.iterdir():
+        if stale != path and stale_name.fullmatch(stale.name):
             stale.unlink(missing_ok=True)
-    temp = path.with_suffix(f".{time.time_ns()}.tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
     joblib.dump(classifier, temp)
     temp.replace(path)

@@ -192,26 +192,22 @@ class Dispatcher:
             .limit(self.settings.dispatch_batch)
         )
         candidates = [r.conversation_id for r in (await session.execute(first)).all()]
+        if candidates and not self.ctx.db.is_sqlite:
+            # Lock first, then look for rows another worker is sending: checked after the lock, the
+            # answer includes everything a worker that held the lock before us has committed.
+            locked = await session.execute(
+                select(Conversation.id).where(Conversation.id.in_(candidates)).with_for_update(skip_locked=True)
+            )
+            candidates = list(locked.scalars())
         if not candidates:
             return []
-        busy = set(
-            (
-                await session.execute(
-                    select(OutboxRow.conversation_id).where(
-                        OutboxRow.conversation_id.in_(candidates), OutboxRow.status == "sending"
-                    )
-                )
-            ).scalars()
+        busy = await session.execute(
+            select(OutboxRow.conversation_id).where(
+                OutboxRow.conversation_id.in_(candidates), OutboxRow.status == "sending"
+            )
         )
-        candidates = [c for c in candidates if c not in busy]
-        if candidates and not self.ctx.db.is_sqlite:
-            locked = (
-                await session.execute(
-                    select(Conversation.id).where(Conversation.id.in_(candidates)).with_for_update(skip_locked=True)
-                )
-            ).scalars()
-            candidates = list(locked)
-        return candidates
+        sending = set(busy.scalars())
+        return [c for c in candidates if c not in sending]
 
     async def _send_group(self, rows: list[Claimed]) -> None:
         """Send one conversation's rows in order; stop at the first that must wait or fails."""

@@ -106,14 +106,16 @@ async def get_messages(
     session_id: str,
     after: Annotated[int, Query(ge=0)] = 0,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    mine: bool = False,
 ) -> dict[str, Any]:
-    """The bot's and operators' messages after the cursor; `wait` long-polls up to that many seconds."""
+    """The bot's and operators' messages after the cursor; `wait` long-polls up to that many seconds.
+    `mine=true` also returns the buyer's own messages (to restore the chat after a reload)."""
     otklik = _otklik(request)
     conversation_id = await _conversation(otklik, session_id)
     wait = min(wait, otklik.settings.webchat_poll_max_seconds)
     deadline = wait
     while True:
-        messages = await _replies(otklik, conversation_id, after)
+        messages = await _replies(otklik, conversation_id, after, mine)
         if messages or deadline <= 0:
             break
         step = min(deadline, 1.0)  # other processes deliver too: poll the database at least every second
@@ -218,32 +220,31 @@ async def _file_event(request: Request, otklik: Otklik, session_id: str) -> Inbo
     )
 
 
-async def _replies(otklik: Otklik, conversation_id: int, after: int) -> list[dict[str, Any]]:
+async def _replies(otklik: Otklik, conversation_id: int, after: int, mine: bool = False) -> list[dict[str, Any]]:
+    visible = (Message.direction == "out") & Message.status.in_(("sent", "delivered", "read"))
+    if mine:
+        visible = visible | ((Message.direction == "in") & Message.kind.in_(("text", "button", "photo", "file")))
     async with otklik.db.read() as session:
         rows = (
             await session.execute(
                 select(Message.id, Message.author, Message.text, Message.payload, Message.created_at)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.id > after,
-                    Message.direction == "out",
-                    Message.status.in_(("sent", "delivered", "read")),
-                )
+                .where(Message.conversation_id == conversation_id, Message.id > after, visible)
                 .order_by(Message.id)
                 .limit(100)
             )
         ).all()
-    return [
-        {
-            "id": r.id,
-            "author": r.author,
-            "text": r.text,
-            "buttons": r.payload.get("buttons", []),
-            "attachments": r.payload.get("attachments", []),
-            "created_at": r.created_at.isoformat(),
-        }
-        for r in rows
-    ]
+    return [_public(r) for r in rows if not (r.author == "buyer" and r.text.startswith("/start"))]
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "author": row.author,
+        "text": row.text,
+        "buttons": row.payload.get("buttons", []),
+        "attachments": row.payload.get("attachments", []),
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 def _external_id(sender: str, client_id: str | None) -> str:

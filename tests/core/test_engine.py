@@ -220,10 +220,15 @@ def test_operator_word_and_red_flag_hand_off_with_priority_for_red_flags() -> No
     assert handoff.priority and urgent.state.priority and handoff.reason == "red_flag:ожог"
 
 
-def test_with_operator_the_bot_stays_silent_and_closed_conversation_restarts() -> None:
+def test_waiting_for_an_operator_the_bot_acknowledges_once_and_closed_conversation_restarts() -> None:
     engine = make_engine()
-    waiting = ConversationState(status=Status.WAITING_OPERATOR)
-    assert engine.handle(waiting, text("алло"), CONTACT, NOW).sent() == []
+    handed = engine.handle(ConversationState(), text("оператор"), CONTACT, NOW)
+    first = engine.handle(handed.state, text("алло"), CONTACT, NOW)
+    assert texts(first) == ["Ваше сообщение получено, оператор скоро ответит."]
+    assert engine.handle(first.state, text("алло?"), CONTACT, NOW).sent() == []
+    with_operator = ConversationState(status=Status.OPERATOR)
+    assert engine.handle(with_operator, text("алло"), CONTACT, NOW).sent() == []
+    assert engine.handle(first.state, text("оператор"), CONTACT, NOW).sent() == []
     closed = ConversationState(status=Status.CLOSED, vars={"x": 1})
     reopened = engine.handle(closed, text("брак"), CONTACT, NOW)
     assert reopened.state.status == Status.BOT and texts(reopened)[-1] == "Пришлите фото"

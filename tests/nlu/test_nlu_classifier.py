@@ -121,3 +121,17 @@ def test_a_corrupt_cache_file_is_ignored(tmp_path: Path) -> None:
     cache_path(pack, cache, load_pack(pack)).write_bytes(b"not a pickle")
     classifier = load_classifier(pack, cache)
     assert classifier.understand("quiero hablar con un vendedor").intent == "operator_request"
+
+
+def test_cache_cleanup_keeps_other_packs_with_a_similar_name(tmp_path: Path) -> None:
+    pack = _copy_pack(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    neighbour = cache / ("sales-es-extra-" + "0" * 24 + ".joblib")
+    neighbour.write_bytes(b"another pack")
+    old = cache / ("sales-es-" + "f" * 24 + ".joblib")
+    old.write_bytes(b"an older model of this pack")
+    load_classifier(pack, cache)
+    assert neighbour.exists()
+    assert not old.exists()
+    assert not list(cache.glob("*.tmp"))

@@ -175,7 +175,13 @@ def test_money_needs_a_currency() -> None:
 
 @pytest.mark.parametrize(
     ("text", "language", "value"),
-    [("2 шт", "ru", "2"), ("пришло 3штуки", "ru", "3"), ("3 unidades", "es", "3"), ("x2", "ru", "2"), ("х4", "ru", "4")],
+    [
+        ("2 шт", "ru", "2"),
+        ("пришло 3штуки", "ru", "3"),
+        ("3 unidades", "es", "3"),
+        ("x2", "ru", "2"),
+        ("х4", "ru", "4"),
+    ],
 )
 def test_quantity(text: str, language: str, value: str) -> None:
     assert kinds(text, language) == [("quantity", value)]

@@ -224,3 +224,17 @@ async def test_a_malformed_multipart_client_id_is_refused(client: httpx.AsyncCli
                                  files={"file": ("p.png", png(), "image/png")})
     assert response.status_code == 422 and "client_id" in response.json()["detail"]
     assert await inbound_count(otklik) == before
+
+
+async def test_mine_restores_the_buyers_own_messages_after_a_reload(client: httpx.AsyncClient) -> None:
+    sid = await new_session(client)
+    _, cursor = await replies(client, sid, 0, 2)
+    await client.post(f"/api/webchat/sessions/{sid}/messages", json={"text": "что-то непонятное"})
+    await replies(client, sid, cursor, 1)
+    history = (await client.get(f"/api/webchat/sessions/{sid}/messages", params={"mine": "true"})).json()["messages"]
+    authors = [m["author"] for m in history]
+    assert authors[:2] == ["bot", "bot"] and "buyer" in authors
+    assert next(m for m in history if m["author"] == "buyer")["text"] == "что-то непонятное"
+    assert not any(m["text"].startswith("/start") for m in history)
+    plain = (await client.get(f"/api/webchat/sessions/{sid}/messages")).json()["messages"]
+    assert all(m["author"] != "buyer" for m in plain)

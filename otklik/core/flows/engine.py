@@ -47,6 +47,7 @@ from otklik.core.templates import pick_language, render
 from otklik.core.understanding import IntentClassifier, Understanding
 
 MAX_STEPS = 64
+_ACKED = "_operator_acknowledged"
 _BUYER_INPUT = (EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT)
 
 
@@ -101,6 +102,9 @@ class Engine:
         state = run.state
         if state.status in (Status.WAITING_OPERATOR, Status.OPERATOR):
             run.effects.append(Record("message_for_operator", {}))
+            if state.status == Status.WAITING_OPERATOR and not state.vars.get(_ACKED):
+                state.vars[_ACKED] = True  # acknowledge once per wait, not every message
+                run.effects.append(Send(self._msg(run, self.pack.text("with_operator"))))
             return
         if state.status == Status.CLOSED:
             run.state = ConversationState(vars=dict(state.vars))
@@ -367,6 +371,7 @@ class Engine:
         run.effects.append(Handoff(priority=priority, reason=reason))
         state = run.state
         state.status = Status.WAITING_OPERATOR
+        state.vars.pop(_ACKED, None)
         state.priority = state.priority or priority
         state.waiting, state.token = None, None
 

@@ -89,8 +89,12 @@
   async function poll() {
     for (;;) {
       try {
-        const data = await api("/sessions/" + encodeURIComponent(session) + "/messages?wait=25&after=" + cursor);
-        data.messages.forEach(function (m) { add("out", m.text, m.buttons, m.attachments); });
+        // the first request after a reload also brings back the buyer's own messages
+        const mine = cursor === 0 ? "&mine=true" : "";
+        const data = await api("/sessions/" + encodeURIComponent(session) + "/messages?wait=25&after=" + cursor + mine);
+        data.messages.forEach(function (m) {
+          add(m.author === "buyer" ? "in" : "out", m.text, m.author === "buyer" ? [] : m.buttons, m.attachments);
+        });
         cursor = data.cursor;
         if (offline) { offline = false; showError(""); }  // never wipe an error about a rejected message
       } catch (e) {
