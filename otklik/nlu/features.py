@@ -22,7 +22,7 @@ SLANG: dict[str, dict[str, str]] = {
         "кэшбека": "кэшбэка", "кешбак": "кэшбэк", "кэшбак": "кэшбэк", "кэш": "кэшбэк", "кеш": "кэшбэк",
         "cashback": "кэшбэк",
         "спс": "спасибо", "пасиб": "спасибо", "пасибо": "спасибо", "спасиб": "спасибо", "сенкс": "спасибо",
-        "спасибки": "спасибо", "спасибочки": "спасибо", "спасибо)": "спасибо", "thanks": "спасибо",
+        "спасибки": "спасибо", "спасибочки": "спасибо", "thanks": "спасибо",
         "пж": "пожалуйста", "пжл": "пожалуйста", "пжлст": "пожалуйста", "плз": "пожалуйста",
         "щас": "сейчас", "ща": "сейчас", "че": "что", "чо": "что", "шо": "что", "чтоли": "что ли",
         "скрин": "скриншот", "скрины": "скриншоты", "скриншотик": "скриншот",
@@ -35,7 +35,7 @@ SLANG: dict[str, dict[str, str]] = {
     "es": {
         "q": "que", "k": "que", "xq": "porque", "pq": "porque", "porq": "porque", "tmb": "tambien",
         "tb": "tambien", "x": "por", "cel": "celular", "wsp": "whatsapp", "wpp": "whatsapp",
-        "info": "informacion", "precioo": "precio", "cuánto": "cuanto",
+        "info": "informacion", "precioo": "precio",
         "cam": "camara", "cams": "camaras", "camaritas": "camaras", "hikvisión": "hikvision",
         "hik": "hikvision", "dvrs": "dvr", "nvrs": "nvr", "holis": "hola", "ola": "hola",
         "bs": "buenas", "bnas": "buenas", "gracia": "gracias", "grax": "gracias", "graciass": "gracias",
