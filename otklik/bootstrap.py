@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
 from otklik.adapters.crypto import Vault, load_or_create_key
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.migrate import upgrade
-from otklik.adapters.db.models import ChannelAccount, Setting
+from otklik.adapters.db.models import ChannelAccount, EventLog, Setting
 from otklik.adapters.media import MediaStore
 from otklik.clock import utcnow
 from otklik.config import Settings
@@ -21,10 +22,11 @@ from otklik.runtime.context import AccountInfo, RuntimeContext
 from otklik.runtime.flowstore import FlowStore
 from otklik.runtime.ingest import Ingest
 from otklik.runtime.outbox import Dispatcher
-from otklik.runtime.packs import Pack, build_classifier, load_pack
+from otklik.runtime.packs import Pack, build_classifier, intent_descriptions, load_pack
 from otklik.runtime.supervisor import Supervisor
 from otklik.runtime.telegram import TelegramChannels, telegram_credentials
 from otklik.runtime.timers import ActionRegistry, Timers
+from otklik.runtime.understanding import build_llm
 
 log = logging.getLogger(__name__)
 WEBCHAT_ACCOUNT = "webchat"
@@ -61,6 +63,7 @@ class Otklik:
 
         register_builtin(actions)
         vault = Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
+        ctx.llm = build_llm(settings, _usage_logger(db))
         return cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault)
 
     async def start(self, *, migrate: bool = True) -> None:
@@ -93,6 +96,7 @@ class Otklik:
         for pack_id in {a.pack for a in self.ctx.accounts.values()} - set(self.packs):
             pack = load_pack(pack_id, self.settings.packs_dirs)
             self.packs[pack_id] = pack
+            self.ctx.intent_descriptions[pack_id] = intent_descriptions(pack)
             await self.flows.seed(pack_id, pack.flow_sources)
         await self._rebuild_engines(force=True)
         senders = await build_senders(self.ctx, self.vault)
@@ -148,6 +152,8 @@ class Otklik:
         await self.supervisor.close()
         if self.telegram is not None:
             await self.telegram.aclose()
+        if self.ctx.llm is not None:
+            await self.ctx.llm.aclose()
         for sender in self.ctx.senders.values():
             await sender.aclose()
         await self.db.dispose()
@@ -156,3 +162,26 @@ class Otklik:
         async with self.db.write() as session:
             if await session.get(Setting, "seller") is None:
                 session.add(Setting(key="seller", value={"name": "Демо-магазин", "demo": True}, updated_at=utcnow()))
+
+
+def _usage_logger(db: Database) -> Any:
+    """LLM usage goes to the event log (purpose, model, tokens, latency, outcome)."""
+
+    async def sink(record: Any) -> None:
+        data = {
+            k: getattr(record, k, None)
+            for k in ("purpose", "model", "prompt_tokens", "completion_tokens", "latency_ms", "ok", "error")
+        }
+        async with db.write() as session:
+            session.add(
+                EventLog(
+                    ts=utcnow(),
+                    actor="llm",
+                    kind="llm_usage",
+                    subject_type="llm",
+                    subject_id=str(data["purpose"]),
+                    data=data,
+                )
+            )
+
+    return sink

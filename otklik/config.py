@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused in production
@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     wb_api_url: str | None = Field(None, description="send every Wildberries call to this one server")
     nlu: Literal["auto", "keywords"] = Field("auto", description="auto: the offline classifier when available")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint up to /v1; none = offline only")
+    llm_api_key: SecretStr = Field(SecretStr(""), description="sent as Bearer; local servers ignore it")
+    llm_model: str = Field("gpt-4o-mini", description="model name at that endpoint")
+    llm_timeout: float = Field(8.0, gt=0, le=120, description="seconds per LLM call; then the offline path")
+    knowledge_threshold: float = Field(0.25, ge=0, le=1, description="minimum confidence to answer from an article")
     # dispatcher and scheduler
     dispatch_batch: int = Field(200, ge=1, le=5000)
     dispatch_concurrency: int = Field(64, ge=1, le=1024)
@@ -44,6 +49,7 @@ class Settings(BaseSettings):
     action_grace_seconds: float = Field(30.0, ge=0)
     webchat_poll_max_seconds: float = Field(25.0, ge=0, le=60)
     sqlite_busy_timeout_ms: int = Field(15000, ge=0, description="how long a writer waits for SQLite's lock")
+    cache_path: Path | None = Field(None, description="trained models cache (default: data_dir/cache)")
     log_level: str = "INFO"
 
     @classmethod
@@ -76,4 +82,4 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
+        return self.cache_path or self.data_dir / "cache"

@@ -27,8 +27,13 @@ async def reset_pg(url: str) -> None:
 
 def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "env": "test", "data_dir": tmp_path / "data", "database_url": url, "nlu": "keywords",
-        "packs_dirs": (TEST_PACKS,), "dispatch_poll_seconds": 0.05, "timer_poll_seconds": 0.05,
+        "env": "test",
+        "data_dir": tmp_path / "data",
+        "database_url": url,
+        "nlu": "keywords",
+        "packs_dirs": (TEST_PACKS,),
+        "dispatch_poll_seconds": 0.05,
+        "timer_poll_seconds": 0.05,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

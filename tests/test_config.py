@@ -42,7 +42,9 @@ def test_toml_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch,
     ],
 )
 def test_invalid_settings_are_refused_with_the_field_named(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    message: str,
 ) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)

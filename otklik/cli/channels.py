@@ -51,8 +51,9 @@ def add_webhook(
             config: dict[str, object] = {"url": url}
             if per_second:
                 config["per_second"] = per_second
-            account_id = await add_account(otklik.db, otklik.vault, kind="webhook", name=name, pack=pack,
-                                           secret=secret, config=config)
+            account_id = await add_account(
+                otklik.db, otklik.vault, kind="webhook", name=name, pack=pack, secret=secret, config=config
+            )
         finally:
             await otklik.close()
         console.print(f"added channel account #{account_id} '{name}'. Inbound: POST /webhooks/api/{name}")
@@ -86,10 +87,20 @@ def add_telegram(
         otklik = Otklik.build(settings)
         try:
             await otklik.start()
-            config = {"username": info.username, "bot_id": info.id,
-                      "webhook_secret": otklik.vault.encrypt(new_secret()[:64])}
-            account_id = await add_account(otklik.db, otklik.vault, kind="telegram", name=name or info.username,
-                                           pack=pack, secret=token, config=config)
+            config = {
+                "username": info.username,
+                "bot_id": info.id,
+                "webhook_secret": otklik.vault.encrypt(new_secret()[:64]),
+            }
+            account_id = await add_account(
+                otklik.db,
+                otklik.vault,
+                kind="telegram",
+                name=name or info.username,
+                pack=pack,
+                secret=token,
+                config=config,
+            )
         finally:
             await otklik.close()
         console.print(f"added Telegram bot @{info.username} as account #{account_id} (token {mask_token(token)})")

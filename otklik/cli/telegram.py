@@ -35,8 +35,12 @@ async def _account(name: str | None) -> tuple[int, str, str, str]:
             err.print(f"[red]no single Telegram account {which}; add one with `otklik channels add telegram`[/red]")
             raise typer.Exit(2)
         account = accounts[0]
-        return (int(account.id), str(account.config.get("username", "")), otklik.vault.decrypt(account.secret or ""),
-                otklik.vault.decrypt(account.config["webhook_secret"]))
+        return (
+            int(account.id),
+            str(account.config.get("username", "")),
+            otklik.vault.decrypt(account.secret or ""),
+            otklik.vault.decrypt(account.config["webhook_secret"]),
+        )
     finally:
         await otklik.close()
 

@@ -26,12 +26,13 @@ def pick_language(text: str | Mapping[str, str] | None, language: str, fallback:
 
 
 def lookup(path: str, scope: Mapping[str, Any]) -> Any:
-    """Resolve a dotted path; a bare name is looked up in `vars` first, then at the top level."""
+    """Resolve a dotted path; a path whose first name is a conversation variable is read from `vars`
+    (`answer.text` is `vars.answer.text`), any other from the top level (`contact.first_name`)."""
     parts = path.split(".")
     vars_scope = scope.get("vars")
-    if len(parts) == 1 and isinstance(vars_scope, Mapping) and parts[0] in vars_scope:
-        return vars_scope[parts[0]]
     value: Any = scope
+    if isinstance(vars_scope, Mapping) and parts[0] in vars_scope:
+        value = vars_scope
     for part in parts:
         if isinstance(value, Mapping) and part in value:
             value = value[part]

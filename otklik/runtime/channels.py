@@ -14,8 +14,8 @@ from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import ChannelAccount
 from otklik.clock import utcnow
-from otklik.runtime.context import RuntimeContext
 from otklik.core.errors import Conflict, InvalidInput
+from otklik.runtime.context import RuntimeContext
 
 SenderFactory = Callable[[ChannelAccount, str | None, RuntimeContext], ChannelSender]
 
@@ -51,16 +51,24 @@ async def build_senders(ctx: RuntimeContext, vault: Vault) -> dict[int, ChannelS
     return out
 
 
-async def add_account(db: Database, vault: Vault, *, kind: str, name: str, pack: str, secret: str | None,
-                      config: dict[str, Any]) -> int:
+async def add_account(
+    db: Database, vault: Vault, *, kind: str, name: str, pack: str, secret: str | None, config: dict[str, Any]
+) -> int:
     """Store a channel account; the secret is encrypted at rest."""
     if not name or len(name) > 120 or not all(c.isalnum() or c in "-_." for c in name):
         raise InvalidInput("account name: 1-120 letters, digits, '-', '_' or '.'")
     async with db.write() as session:
         if await session.scalar(select(ChannelAccount.id).where(ChannelAccount.name == name)) is not None:
             raise Conflict(f"a channel account named {name!r} already exists")
-        account = ChannelAccount(kind=kind, name=name, pack=pack, config=config, enabled=True, created_at=utcnow(),
-                                 secret=vault.encrypt(secret) if secret else None)
+        account = ChannelAccount(
+            kind=kind,
+            name=name,
+            pack=pack,
+            config=config,
+            enabled=True,
+            created_at=utcnow(),
+            secret=vault.encrypt(secret) if secret else None,
+        )
         session.add(account)
         await session.flush()
         return int(account.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from otklik.adapters.channels.base import ChannelSender
 from otklik.adapters.db.engine import Database
@@ -35,6 +36,8 @@ class RuntimeContext:
     senders: dict[int, ChannelSender] = field(default_factory=dict)  # by channel account id
     local_kinds: frozenset[str] = frozenset({"webchat"})
     action_starter: Callable[[int], None] | None = None
+    llm: Any = None  # otklik.llm.LLMClient when an LLM is configured
+    intent_descriptions: dict[str, dict[str, str]] = field(default_factory=dict)  # by pack id
 
     def engine_for(self, account_id: int) -> Engine:
         account = self.accounts.get(account_id)

@@ -32,9 +32,11 @@ from otklik.core.conversation import (
 )
 from otklik.core.errors import NotFound
 from otklik.core.messages import EventKind, InboundEvent
+from otklik.core.understanding import Understanding
 from otklik.runtime import repo
 from otklik.runtime.context import RuntimeContext
 from otklik.runtime.outbox import enqueue
+from otklik.runtime.understanding import understand
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,10 @@ class Ingest:
         self.ctx = ctx
 
     async def __call__(self, event: InboundEvent) -> IngestResult:
+        understanding = await understand(self.ctx, event)
         for attempt in range(3):
             try:
-                result, actions = await self._once(event)
+                result, actions = await self._once(event, understanding)
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -73,7 +76,9 @@ class Ingest:
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _once(self, event: InboundEvent) -> tuple[IngestResult, list[tuple[int, RunAction]]]:
+    async def _once(
+        self, event: InboundEvent, understanding: Understanding | None = None
+    ) -> tuple[IngestResult, list[tuple[int, RunAction]]]:
         now = utcnow()
         async with self.ctx.db.write() as session:
             account = self.ctx.accounts.get(event.channel_account_id)
@@ -102,10 +107,15 @@ class Ingest:
                 now=now,
             ):
                 return IngestResult(duplicate=True, conversation_id=conv.id), []
-            return await self._handle(session, conv, event, now)
+            return await self._handle(session, conv, event, now, understanding)
 
     async def _handle(
-        self, session: AsyncSession, conv: repo.ConversationRow, event: InboundEvent, now: datetime
+        self,
+        session: AsyncSession,
+        conv: repo.ConversationRow,
+        event: InboundEvent,
+        now: datetime,
+        understanding: Understanding | None = None,
     ) -> tuple[IngestResult, list[tuple[int, RunAction]]]:
         if event.kind == EventKind.STATUS:
             await self._status(session, conv.id, event, now)
@@ -127,11 +137,16 @@ class Ingest:
             status="received",
             created_at=now,
         )
-        replies, actions = await self.step(session, conv, event, now)
+        replies, actions = await self.step(session, conv, event, now, understanding)
         return IngestResult(False, conv.id, message_id, replies), actions
 
     async def step(
-        self, session: AsyncSession, conv: repo.ConversationRow, event: InboundEvent, now: datetime
+        self,
+        session: AsyncSession,
+        conv: repo.ConversationRow,
+        event: InboundEvent,
+        now: datetime,
+        understanding: Understanding | None = None,
     ) -> tuple[int, list[tuple[int, RunAction]]]:
         """Run the engine on the event and write state and effects. Returns (replies, actions to run)."""
         engine = self.ctx.engine_for(conv.channel_account_id)
@@ -144,7 +159,7 @@ class Ingest:
             tags=tuple(conv.tags.get("list", [])),
             fields=conv.fields,
         )
-        result = engine.handle(state, event, contact, now)
+        result = engine.handle(state, event, contact, now, understanding)
         actions = await self.apply(session, conv, result.effects, now)
         new = result.state
         values: dict[str, Any] = {

@@ -76,6 +76,8 @@ def build_classifier(pack: Pack, cache_dir: Path, mode: str = "auto") -> IntentC
             return classifier
         except ImportError:
             log.warning("offline NLU is not installed; using keywords for %s", pack.config.id)
+        except ValueError as exc:  # a malformed intents.yaml must not take the bot down
+            log.error("intents of pack %s are invalid (%s); using keywords until fixed", pack.config.id, exc)
     return KeywordClassifier(pack.keywords)
 
 
@@ -87,3 +89,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput(f"{path.name}: expected a mapping")
     return data
+
+
+def intent_descriptions(pack: Pack) -> dict[str, str]:
+    """Intent name -> description from intents.yaml (what the LLM is told the intents mean)."""
+    path = pack.directory / "intents.yaml"
+    if not path.exists():
+        return {}
+    try:
+        data = _read_yaml(path)
+    except InvalidInput:
+        return {}
+    intents = data.get("intents") or {}
+    return {str(k): str((v or {}).get("description") or k) for k, v in intents.items() if isinstance(v, dict)}

@@ -68,8 +68,9 @@ class DbOffsetStore:
 
 
 def telegram_sender(account: ChannelAccount, token: str | None, ctx: RuntimeContext) -> ChannelSender:
-    return TelegramSender(make_bot(token or "", ctx.settings.telegram_api_url), callbacks=DbCallbackStore(ctx.db),
-                          media=ctx.media)
+    return TelegramSender(
+        make_bot(token or "", ctx.settings.telegram_api_url), callbacks=DbCallbackStore(ctx.db), media=ctx.media
+    )
 
 
 class TelegramChannels:
@@ -86,9 +87,14 @@ class TelegramChannels:
         handler = self._inbound.get(account_id)
         if handler is None:
             bot = make_bot(self.tokens[account_id], self.ctx.settings.telegram_api_url)
-            handler = TelegramInbound(channel_account_id=account_id, bot=bot, on_event=self._on_event,
-                                      media=self.ctx.media, max_file_bytes=self.ctx.settings.max_upload_bytes,
-                                      callbacks=DbCallbackStore(self.ctx.db))
+            handler = TelegramInbound(
+                channel_account_id=account_id,
+                bot=bot,
+                on_event=self._on_event,
+                media=self.ctx.media,
+                max_file_bytes=self.ctx.settings.max_upload_bytes,
+                callbacks=DbCallbackStore(self.ctx.db),
+            )
             self._inbound[account_id] = handler
         return handler
 
@@ -108,10 +114,13 @@ class TelegramChannels:
         """One long-polling loop per bot, for installs without a public URL."""
         loops = {}
         for account_id in self.tokens:
+
             async def loop(stop: asyncio.Event, account_id: int = account_id) -> None:
                 handler = self.inbound(account_id)
-                await run_polling(handler.bot, handler.handle_update, stop=stop,
-                                  offsets=DbOffsetStore(self.ctx.db, account_id))
+                await run_polling(
+                    handler.bot, handler.handle_update, stop=stop, offsets=DbOffsetStore(self.ctx.db, account_id)
+                )
+
             loops[f"telegram-polling-{account_id}"] = loop
         return loops
 
@@ -125,8 +134,11 @@ async def telegram_credentials(db: Database, decrypt: Any) -> tuple[dict[int, st
     """Tokens and webhook secret tokens of enabled Telegram accounts (decrypted)."""
     tokens, secrets = {}, {}
     async with db.read() as session:
-        accounts = (await session.execute(select(ChannelAccount).where(
-            ChannelAccount.kind == "telegram", ChannelAccount.enabled.is_(True)))).scalars()
+        accounts = (
+            await session.execute(
+                select(ChannelAccount).where(ChannelAccount.kind == "telegram", ChannelAccount.enabled.is_(True))
+            )
+        ).scalars()
         for account in accounts:
             if account.secret:
                 tokens[account.id] = decrypt(account.secret)

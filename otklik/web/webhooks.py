@@ -24,9 +24,13 @@ async def api_channel(request: Request, account_name: str) -> JSONResponse | dic
     otklik: Otklik = request.app.state.otklik
     body = await request.body()
     async with otklik.db.read() as session:
-        account = await session.scalar(select(ChannelAccount).where(
-            ChannelAccount.name == account_name[:120], ChannelAccount.kind == "webhook",
-            ChannelAccount.enabled.is_(True)))
+        account = await session.scalar(
+            select(ChannelAccount).where(
+                ChannelAccount.name == account_name[:120],
+                ChannelAccount.kind == "webhook",
+                ChannelAccount.enabled.is_(True),
+            )
+        )
     secret = otklik.vault.decrypt(account.secret) if account is not None and account.secret else None
     if secret is None or not verify(secret, body, request.headers.get("x-otklik-signature")):
         return JSONResponse({"detail": "unknown account or bad signature"}, status_code=401)

@@ -110,7 +110,9 @@ def test_defect_report_with_photo_then_rating(
     expect(page.locator("#error")).to_be_hidden()
 
 
-def test_typed_rating_is_saved_as_the_buyer_wrote_it_regression_digit_read_as_position(page: Page, live_server: LiveServer, tmp_path: Path) -> None:
+def test_typed_rating_is_saved_as_the_buyer_wrote_it_regression_digit_read_as_position(
+    page: Page, live_server: LiveServer, tmp_path: Path
+) -> None:
     open_chat(page, live_server)
     page.get_by_role("button", name="Брак или повреждение").click()
     expect(bot(page).last).to_contain_text(ASK_PHOTO)

@@ -95,7 +95,9 @@ def button(payload: str) -> InboundEvent:
 
 
 def photo() -> InboundEvent:
-    return InboundEvent(1, f"e{next(_seq)}", "buyer", EventKind.PHOTO, attachments=(Attachment("photo", media_id="a" * 64),))
+    return InboundEvent(
+        1, f"e{next(_seq)}", "buyer", EventKind.PHOTO, attachments=(Attachment("photo", media_id="a" * 64),)
+    )
 
 
 CONTACT = ContactView(first_name="Анна")
@@ -163,7 +165,9 @@ def test_timeout_timer_moves_on_only_with_the_current_token() -> None:
     fired = engine.handle(at_rate.state, InboundEvent(1, "t2", "buyer", EventKind.TIMER, payload=token), CONTACT, NOW)
     assert texts(fired) == ["Напомню позже"] and fired.state.waiting == "timer"
     wait_token = fired.state.token
-    after_wait = engine.handle(fired.state, InboundEvent(1, "t3", "b", EventKind.TIMER, payload=wait_token), CONTACT, NOW)
+    after_wait = engine.handle(
+        fired.state, InboundEvent(1, "t3", "b", EventKind.TIMER, payload=wait_token), CONTACT, NOW
+    )
     assert texts(after_wait) == ["Спасибо"]
 
 
@@ -184,7 +188,9 @@ def test_action_suspends_and_resumes_with_result_or_error() -> None:
     action = next(e for e in started.effects if isinstance(e, RunAction))
     assert action.name == "shop.order_status" and action.args == {"id": "77"}
     assert started.state.waiting == "action"
-    ok = InboundEvent(1, "a1", "b", EventKind.ACTION_RESULT, payload=action.token, data={"ok": True, "result": "в пути"})
+    ok = InboundEvent(
+        1, "a1", "b", EventKind.ACTION_RESULT, payload=action.token, data={"ok": True, "result": "в пути"}
+    )
     assert texts(engine.handle(started.state, ok, CONTACT, NOW)) == ["Статус: в пути"]
     bad = InboundEvent(1, "a2", "b", EventKind.ACTION_RESULT, payload=action.token, data={"ok": False, "error": "x"})
     failed = engine.handle(started.state, bad, CONTACT, NOW)
@@ -235,8 +241,12 @@ def test_waiting_for_an_operator_the_bot_acknowledges_once_and_closed_conversati
 
 
 def test_deep_link_payload_opens_its_flow_and_is_saved() -> None:
-    result = make_engine().handle(ConversationState(), InboundEvent(1, "s", "b", EventKind.TEXT, text="/start cb_123",
-                                                                    payload="cb_123"), CONTACT, NOW)
+    result = make_engine().handle(
+        ConversationState(),
+        InboundEvent(1, "s", "b", EventKind.TEXT, text="/start cb_123", payload="cb_123"),
+        CONTACT,
+        NOW,
+    )
     assert result.state.vars["start_payload"] == "cb_123" and result.state.flow == "t.main"
 
 

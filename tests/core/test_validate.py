@@ -102,3 +102,8 @@ def test_templates_fill_known_values_and_defaults_and_never_run_code() -> None:
     scope = {"vars": {"name": "Анна", "empty": ""}, "contact": {"first_name": "А"}}
     assert render("{{ name }}/{{ contact.first_name }}/{{ missing }}/{{ empty | default('—') }}", scope) == "Анна/А//—"
     assert render("{{ __class__ }}", scope) == ""
+
+
+def test_dotted_paths_read_conversation_variables_first_regression_answer_found() -> None:
+    scope = {"vars": {"answer": {"found": True, "text": "ok"}}, "contact": {"first_name": "А"}}
+    assert render("{{ answer.text }}/{{ answer.found }}/{{ contact.first_name }}", scope) == "ok/True/А"

@@ -37,14 +37,28 @@ def two_servers(tmp_path: Path) -> Iterator[list[str]]:
         pytest.skip("OTKLIK_TEST_PG_URL is not set")
     asyncio.run(reset_pg(PG_URL))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK_")}
-    env.update({"OTKLIK_ENV": "test", "OTKLIK_DATABASE_URL": PG_URL, "OTKLIK_NLU": "keywords",
-                "OTKLIK_DEFAULT_PACK": "echo", "OTKLIK_PACKS_DIRS": f'["{TEST_PACKS}"]', "OTKLIK_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "OTKLIK_ENV": "test",
+            "OTKLIK_DATABASE_URL": PG_URL,
+            "OTKLIK_NLU": "keywords",
+            "OTKLIK_DEFAULT_PACK": "echo",
+            "OTKLIK_PACKS_DIRS": f'["{TEST_PACKS}"]',
+            "OTKLIK_LOG_LEVEL": "WARNING",
+        }
+    )
     procs, urls = [], []
     for i in range(2):
         port = free_port()
         proc_env = dict(env, OTKLIK_DATA_DIR=str(tmp_path / f"data{i}"))
-        procs.append(subprocess.Popen([sys.executable, "-m", "otklik.cli", "run", "--port", str(port)], env=proc_env,
-                                      stdout=(tmp_path / f"p{i}.log").open("wb"), stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "otklik.cli", "run", "--port", str(port)],
+                env=proc_env,
+                stdout=(tmp_path / f"p{i}.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         urls.append(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 60
@@ -70,8 +84,9 @@ async def collect(http: httpx.AsyncClient, url: str, sid: str, expect: int) -> l
     cursor = 0
     deadline = time.monotonic() + 60
     while len(texts) < expect and time.monotonic() < deadline:
-        body = (await http.get(f"{url}/api/webchat/sessions/{sid}/messages",
-                               params={"after": cursor, "wait": 2})).json()
+        body = (
+            await http.get(f"{url}/api/webchat/sessions/{sid}/messages", params={"after": cursor, "wait": 2})
+        ).json()
         texts += [m["text"] for m in body["messages"]]
         cursor = body["cursor"]
     return texts
@@ -85,8 +100,10 @@ async def test_replies_stay_in_order_across_two_processes(two_servers: list[str]
             url = (a, b)[n % 2]
             response = await http.post(f"{url}/api/webchat/sessions/{sid}/messages", json={"text": f"seq {n}"})
             assert response.status_code == 202
-        burst = [http.post(f"{(a, b)[n % 2]}/api/webchat/sessions/{sid}/messages", json={"text": f"burst {n}"})
-                 for n in range(20)]
+        burst = [
+            http.post(f"{(a, b)[n % 2]}/api/webchat/sessions/{sid}/messages", json={"text": f"burst {n}"})
+            for n in range(20)
+        ]
         assert all(r.status_code == 202 for r in await asyncio.gather(*burst))
         replies = await collect(http, b, sid, 41)
     assert replies[0] == "готов"

@@ -30,18 +30,29 @@ BUYERS, MESSAGES = 40, 4
 
 def worker_env(tmp_path: Path, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK_")}
-    env.update({
-        "OTKLIK_ENV": "test", "OTKLIK_DATA_DIR": str(tmp_path / "data"), "OTKLIK_DATABASE_URL": url,
-        "OTKLIK_NLU": "keywords", "OTKLIK_PACKS_DIRS": json.dumps([str(TEST_PACKS)]),
-        "OTKLIK_OUTBOX_LEASE_SECONDS": "2", "OTKLIK_DISPATCH_CONCURRENCY": "4", "OTKLIK_DISPATCH_BATCH": "20",
-        "OTKLIK_LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "OTKLIK_ENV": "test",
+            "OTKLIK_DATA_DIR": str(tmp_path / "data"),
+            "OTKLIK_DATABASE_URL": url,
+            "OTKLIK_NLU": "keywords",
+            "OTKLIK_PACKS_DIRS": json.dumps([str(TEST_PACKS)]),
+            "OTKLIK_OUTBOX_LEASE_SECONDS": "2",
+            "OTKLIK_DISPATCH_CONCURRENCY": "4",
+            "OTKLIK_DISPATCH_BATCH": "20",
+            "OTKLIK_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "otklik.cli", "run", "--role", "worker"], env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "otklik.cli", "run", "--role", "worker"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def test_sigkill_mid_dispatch_then_restart_sends_each_message_once(tmp_path: Path) -> None:
@@ -50,15 +61,17 @@ async def test_sigkill_mid_dispatch_then_restart_sends_each_message_once(tmp_pat
     receiver = Receiver(secret=secret, delay=0.01).serve()
     app = Otklik.build(make_settings(tmp_path, url))
     await app.start()
-    account = await add_account(app.db, app.vault, kind="webhook", name="crm", pack="echo", secret=secret,
-                                config={"url": receiver.url})
+    account = await add_account(
+        app.db, app.vault, kind="webhook", name="crm", pack="echo", secret=secret, config={"url": receiver.url}
+    )
     await app.reload()
     for buyer in range(BUYERS):
         for n in range(MESSAGES):
             await app.ingest(InboundEvent(account, f"b{buyer}-{n}", f"buyer-{buyer}", EventKind.TEXT, text=f"m{n}"))
     async with app.db.read() as session:
-        expected = {f"otklik-outbox-{i}": r for i, r in (await session.execute(
-            select(OutboxRow.id, OutboxRow.recipient))).all()}
+        expected = {
+            f"otklik-outbox-{i}": r for i, r in (await session.execute(select(OutboxRow.id, OutboxRow.recipient))).all()
+        }
     await app.close()
     assert len(expected) == BUYERS * MESSAGES
 

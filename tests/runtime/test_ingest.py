@@ -19,8 +19,14 @@ def webchat_id(app: Otklik) -> int:
 
 
 def ev(account: int, ext: str, text: str, sender: str = "buyer-1", kind: EventKind = EventKind.TEXT) -> InboundEvent:
-    return InboundEvent(account, ext, sender, kind, text=text if kind == EventKind.TEXT else None,
-                        payload=text if kind == EventKind.BUTTON else None)
+    return InboundEvent(
+        account,
+        ext,
+        sender,
+        kind,
+        text=text if kind == EventKind.TEXT else None,
+        payload=text if kind == EventKind.BUTTON else None,
+    )
 
 
 async def count(app: Otklik, model: type, *where: object) -> int:
@@ -48,8 +54,17 @@ async def test_web_chat_replies_are_delivered_locally_exactly_once_and_in_order(
         pass
     async with otklik.db.read() as session:
         rows = (await session.execute(select(OutboxRow.status, OutboxRow.send_count).order_by(OutboxRow.id))).all()
-        texts = (await session.execute(select(Message.text).where(Message.direction == "out", Message.status == "sent")
-                                       .order_by(Message.id))).scalars().all()
+        texts = (
+            (
+                await session.execute(
+                    select(Message.text)
+                    .where(Message.direction == "out", Message.status == "sent")
+                    .order_by(Message.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert rows and all(r.status == "sent" and r.send_count == 1 for r in rows)
     assert texts[0].startswith("Здравствуйте") and texts[-1].startswith("Очень жаль")
 
@@ -124,8 +139,9 @@ async def test_expired_leases_resend_only_through_idempotent_channels(otklik: Ot
     await otklik.ingest(ev(a1, "d1", "hi", sender="x"))
     await otklik.ingest(ev(a2, "d2", "hi", sender="y"))
     async with otklik.db.write() as session:  # as if a worker died after claiming both rows
-        await session.execute(update(OutboxRow).values(status="sending", lease_until=utcnow() - timedelta(seconds=1),
-                                                       attempts=1))
+        await session.execute(
+            update(OutboxRow).values(status="sending", lease_until=utcnow() - timedelta(seconds=1), attempts=1)
+        )
     assert await otklik.dispatcher.recover_expired() == 2
     await drain(otklik)
     async with otklik.db.read() as session:
@@ -157,8 +173,11 @@ async def test_a_timer_claimed_by_a_dead_worker_is_fired_after_its_lease(otklik:
     await otklik.ingest(ev(account, "k1", "/start cb", sender="buyer-k"))
     await otklik.ingest(ev(account, "k2", "yes", sender="buyer-k", kind=EventKind.BUTTON))
     async with otklik.db.write() as session:
-        await session.execute(update(Timer).values(status="running", due_at=utcnow() - timedelta(minutes=5),
-                                                   lease_until=utcnow() - timedelta(seconds=1)))
+        await session.execute(
+            update(Timer).values(
+                status="running", due_at=utcnow() - timedelta(minutes=5), lease_until=utcnow() - timedelta(seconds=1)
+            )
+        )
     assert await otklik.timers.run_once() == 1
     assert await count(otklik, Message, Message.text.like("Напоминаю%")) == 1
 
@@ -168,8 +187,9 @@ async def test_stop_unsubscribes_and_status_events_mark_delivery(otklik: Otklik)
     account = await remote_account(otklik, sender)
     await otklik.ingest(ev(account, "s1", "hi", sender="chat-s"))
     await drain(otklik)
-    await otklik.ingest(InboundEvent(account, "s2", "chat-s", EventKind.STATUS, payload="read",
-                                     data={"message_external_id": "ext-1"}))
+    await otklik.ingest(
+        InboundEvent(account, "s2", "chat-s", EventKind.STATUS, payload="read", data={"message_external_id": "ext-1"})
+    )
     await otklik.ingest(ev(account, "s3", "стоп", sender="chat-s"))
     async with otklik.db.read() as session:
         read_at = await session.scalar(select(Message.read_at).where(Message.external_id == "ext-1"))

@@ -36,9 +36,15 @@ async def fake() -> AsyncIterator[FakeTelegramServer]:
 async def bot_app(tmp_path: Path, db_url: str, fake: FakeTelegramServer) -> AsyncIterator[tuple[Otklik, int]]:
     app = Otklik.build(make_settings(tmp_path, db_url, telegram_api_url=fake.base_url))
     await app.start()
-    account = await add_account(app.db, app.vault, kind="telegram", name="shop_bot", pack="care-ru",
-                                secret=DEFAULT_TOKEN,
-                                config={"username": "otklik_test_bot", "webhook_secret": app.vault.encrypt(SECRET)})
+    account = await add_account(
+        app.db,
+        app.vault,
+        kind="telegram",
+        name="shop_bot",
+        pack="care-ru",
+        secret=DEFAULT_TOKEN,
+        config={"username": "otklik_test_bot", "webhook_secret": app.vault.encrypt(SECRET)},
+    )
     await app.reload()
     try:
         yield app, account
@@ -101,7 +107,9 @@ async def test_a_buyer_walks_the_demo_flow_via_webhook(fake: FakeTelegramServer,
 
 
 async def test_a_duplicate_update_id_gets_one_reply(
-    fake: FakeTelegramServer, webhook: Any, bot_app: tuple[Otklik, int],
+    fake: FakeTelegramServer,
+    webhook: Any,
+    bot_app: tuple[Otklik, int],
 ) -> None:
     update = fake.text_update(502, "/start")
     assert (await webhook(update)).status_code == 200
@@ -116,11 +124,20 @@ async def test_a_duplicate_update_id_gets_one_reply(
 
 @pytest.mark.parametrize(
     ("secret", "raw", "status"),
-    [("wrong", None, 401), (None, None, 401), (SECRET, b"{not json", 400), (SECRET, b"[1,2]", 400),
-     (SECRET, b'{"message": {}}', 400)],
+    [
+        ("wrong", None, 401),
+        (None, None, 401),
+        (SECRET, b"{not json", 400),
+        (SECRET, b"[1,2]", 400),
+        (SECRET, b'{"message": {}}', 400),
+    ],
 )
 async def test_forged_or_malformed_webhooks_store_nothing(
-    fake: FakeTelegramServer, webhook: Any, bot_app: tuple[Otklik, int], secret: str | None, raw: bytes | None,
+    fake: FakeTelegramServer,
+    webhook: Any,
+    bot_app: tuple[Otklik, int],
+    secret: str | None,
+    raw: bytes | None,
     status: int,
 ) -> None:
     response = await webhook(fake.text_update(503, "/start"), secret=secret, raw=raw)
@@ -144,7 +161,8 @@ async def test_long_polling_delivers_updates_once(fake: FakeTelegramServer, bot_
 
 
 async def test_a_burst_of_429s_still_delivers_every_message_once_in_order(
-    fake: FakeTelegramServer, webhook: Any,
+    fake: FakeTelegramServer,
+    webhook: Any,
 ) -> None:
     fake.rate_limit("sendMessage", retry_after=1, times=4)
     chats = [601, 602, 603]
@@ -153,12 +171,17 @@ async def test_a_burst_of_429s_still_delivers_every_message_once_in_order(
     await wait_for(lambda: all(len(fake.sent_messages(c)) >= 2 for c in chats), timeout=20)
     await asyncio.sleep(0.5)
     for chat in chats:
-        assert [t.split("!")[0] for t in texts(fake, chat)] == ["Здравствуйте", "Напишите, что случилось, или выберите вариант:"]
+        assert [t.split("!")[0] for t in texts(fake, chat)] == [
+            "Здравствуйте",
+            "Напишите, что случилось, или выберите вариант:",
+        ]
     assert sum(1 for c in fake.calls_of("sendMessage") if c.status == 429) == 4
 
 
 async def test_a_blocked_buyer_is_marked_unreachable(
-    fake: FakeTelegramServer, webhook: Any, bot_app: tuple[Otklik, int],
+    fake: FakeTelegramServer,
+    webhook: Any,
+    bot_app: tuple[Otklik, int],
 ) -> None:
     app, _ = bot_app
     fake.block_chat(505)
@@ -166,8 +189,10 @@ async def test_a_blocked_buyer_is_marked_unreachable(
 
     async def failed() -> int:
         async with app.db.read() as session:
-            return int(await session.scalar(select(func.count()).select_from(OutboxRow)
-                                            .where(OutboxRow.status == "failed")) or 0)
+            return int(
+                await session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "failed"))
+                or 0
+            )
 
     for _ in range(100):
         if await failed() >= 1:

@@ -22,8 +22,9 @@ from tests.integration.receiver import Receiver
 async def setup(otklik: Otklik) -> AsyncIterator[tuple[httpx.AsyncClient, Receiver, str]]:
     secret = new_secret()
     receiver = Receiver(secret=secret).serve()
-    await add_account(otklik.db, otklik.vault, kind="webhook", name="crm", pack="echo", secret=secret,
-                      config={"url": receiver.url})
+    await add_account(
+        otklik.db, otklik.vault, kind="webhook", name="crm", pack="echo", secret=secret, config={"url": receiver.url}
+    )
     await otklik.reload()
     app = create_app(otklik, worker=False, manage_lifecycle=False)
     otklik.start_worker()
@@ -34,12 +35,18 @@ async def setup(otklik: Otklik) -> AsyncIterator[tuple[httpx.AsyncClient, Receiv
         receiver.stop()
 
 
-async def post(http: httpx.AsyncClient, secret: str, payload: object, *, signature: str | None = None,
-               account: str = "crm") -> httpx.Response:
+async def post(
+    http: httpx.AsyncClient, secret: str, payload: object, *, signature: str | None = None, account: str = "crm"
+) -> httpx.Response:
     body = json.dumps(payload).encode()
-    return await http.post(f"/webhooks/api/{account}", content=body,
-                           headers={"X-Otklik-Signature": sign(secret, body) if signature is None else signature,
-                                    "Content-Type": "application/json"})
+    return await http.post(
+        f"/webhooks/api/{account}",
+        content=body,
+        headers={
+            "X-Otklik-Signature": sign(secret, body) if signature is None else signature,
+            "Content-Type": "application/json",
+        },
+    )
 
 
 async def events(otklik: Otklik) -> int:
@@ -48,7 +55,8 @@ async def events(otklik: Otklik) -> int:
 
 
 async def test_signed_message_is_answered_through_the_receiver_once(
-    setup: tuple[httpx.AsyncClient, Receiver, str], otklik: Otklik,
+    setup: tuple[httpx.AsyncClient, Receiver, str],
+    otklik: Otklik,
 ) -> None:
     http, receiver, secret = setup
     first = await post(http, secret, {"id": "m1", "sender": "client-7", "text": "привет"})
@@ -77,8 +85,12 @@ async def test_signed_message_is_answered_through_the_receiver_once(
     ],
 )
 async def test_bad_webhooks_are_refused_and_nothing_is_stored(
-    setup: tuple[httpx.AsyncClient, Receiver, str], otklik: Otklik, payload: object, signature: str | None,
-    account: str, status: int,
+    setup: tuple[httpx.AsyncClient, Receiver, str],
+    otklik: Otklik,
+    payload: object,
+    signature: str | None,
+    account: str,
+    status: int,
 ) -> None:
     http, _receiver, secret = setup
     before = await events(otklik)

@@ -56,7 +56,9 @@ def png(size: tuple[int, int] = (64, 48)) -> bytes:
 
 async def inbound_count(otklik: Otklik) -> int:
     async with otklik.db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) or 0)
+        return int(
+            await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) or 0
+        )
 
 
 async def test_the_demo_flow_through_the_web_chat_api(client: httpx.AsyncClient) -> None:
@@ -69,7 +71,9 @@ async def test_the_demo_flow_through_the_web_chat_api(client: httpx.AsyncClient)
     assert sent.status_code == 202 and sent.json()["duplicate"] is False
     ask, cursor = await replies(client, sid, cursor, 1)
     assert "фото" in ask[0]["text"]
-    upload = await client.post(f"/api/webchat/sessions/{sid}/messages", files={"file": ("defect.png", png(), "image/png")})
+    upload = await client.post(
+        f"/api/webchat/sessions/{sid}/messages", files={"file": ("defect.png", png(), "image/png")}
+    )
     assert upload.status_code == 202, upload.text
     explained, cursor = await replies(client, sid, cursor, 2)
     assert "Wildberries" in explained[0]["text"] and "Оцените" in explained[1]["text"]
@@ -78,7 +82,9 @@ async def test_the_demo_flow_through_the_web_chat_api(client: httpx.AsyncClient)
     assert thanks[0]["text"].startswith("Спасибо за оценку")
 
 
-async def test_a_retried_post_with_the_same_client_id_is_answered_once(client: httpx.AsyncClient, otklik: Otklik) -> None:
+async def test_a_retried_post_with_the_same_client_id_is_answered_once(
+    client: httpx.AsyncClient, otklik: Otklik
+) -> None:
     sid = await new_session(client)
     _, cursor = await replies(client, sid, 0, 2)
     body = {"text": "абв где", "client_id": "retry-0001"}
@@ -107,7 +113,11 @@ async def test_a_retried_post_with_the_same_client_id_is_answered_once(client: h
     ],
 )
 async def test_bad_input_gets_a_clear_answer_and_changes_nothing(
-    client: httpx.AsyncClient, otklik: Otklik, kwargs: dict[str, Any], status: int, detail: str,
+    client: httpx.AsyncClient,
+    otklik: Otklik,
+    kwargs: dict[str, Any],
+    status: int,
+    detail: str,
 ) -> None:
     sid = await new_session(client)
     before = await inbound_count(otklik)
@@ -131,12 +141,15 @@ async def test_files_over_the_limit_are_refused(tmp_path: Path, sqlite_url: str)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://chat") as http:
             sid = await new_session(http)
             before = await inbound_count(app_)
-            response = await http.post(f"/api/webchat/sessions/{sid}/messages",
-                                       files={"file": ("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * 5000, "image/png")})
+            response = await http.post(
+                f"/api/webchat/sessions/{sid}/messages",
+                files={"file": ("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * 5000, "image/png")},
+            )
             assert response.status_code == 413 and "limit" in response.json()["detail"]
             assert await inbound_count(app_) == before
             assert not any((tmp_path / "data" / "media").rglob("*")) or all(
-                p.is_dir() for p in (tmp_path / "data" / "media").rglob("*"))
+                p.is_dir() for p in (tmp_path / "data" / "media").rglob("*")
+            )
     finally:
         await app_.close()
 
@@ -184,13 +197,15 @@ async def test_pages_and_health(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_database_that_is_down_gives_503_and_the_service_recovers(
-    client: httpx.AsyncClient, otklik: Otklik,
+    client: httpx.AsyncClient,
+    otklik: Otklik,
 ) -> None:
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
     sid = await new_session(client)
     unreachable = (
-        "sqlite+aiosqlite:////nonexistent-dir/otklik.db" if otklik.db.is_sqlite
+        "sqlite+aiosqlite:////nonexistent-dir/otklik.db"
+        if otklik.db.is_sqlite
         else "postgresql+asyncpg://postgres@127.0.0.1:1/otklik"
     )
     live = otklik.db._writer
@@ -210,8 +225,10 @@ async def test_two_sessions_are_both_greeted_and_may_reuse_client_ids_regression
     for sid in (first, second):
         greeting, cursor = await replies(client, sid, 0, 2)
         assert greeting[0]["text"].startswith("Здравствуйте")
-        response = await client.post(f"/api/webchat/sessions/{sid}/messages",
-                                     json={"button": "intent:defective_item", "client_id": "msg-00000001"})
+        response = await client.post(
+            f"/api/webchat/sessions/{sid}/messages",
+            json={"button": "intent:defective_item", "client_id": "msg-00000001"},
+        )
         assert response.json()["duplicate"] is False
         asked, _ = await replies(client, sid, cursor, 1)
         assert "фото" in asked[0]["text"]
@@ -220,8 +237,11 @@ async def test_two_sessions_are_both_greeted_and_may_reuse_client_ids_regression
 async def test_a_malformed_multipart_client_id_is_refused(client: httpx.AsyncClient, otklik: Otklik) -> None:
     sid = await new_session(client)
     before = await inbound_count(otklik)
-    response = await client.post(f"/api/webchat/sessions/{sid}/messages", data={"client_id": "a b"},
-                                 files={"file": ("p.png", png(), "image/png")})
+    response = await client.post(
+        f"/api/webchat/sessions/{sid}/messages",
+        data={"client_id": "a b"},
+        files={"file": ("p.png", png(), "image/png")},
+    )
     assert response.status_code == 422 and "client_id" in response.json()["detail"]
     assert await inbound_count(otklik) == before
 

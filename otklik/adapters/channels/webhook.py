@@ -33,18 +33,30 @@ class WebhookSender:
     kind = "webhook"
     supports_idempotency = True
 
-    def __init__(self, url: str, secret: str, *, per_second: float | None = None, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        per_second: float | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.url = url
         self.secret = secret
         self.limits = ChannelLimits(per_second=per_second)
         self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
 
     async def send(self, recipient: str, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
-        body = json.dumps({"recipient": recipient, "message": message.to_dict(), "idempotency_key": idempotency_key},
-                          ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key,
-                   "X-Otklik-Signature": sign(self.secret, body)}
+        body = json.dumps(
+            {"recipient": recipient, "message": message.to_dict(), "idempotency_key": idempotency_key},
+            ensure_ascii=False,
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": idempotency_key,
+            "X-Otklik-Signature": sign(self.secret, body),
+        }
         try:
             response = await self._client.post(self.url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -56,8 +68,11 @@ class WebhookSender:
         if response.status_code >= 500:
             raise SendError(f"receiver error {response.status_code}")
         if response.status_code >= 400:
-            raise SendError(f"refused {response.status_code}: {response.text[:200]}", permanent=True,
-                            unreachable=response.status_code == 410)
+            raise SendError(
+                f"refused {response.status_code}: {response.text[:200]}",
+                permanent=True,
+                unreachable=response.status_code == 410,
+            )
         return SendResult(external_id=_message_id(response))
 
     async def aclose(self) -> None:
@@ -85,8 +100,16 @@ class WebhookInbound(BaseModel):
 
     def event(self, account_id: int) -> InboundEvent:
         kind = EventKind.BUTTON if self.button is not None else EventKind.TEXT
-        return InboundEvent(account_id, self.id, self.sender, kind, text=self.text, payload=self.button,
-                            sender_name=self.name, language=self.language)
+        return InboundEvent(
+            account_id,
+            self.id,
+            self.sender,
+            kind,
+            text=self.text,
+            payload=self.button,
+            sender_name=self.name,
+            language=self.language,
+        )
 
 
 def _retry_after(value: str | None) -> float:

@@ -77,8 +77,17 @@ class Engine:
         self.flows = flows
         self.classifier = classifier
 
-    def handle(self, state: ConversationState, event: InboundEvent, contact: ContactView, now: datetime) -> StepResult:
-        run = _Run(state=state.copy(), event=event, contact=contact, now=now)
+    def handle(
+        self,
+        state: ConversationState,
+        event: InboundEvent,
+        contact: ContactView,
+        now: datetime,
+        understanding: Understanding | None = None,
+    ) -> StepResult:
+        """One step. `understanding` may be computed beforehand (e.g. with an LLM, outside the
+        transaction); otherwise the classifier reads the text when the step needs it."""
+        run = _Run(state=state.copy(), event=event, contact=contact, now=now, understanding=understanding)
         if event.kind == EventKind.TIMER:
             self._on_timer(run)
         elif event.kind == EventKind.ACTION_RESULT:
@@ -114,6 +123,10 @@ class Engine:
         if command in self.pack.operator_words:
             self._handoff(run, priority=False, reason="buyer_request", text=None)
             return
+        if text:  # what the buyer last wrote (a knowledge answer reads it); a button press clears it
+            run.state.vars["last_text"] = text[:1000]
+        else:
+            run.state.vars.pop("last_text", None)
         if run.event.kind == EventKind.BUTTON and (run.event.payload or "").startswith("flow:"):
             self._enter(run, (run.event.payload or "")[5:], None)
             return
@@ -125,7 +138,7 @@ class Engine:
     def _escalates(self, run: _Run, text: str) -> bool:
         """Red flags and an explicit wish for a human hand the conversation over at once."""
         language = run.contact.language or self.pack.language
-        understanding = self.classifier.understand(text, language)
+        understanding = run.understanding or self.classifier.understand(text, language)
         run.understanding = understanding
         run.effects.append(
             Record("understood", {"intent": understanding.intent, "confidence": round(understanding.confidence, 3)})

@@ -1,0 +1,62 @@
+"""Understanding before the transaction: the offline classifier always, the LLM when it is configured
+and the offline reading is unsure. Network calls never happen while a conversation is locked."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from otklik.core.messages import EventKind, InboundEvent
+from otklik.core.understanding import Understanding
+from otklik.runtime.context import RuntimeContext
+
+log = logging.getLogger(__name__)
+
+
+async def understand(ctx: RuntimeContext, event: InboundEvent) -> Understanding | None:
+    """The reading of a buyer's text, or None for events without text (buttons, files, commands)."""
+    text = (event.text or "").strip()
+    if event.kind != EventKind.TEXT or not text or text.startswith("/"):
+        return None
+    account = ctx.accounts.get(event.channel_account_id)
+    if account is None:
+        return None
+    engine = ctx.engine_for(account.id)
+    language = event.language or engine.pack.language
+    offline = engine.classifier.understand(text, language)
+    threshold = float(getattr(engine.classifier, "threshold", engine.pack.threshold))
+    if ctx.llm is None or offline.red_flag or offline.confidence >= threshold:
+        return offline
+    intents = ctx.intent_descriptions.get(account.pack) or {}
+    if not intents:
+        return offline
+    from otklik.llm.tasks import classify_with_llm
+
+    verdict = await classify_with_llm(ctx.llm, text, intents, language)
+    if verdict is None:  # timeout, refusal, unknown intent: the offline reading stands
+        return offline
+    intent, confidence = verdict
+    return replace(
+        offline,
+        intent=intent,
+        confidence=confidence,
+        alternatives=((offline.intent, offline.confidence), *offline.alternatives),
+    )
+
+
+def build_llm(settings: Any, usage_sink: Any) -> Any:
+    """An LLM client when `llm_base_url` is set, else None (the bot works offline)."""
+    if not settings.llm_base_url:
+        return None
+    from otklik.llm.client import LLMClient, LLMSettings
+
+    return LLMClient(
+        LLMSettings(
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key,
+            model=settings.llm_model,
+            timeout=settings.llm_timeout,
+        ),
+        usage_sink=usage_sink,
+    )
