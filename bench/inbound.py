@@ -197,16 +197,18 @@ class Buyer:
                 got += fresh
         return got, time.perf_counter()
 
-    async def drain_quiet(self, quiet: float = QUIET_S) -> list[dict[str, Any]]:
+    async def drain_quiet(self, quiet: float = QUIET_S, limit: float = 60.0) -> list[dict[str, Any]]:
         """Everything the bot sends until it has been quiet for `quiet` seconds (calibration, tail check)."""
         got: list[dict[str, Any]] = []
-        while True:
+        end = time.perf_counter() + limit
+        while time.perf_counter() < end:
             fresh = await self.poll(quiet)
             if fresh is None:
                 continue
             if not fresh:
                 return got
             got += fresh
+        raise RuntimeError(f"the bot never went quiet within {limit} s (errors: {dict(self.stats.errors)})")
 
     async def send(self, text: str) -> float | None:
         """POST one message (retried with the same client_id, which makes retries idempotent)."""
@@ -269,6 +271,8 @@ async def calibrate(client: httpx.AsyncClient, script: list[str], tag: str) -> P
             if await buyer.send(script[i % len(script)]) is None:
                 raise SystemExit(f"calibration: cannot send: {dict(stats.errors)}")
             replies = await buyer.drain_quiet()
+            if stats.errors:
+                raise SystemExit(f"calibration: errors from the server: {dict(stats.errors)}")
             counts.append(len(replies))
             prefixes.append([m["text"][:40] for m in replies])
     if any(c == 0 for c in counts):

@@ -191,7 +191,7 @@ def test_too_long_message_shows_the_servers_error(page: Page, live_server: LiveS
     }
     # a bot message arriving meanwhile (here: the answer to a button pressed elsewhere) keeps the error
     assert api_post(page, {"button": "intent:product_question"})["status"] == 202
-    expect(bot(page).last).to_contain_text("Напишите ваш вопрос о товаре")
+    expect(bot(page).last).to_contain_text("ваш вопрос о товаре подробнее")
     expect(error).to_have_text("message is longer than 4096 characters")
 
     send_text(page, "позовите оператора")
