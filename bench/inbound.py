@@ -377,15 +377,21 @@ class CpuMeter:
         total, idle = _machine_ticks()
         snap = {"total": total, "idle": idle, "bench": time.process_time()}
         snap["server"] = _proc_ticks(self.server_pid) if self.server_pid else 0
-        snap["postgres"] = sum(_proc_ticks(p) for p in _postgres_pids()) if self.postgres else 0
+        snap["postgres"] = 0
         return snap
+
+    def _pg(self) -> dict[int, int]:
+        return {p: _proc_ticks(p) for p in _postgres_pids()} if self.postgres else {}
 
     def start(self) -> None:
         self.before = self._snapshot()
+        self.pg_before = self._pg()
 
     def stop(self, wall: float) -> dict[str, Any]:
         after = self._snapshot()
         d = {key: after[key] - self.before[key] for key in after}
+        # per backend: a backend that started during the phase counts fully, one that exited is missed
+        d["postgres"] = sum(t - self.pg_before.get(p, 0) for p, t in self._pg().items())
         cores = os.cpu_count() or 1
         busy = 100.0 * cores * (1 - d["idle"] / d["total"]) if d["total"] else 0.0
 
@@ -578,7 +584,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if server is not None:
             startup = await server.wait_ready(args.startup_timeout)
-        cpu = CpuMeter(server.proc.pid if server else None, backend == "postgresql")
+        cpu = CpuMeter(server.proc.pid if server else args.server_pid, backend == "postgresql")
         load = await run_load(url, args, cpu)
     finally:
         rc = server.stop() if server is not None else None
@@ -650,6 +656,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a message's replies (else lost)")
     p.add_argument("--url", help="attach to a running server instead of starting one")
     p.add_argument("--data-dir", help="with --url: the server's OTKLIK_DATA_DIR, to check its SQLite database")
+    p.add_argument("--server-pid", type=int, help="with --url: the server's pid, to report its CPU use")
     p.add_argument("--pg", action="store_true", help=f"PostgreSQL: drop and recreate {PG_BENCH_DB} on 127.0.0.1")
     p.add_argument("--database-url", help="an existing postgresql+asyncpg:// URL (not recreated)")
     p.add_argument("--nlu", choices=["auto", "keywords"], help="OTKLIK_NLU for the started server")

@@ -74,6 +74,7 @@ class Otklik:
             await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
             if self.settings.demo:
                 await self._seed_demo()
+            await self._configured_bots()
             await self.reload()
 
     async def ensure_account(self, name: str, kind: str, pack: str, config: dict[str, object] | None = None) -> int:
@@ -157,6 +158,18 @@ class Otklik:
         for sender in self.ctx.senders.values():
             await sender.aclose()
         await self.db.dispose()
+
+    async def _configured_bots(self) -> None:
+        """Telegram bots listed in settings (`OTKLIK_TELEGRAM_TOKENS`) become channel accounts once."""
+        if not self.settings.telegram_tokens:
+            return
+        from otklik.runtime.telegram import connect_bot
+
+        for token in self.settings.telegram_tokens:
+            try:
+                await connect_bot(self, token.get_secret_value(), name=None, pack=self.settings.default_pack)
+            except Exception as exc:  # a bad or unreachable bot must not keep the rest of the product down
+                log.error("Telegram bot from settings not connected: %s", exc)
 
     async def _seed_demo(self) -> None:
         async with self.db.write() as session:

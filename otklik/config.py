@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     public_url: str | None = Field(None, description="https base URL for webhooks; none = long polling")
     telegram_api_url: str = "https://api.telegram.org"
+    telegram_tokens: tuple[SecretStr, ...] = Field((), description="bots to connect at start (JSON list in env)")
     wb_api_url: str | None = Field(None, description="send every Wildberries call to this one server")
     nlu: Literal["auto", "keywords"] = Field("auto", description="auto: the offline classifier when available")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint up to /v1; none = offline only")

@@ -71,40 +71,28 @@ def add_telegram(
     """Add a Telegram bot: the token is checked with getMe, stored encrypted and shown masked."""
 
     async def go() -> None:
-        from otklik.adapters.channels.telegram import InvalidToken, deep_link, mask_token, validate_token
+        from aiogram.exceptions import TelegramNetworkError
+
+        from otklik.adapters.channels.telegram import InvalidToken, deep_link, mask_token
         from otklik.bootstrap import Otklik
-        from otklik.runtime.channels import add_account, new_secret
+        from otklik.runtime.telegram import connect_bot
 
         settings = Settings()
-        try:
-            info = await validate_token(settings.telegram_api_url, token)
-        except InvalidToken as exc:
-            err.print(f"[red]the token was refused: {exc}[/red]")
-            raise typer.Exit(2) from None
-        except OSError as exc:
-            err.print(f"[red]cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc}[/red]")
-            raise typer.Exit(2) from None
         otklik = Otklik.build(settings)
         try:
             await otklik.start()
-            config = {
-                "username": info.username,
-                "bot_id": info.id,
-                "webhook_secret": otklik.vault.encrypt(new_secret()[:64]),
-            }
-            account_id = await add_account(
-                otklik.db,
-                otklik.vault,
-                kind="telegram",
-                name=name or info.username,
-                pack=pack,
-                secret=token,
-                config=config,
-            )
+            account_id, username, created = await connect_bot(otklik, token, name=name, pack=pack)
+        except InvalidToken as exc:
+            err.print(f"[red]the token was refused: {exc}[/red]")
+            raise typer.Exit(2) from None
+        except (OSError, TelegramNetworkError) as exc:
+            err.print(f"[red]cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc}[/red]")
+            raise typer.Exit(2) from None
         finally:
             await otklik.close()
-        console.print(f"added Telegram bot @{info.username} as account #{account_id} (token {mask_token(token)})")
-        console.print(f"buyers start here: {deep_link(info.username, 'care')}")
+        state = "added" if created else "already connected:"
+        console.print(f"{state} Telegram bot @{username} as account #{account_id} (token {mask_token(token)})")
+        console.print(f"buyers start here: {deep_link(username, 'care')}")
 
     _run(go())
 

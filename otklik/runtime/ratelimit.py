@@ -42,8 +42,8 @@ class RateLimiter:
             await self._chat(account_id, chat, limits.per_chat_interval).wait()
         if limits.per_second:
             account = self._accounts.get(account_id)
-            if account is None:
-                account = self._accounts[account_id] = _Interval(1.0 / limits.per_second)
+            if account is None:  # 1 % under the limit, so no 1-second window ever holds one too many
+                account = self._accounts[account_id] = _Interval(1.01 / limits.per_second)
             await account.wait()
 
     def _chat(self, account_id: int, chat: str, interval: float) -> _Interval:

@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from otklik.adapters.channels.base import ChannelSender
+from otklik.adapters.channels.base import ChannelLimits, ChannelSender
 from otklik.adapters.channels.telegram import (
+    DEFAULT_LIMITS,
     TelegramInbound,
     TelegramSender,
     make_bot,
@@ -68,9 +69,15 @@ class DbOffsetStore:
 
 
 def telegram_sender(account: ChannelAccount, token: str | None, ctx: RuntimeContext) -> ChannelSender:
-    return TelegramSender(
-        make_bot(token or "", ctx.settings.telegram_api_url), callbacks=DbCallbackStore(ctx.db), media=ctx.media
+    """Telegram's documented pace (30 msg/s per bot, 1 msg/s per chat) unless the account overrides it
+    (`per_second`, `per_chat_interval` in its config; null = no limit, e.g. a local Bot API server)."""
+    config = account.config
+    limits = ChannelLimits(
+        per_second=config.get("per_second", DEFAULT_LIMITS.per_second),
+        per_chat_interval=config.get("per_chat_interval", DEFAULT_LIMITS.per_chat_interval),
     )
+    bot = make_bot(token or "", ctx.settings.telegram_api_url)
+    return TelegramSender(bot, callbacks=DbCallbackStore(ctx.db), media=ctx.media, limits=limits)
 
 
 class TelegramChannels:
@@ -145,3 +152,23 @@ async def telegram_credentials(db: Database, decrypt: Any) -> tuple[dict[int, st
             if account.config.get("webhook_secret"):
                 secrets[account.id] = decrypt(account.config["webhook_secret"])
     return tokens, secrets
+
+
+async def connect_bot(otklik: Any, token: str, *, name: str | None, pack: str) -> tuple[int, str, bool]:
+    """Validate a token with getMe and store the bot as a channel account (once per bot id).
+
+    Returns (account id, username, created). Raises `InvalidToken` for a refused or malformed token.
+    """
+    from otklik.adapters.channels.telegram import validate_token
+    from otklik.runtime.channels import add_account, new_secret
+
+    info = await validate_token(otklik.settings.telegram_api_url, token)
+    async with otklik.db.read() as session:
+        accounts = (await session.execute(select(ChannelAccount).where(ChannelAccount.kind == "telegram"))).scalars()
+        existing = next((a for a in accounts if a.config.get("bot_id") == info.id), None)
+    if existing is not None:
+        return int(existing.id), info.username, False
+    config = {"username": info.username, "bot_id": info.id, "webhook_secret": otklik.vault.encrypt(new_secret()[:64])}
+    account_id = await add_account(otklik.db, otklik.vault, kind="telegram", name=name or info.username, pack=pack,
+                                   secret=token, config=config)
+    return account_id, info.username, True
