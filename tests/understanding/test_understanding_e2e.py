@@ -149,3 +149,22 @@ async def test_a_bad_or_late_llm_answer_falls_back_to_the_article(
         2,
     )
     assert texts[0] == article("warming-gel-usage")
+
+
+async def test_the_spanish_sales_pack_answers_from_its_articles(tmp_path: Path, model_cache: Path) -> None:
+    app, client = await start(tmp_path, model_cache, default_pack="sales-es")
+    try:
+        sid = await new_session(client, language="es")
+        greeting, cursor = await replies(client, sid, 0, 2)
+        assert greeting[0]["text"].startswith("¡Hola!")
+        await client.post(f"/api/webchat/sessions/{sid}/messages",
+                          json={"text": "que es un nvr y en que se diferencia de un dvr?"})
+        got, cursor = await replies(client, sid, cursor, 2)
+        expected = KnowledgeBase.from_pack("sales-es").get("nvr-dvr")
+        assert expected is not None and got[0]["text"] == expected.answer_text
+        await client.post(f"/api/webchat/sessions/{sid}/messages", json={"text": "quiero hablar con un asesor"})
+        handoff, _ = await replies(client, sid, cursor, 1)
+        assert "ejecutivo" in handoff[0]["text"]
+    finally:
+        await client.aclose()
+        await app.close()
