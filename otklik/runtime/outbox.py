@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,6 +100,7 @@ class Dispatcher:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.settings = ctx.settings
         self.limiter = RateLimiter()
+        self._next_recovery = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until `stop` is set; wakes on in-process commits and polls otherwise."""
@@ -116,8 +118,12 @@ class Dispatcher:
             stopper.cancel()
 
     async def run_once(self) -> int:
-        """Recover expired leases, claim a batch, send it. Returns the number of rows handled."""
-        await self.recover_expired()
+        """Recover expired leases (at most every few seconds), claim a batch, send it.
+        Returns the number of rows handled."""
+        now = time.monotonic()
+        if now >= self._next_recovery:
+            self._next_recovery = now + min(5.0, self.settings.outbox_lease_seconds / 4)
+            await self.recover_expired()
         claimed = await self.claim()
         if not claimed:
             return 0
