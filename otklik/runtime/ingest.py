@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -219,23 +219,17 @@ class Ingest:
         due: datetime,
         now: datetime,
     ) -> int:
-        return int(
-            (
-                await session.execute(
-                    insert(Timer)
-                    .values(
-                        conversation_id=conversation_id,
-                        kind=kind,
-                        token=token,
-                        payload=payload,
-                        status="pending",
-                        due_at=due,
-                        attempts=0,
-                        created_at=now,
-                    )
-                    .returning(Timer.id)
-                )
-            ).scalar_one()
+        return await repo.insert_id(
+            session,
+            Timer,
+            conversation_id=conversation_id,
+            kind=kind,
+            token=token,
+            payload=payload,
+            status="pending",
+            due_at=due,
+            attempts=0,
+            created_at=now,
         )
 
     async def _status(self, session: AsyncSession, conversation_id: int, event: InboundEvent, now: datetime) -> None:

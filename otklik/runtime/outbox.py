@@ -30,6 +30,7 @@ from otklik.adapters.channels.base import SendError
 from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow
 from otklik.clock import utcnow
 from otklik.core.messages import OutboundMessage
+from otklik.runtime import repo
 from otklik.runtime.context import RuntimeContext
 from otklik.runtime.ratelimit import RateLimiter
 
@@ -47,23 +48,16 @@ async def enqueue(
     now: datetime,
 ) -> int:
     """Write an outbound message and its outbox row (caller's transaction). Returns the message id."""
-    message_id = int(
-        (
-            await session.execute(
-                insert(Message)
-                .values(
-                    conversation_id=conversation_id,
-                    direction="out",
-                    author=author,
-                    kind="text",
-                    text=message.text,
-                    payload=message.to_dict(),
-                    status="queued",
-                    created_at=now,
-                )
-                .returning(Message.id)
-            )
-        ).scalar_one()
+    message_id = await repo.add_message(
+        session,
+        conversation_id=conversation_id,
+        direction="out",
+        author=author,
+        kind="text",
+        text=message.text,
+        payload=message.to_dict(),
+        status="queued",
+        created_at=now,
     )
     await session.execute(
         insert(OutboxRow).values(

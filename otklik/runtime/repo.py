@@ -90,52 +90,38 @@ async def create_conversation(
     On PostgreSQL two first messages may race: the unique identity constraint makes one of them fail
     and the caller retries (then finds the row).
     """
-    contact_id = (
-        await session.execute(
-            insert(Contact)
-            .values(
-                display_name=(name or "")[:200],
-                language=language,
-                subscribed=True,
-                reachable=True,
-                tags={},
-                fields={},
-                created_at=now,
-                last_seen_at=now,
-            )
-            .returning(Contact.id)
-        )
-    ).scalar_one()
-    identity_id = (
-        await session.execute(
-            insert(ContactIdentity)
-            .values(
-                contact_id=contact_id,
-                channel_account_id=account_id,
-                external_id=sender_id,
-                created_at=now,
-            )
-            .returning(ContactIdentity.id)
-        )
-    ).scalar_one()
-    return int(
-        (
-            await session.execute(
-                insert(Conversation)
-                .values(
-                    contact_id=contact_id,
-                    identity_id=identity_id,
-                    channel_account_id=account_id,
-                    status="bot",
-                    priority=False,
-                    state={},
-                    created_at=now,
-                    updated_at=now,
-                    last_message_at=now,
-                )
-                .returning(Conversation.id)
-            )
-        ).scalar_one()
+    contact_id = await insert_id(
+        session,
+        Contact,
+        display_name=(name or "")[:200],
+        language=language,
+        subscribed=True,
+        reachable=True,
+        tags={},
+        fields={},
+        created_at=now,
+        last_seen_at=now,
+    )
+    identity_id = await insert_id(
+        session,
+        ContactIdentity,
+        contact_id=contact_id,
+        channel_account_id=account_id,
+        external_id=sender_id,
+        created_at=now,
+    )
+    return await insert_id(
+        session,
+        Conversation,
+        contact_id=contact_id,
+        identity_id=identity_id,
+        channel_account_id=account_id,
+        status="bot",
+        priority=False,
+        state={},
+        created_at=now,
+        updated_at=now,
+        last_message_at=now,
     )
 
 
@@ -162,8 +148,13 @@ async def record_inbound(
     return True
 
 
+async def insert_id(session: AsyncSession, model: Any, **values: Any) -> int:
+    """INSERT one row and return its id (RETURNING works on SQLite ≥ 3.35 and PostgreSQL)."""
+    return int((await session.execute(insert(model).values(**values).returning(model.id))).scalar_one())
+
+
 async def add_message(session: AsyncSession, **values: Any) -> int:
-    return int((await session.execute(insert(Message).values(**values).returning(Message.id))).scalar_one())
+    return await insert_id(session, Message, **values)
 
 
 async def log_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -169,6 +169,7 @@ async def connect_bot(otklik: Any, token: str, *, name: str | None, pack: str) -
     if existing is not None:
         return int(existing.id), info.username, False
     config = {"username": info.username, "bot_id": info.id, "webhook_secret": otklik.vault.encrypt(new_secret()[:64])}
-    account_id = await add_account(otklik.db, otklik.vault, kind="telegram", name=name or info.username, pack=pack,
-                                   secret=token, config=config)
+    account_id = await add_account(
+        otklik.db, otklik.vault, kind="telegram", name=name or info.username, pack=pack, secret=token, config=config
+    )
     return account_id, info.username, True
