@@ -50,9 +50,17 @@ def percentile(values: list[float], q: float) -> float:
 
 def env_for(data: Path, api_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK_")}
-    env.update({"OTKLIK_DATA_DIR": str(data), "OTKLIK_TELEGRAM_API_URL": api_url, "OTKLIK_NLU": "keywords",
-                "OTKLIK_PUBLIC_URL": "https://bench.invalid", "OTKLIK_LOG_LEVEL": "WARNING",
-                "OTKLIK_PACKS_DIRS": json.dumps([str(ROOT / "tests" / "packs")]), "OTKLIK_ENV": "test"})
+    env.update(
+        {
+            "OTKLIK_DATA_DIR": str(data),
+            "OTKLIK_TELEGRAM_API_URL": api_url,
+            "OTKLIK_NLU": "keywords",
+            "OTKLIK_PUBLIC_URL": "https://bench.invalid",
+            "OTKLIK_LOG_LEVEL": "WARNING",
+            "OTKLIK_PACKS_DIRS": json.dumps([str(ROOT / "tests" / "packs")]),
+            "OTKLIK_ENV": "test",
+        }
+    )
     return env
 
 
@@ -62,13 +70,17 @@ async def add_bot(data: Path, api_url: str, token: str, name: str, limits: dict[
     from otklik.config import Settings
     from otklik.runtime.channels import add_account
 
-    app = Otklik.build(Settings(data_dir=data, telegram_api_url=api_url, nlu="keywords", env="test",
-                                packs_dirs=(ROOT / "tests" / "packs",)))
+    app = Otklik.build(
+        Settings(
+            data_dir=data, telegram_api_url=api_url, nlu="keywords", env="test", packs_dirs=(ROOT / "tests" / "packs",)
+        )
+    )
     await app.start()
     try:
         config = {"username": name, "webhook_secret": app.vault.encrypt(SECRET), **limits}
-        return await add_account(app.db, app.vault, kind="telegram", name=name, pack="echo", secret=token,
-                                 config=config)
+        return await add_account(
+            app.db, app.vault, kind="telegram", name=name, pack="echo", secret=token, config=config
+        )
     finally:
         await app.close()
 
@@ -88,8 +100,9 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float =
     raise RuntimeError("server did not start")
 
 
-async def drive(fake: FakeTelegramServer, token: str, webhook: str, users: int, messages: int,
-                first_chat: int, greeting: bool) -> dict[str, Any]:
+async def drive(
+    fake: FakeTelegramServer, token: str, webhook: str, users: int, messages: int, first_chat: int, greeting: bool
+) -> dict[str, Any]:
     """Each user sends a message, waits for its reply at the fake, then sends the next."""
     latencies: list[float] = []
     errors = 0
@@ -104,10 +117,16 @@ async def drive(fake: FakeTelegramServer, token: str, webhook: str, users: int, 
         expected = 0
         texts = (["/start"] if greeting else []) + [f"m{n}" for n in range(messages)]
         for i, text in enumerate(texts):
-            update = {"update_id": chat * 1000 + i, "message": {
-                "message_id": i + 1, "date": int(time.time()), "text": text,
-                "chat": {"id": chat, "type": "private", "first_name": "B"},
-                "from": {"id": chat, "is_bot": False, "first_name": "B"}}}
+            update = {
+                "update_id": chat * 1000 + i,
+                "message": {
+                    "message_id": i + 1,
+                    "date": int(time.time()),
+                    "text": text,
+                    "chat": {"id": chat, "type": "private", "first_name": "B"},
+                    "from": {"id": chat, "is_bot": False, "first_name": "B"},
+                },
+            }
             started = time.time()
             response = await http.post(webhook, json=update, headers={SECRET_HEADER: SECRET})
             if response.status_code != 200:
@@ -121,8 +140,11 @@ async def drive(fake: FakeTelegramServer, token: str, webhook: str, users: int, 
                 errors += 1
                 expected = await replies(chat)
                 continue
-            arrived = max(c.at for c in fake.calls if c.method == "sendMessage" and c.token == token
-                          and str(c.params.get("chat_id")) == str(chat))
+            arrived = max(
+                c.at
+                for c in fake.calls
+                if c.method == "sendMessage" and c.token == token and str(c.params.get("chat_id")) == str(chat)
+            )
             if i or not greeting:
                 latencies.append(arrived - started)
 
@@ -133,25 +155,39 @@ async def drive(fake: FakeTelegramServer, token: str, webhook: str, users: int, 
     sent = sum(len(bot.sent.get(first_chat + u, [])) for u in range(users))
     expected_total = users * (messages + (1 if greeting else 0))
     return {
-        "messages": len(latencies), "errors": errors, "duration_s": round(elapsed, 3),
+        "messages": len(latencies),
+        "errors": errors,
+        "duration_s": round(elapsed, 3),
         "throughput_msg_per_s": round(len(latencies) / elapsed, 1),
-        "latency_ms": {k: round(percentile(latencies, q) * 1000, 1) for k, q in
-                       (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))} | {"max": round(max(latencies) * 1000, 1)},
-        "lost": max(0, expected_total - sent), "duplicated": max(0, sent - expected_total),
+        "latency_ms": {
+            k: round(percentile(latencies, q) * 1000, 1) for k, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        }
+        | {"max": round(max(latencies) * 1000, 1)},
+        "lost": max(0, expected_total - sent),
+        "duplicated": max(0, sent - expected_total),
     }
 
 
 async def bench_otklik(fake: FakeTelegramServer, tmp: Path, users: int, messages: int) -> dict[str, Any]:
     data = tmp / "otklik"
-    account = await add_bot(data, fake.base_url, OTKLIK_TOKEN, "bench_otklik_bot",
-                            {"per_second": None, "per_chat_interval": None})
+    account = await add_bot(
+        data, fake.base_url, OTKLIK_TOKEN, "bench_otklik_bot", {"per_second": None, "per_chat_interval": None}
+    )
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "otklik.cli", "run", "--port", str(port)],
-                            env=env_for(data, fake.base_url), cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otklik.cli", "run", "--port", str(port)], env=env_for(data, fake.base_url), cwd=ROOT
+    )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", proc)
-        return await drive(fake, OTKLIK_TOKEN, f"http://127.0.0.1:{port}/webhooks/telegram/{account}",
-                           users, messages, 10_000, greeting=True)
+        return await drive(
+            fake,
+            OTKLIK_TOKEN,
+            f"http://127.0.0.1:{port}/webhooks/telegram/{account}",
+            users,
+            messages,
+            10_000,
+            greeting=True,
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -159,12 +195,14 @@ async def bench_otklik(fake: FakeTelegramServer, tmp: Path, users: int, messages
 
 async def bench_bare(fake: FakeTelegramServer, users: int, messages: int) -> dict[str, Any]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_bare_echo.py"), fake.base_url, BARE_TOKEN,
-                             str(port), SECRET], cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "_bare_echo.py"), fake.base_url, BARE_TOKEN, str(port), SECRET], cwd=ROOT
+    )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", proc)
-        return await drive(fake, BARE_TOKEN, f"http://127.0.0.1:{port}/webhook", users, messages, 20_000,
-                           greeting=False)
+        return await drive(
+            fake, BARE_TOKEN, f"http://127.0.0.1:{port}/webhook", users, messages, 20_000, greeting=False
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -177,16 +215,25 @@ async def bench_burst(fake: FakeTelegramServer, tmp: Path, chats: int, rate: flo
     from otklik.core.messages import EventKind, InboundEvent
 
     data = tmp / "burst"
-    account = await add_bot(data, fake.base_url, BURST_TOKEN, "bench_burst_bot",
-                            {"per_second": rate, "per_chat_interval": 1.0})
-    app = Otklik.build(Settings(data_dir=data, telegram_api_url=fake.base_url, nlu="keywords", env="test",
-                                packs_dirs=(ROOT / "tests" / "packs",)))
+    account = await add_bot(
+        data, fake.base_url, BURST_TOKEN, "bench_burst_bot", {"per_second": rate, "per_chat_interval": 1.0}
+    )
+    app = Otklik.build(
+        Settings(
+            data_dir=data,
+            telegram_api_url=fake.base_url,
+            nlu="keywords",
+            env="test",
+            packs_dirs=(ROOT / "tests" / "packs",),
+        )
+    )
     await app.start()
     for chat in range(chats):  # queued while no worker runs: the outbox holds `chats` replies
         await app.ingest(InboundEvent(account, f"s{chat}", str(50_000 + chat), EventKind.TEXT, text="/start"))
     await app.close()
-    proc = subprocess.Popen([sys.executable, "-m", "otklik.cli", "run", "--role", "worker"],
-                            env=env_for(data, fake.base_url), cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otklik.cli", "run", "--role", "worker"], env=env_for(data, fake.base_url), cwd=ROOT
+    )
     bot = fake.bot(BURST_TOKEN)
     try:
         deadline = time.monotonic() + chats / rate * 2 + 60
@@ -196,17 +243,20 @@ async def bench_burst(fake: FakeTelegramServer, tmp: Path, chats: int, rate: flo
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    times = sorted(c.at for c in fake.calls if c.method == "sendMessage" and c.token == BURST_TOKEN
-                   and c.status == 200)
+    times = sorted(c.at for c in fake.calls if c.method == "sendMessage" and c.token == BURST_TOKEN and c.status == 200)
     achieved = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     per_chat = [len(v) for v in bot.sent.values()]
     window = [b - a for a, b in zip(times, times[30:], strict=False)]
     return {
-        "messages": chats, "limit_per_s": rate, "delivered": len(times),
-        "achieved_per_s": round(achieved, 2), "achieved_share_of_limit": round(achieved / rate, 3),
+        "messages": chats,
+        "limit_per_s": rate,
+        "delivered": len(times),
+        "achieved_per_s": round(achieved, 2),
+        "achieved_share_of_limit": round(achieved / rate, 3),
         "max_in_any_1s_window": max((sum(1 for t in times if s <= t < s + 1.0) for s in times), default=0),
         "min_seconds_for_30_sends": round(min(window), 3) if window else None,
-        "duplicates": sum(n - 1 for n in per_chat if n > 1), "lost": chats - len(per_chat),
+        "duplicates": sum(n - 1 for n in per_chat if n > 1),
+        "lost": chats - len(per_chat),
     }
 
 
@@ -222,7 +272,8 @@ async def main() -> None:
         parser.error("users, messages >= 1, burst >= 2 and rate > 0")
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "users": args.users, "messages_per_user": args.messages,
+        "users": args.users,
+        "messages_per_user": args.messages,
     }
     with tempfile.TemporaryDirectory(prefix="otklik-bench-tg-") as tmp:
         async with FakeTelegramServer(OTKLIK_TOKEN, username="bench_otklik_bot") as fake:

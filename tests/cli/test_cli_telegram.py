@@ -48,7 +48,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_add_telegram_validates_the_token_masks_it_and_is_idempotent(
-    fake: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch,
+    fake: FakeTelegramServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OTKLIK_TELEGRAM_API_URL", fake.base_url)
     added = runner.invoke(app, ["channels", "add", "telegram", "--token", DEFAULT_TOKEN])
@@ -63,7 +64,9 @@ def test_add_telegram_validates_the_token_masks_it_and_is_idempotent(
 
 @pytest.mark.parametrize("token", ["999999:UNKNOWN-token", "not-a-token", "123:" + "x" * 300])
 def test_refused_or_malformed_tokens_are_clear_errors(
-    fake: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch, token: str,
+    fake: FakeTelegramServer,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
 ) -> None:
     monkeypatch.setenv("OTKLIK_TELEGRAM_API_URL", fake.base_url)
     result = runner.invoke(app, ["channels", "add", "telegram", "--token", token])
@@ -76,7 +79,9 @@ def test_an_unreachable_bot_api_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 2 and "cannot reach" in result.output
 
 
-def test_set_webhook_registers_the_route_with_a_secret(fake: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_set_webhook_registers_the_route_with_a_secret(
+    fake: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OTKLIK_TELEGRAM_API_URL", fake.base_url)
     assert runner.invoke(app, ["channels", "add", "telegram", "--token", DEFAULT_TOKEN]).exit_code == 0
     assert runner.invoke(app, ["telegram", "set-webhook", "--url", "http://insecure.example"]).exit_code == 2
@@ -88,7 +93,9 @@ def test_set_webhook_registers_the_route_with_a_secret(fake: FakeTelegramServer,
 
 
 def test_qr_writes_a_decodable_card_and_refuses_bad_payloads(
-    fake: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    fake: FakeTelegramServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("OTKLIK_TELEGRAM_API_URL", fake.base_url)
     assert runner.invoke(app, ["channels", "add", "telegram", "--token", DEFAULT_TOKEN]).exit_code == 0
@@ -99,7 +106,10 @@ def test_qr_writes_a_decodable_card_and_refuses_bad_payloads(
     assert decoded == ["https://t.me/shop_care_bot?start=cb_SKU-42"]
     svg = runner.invoke(app, ["qr", "--payload", "cb_1", "-o", str(tmp_path / "card.svg")])
     assert svg.exit_code == 0 and (tmp_path / "card.svg").read_text().lstrip().startswith("<?xml")
-    for bad in (["--payload", "has space", "-o", str(out)], ["--payload", "x" * 65, "-o", str(out)],
-                ["--payload", "ok", "-o", str(tmp_path / "card.gif")]):
+    for bad in (
+        ["--payload", "has space", "-o", str(out)],
+        ["--payload", "x" * 65, "-o", str(out)],
+        ["--payload", "ok", "-o", str(tmp_path / "card.gif")],
+    ):
         refused = runner.invoke(app, ["qr", *bad])
         assert refused.exit_code == 2 and "Traceback" not in refused.output

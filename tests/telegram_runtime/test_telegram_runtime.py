@@ -210,10 +210,13 @@ async def test_a_blocked_buyer_is_marked_unreachable(
 
 
 async def test_bots_listed_in_settings_are_connected_once_and_bad_ones_are_skipped(
-    tmp_path: Path, sqlite_url: str, fake: FakeTelegramServer,
+    tmp_path: Path,
+    sqlite_url: str,
+    fake: FakeTelegramServer,
 ) -> None:
-    settings = make_settings(tmp_path, sqlite_url, telegram_api_url=fake.base_url,
-                             telegram_tokens=(DEFAULT_TOKEN, "999:REFUSED-token"))
+    settings = make_settings(
+        tmp_path, sqlite_url, telegram_api_url=fake.base_url, telegram_tokens=(DEFAULT_TOKEN, "999:REFUSED-token")
+    )
     for _ in range(2):  # a restart does not add the bot again
         app = Otklik.build(settings)
         await app.start()

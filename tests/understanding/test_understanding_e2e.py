@@ -157,8 +157,9 @@ async def test_the_spanish_sales_pack_answers_from_its_articles(tmp_path: Path, 
         sid = await new_session(client, language="es")
         greeting, cursor = await replies(client, sid, 0, 2)
         assert greeting[0]["text"].startswith("¡Hola!")
-        await client.post(f"/api/webchat/sessions/{sid}/messages",
-                          json={"text": "que es un nvr y en que se diferencia de un dvr?"})
+        await client.post(
+            f"/api/webchat/sessions/{sid}/messages", json={"text": "que es un nvr y en que se diferencia de un dvr?"}
+        )
         got, cursor = await replies(client, sid, cursor, 2)
         expected = KnowledgeBase.from_pack("sales-es").get("nvr-dvr")
         assert expected is not None and got[0]["text"] == expected.answer_text
