@@ -48,6 +48,7 @@ class Otklik:
     packs: dict[str, Pack] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
     telegram: TelegramChannels | None = None
+    webchat_sessions: dict[str, int] = field(default_factory=dict)  # session key -> conversation id
     _revision: int = -1
 
     @classmethod

@@ -6,6 +6,7 @@ Fitted models are cached on disk, keyed by the intents file content, `CODE_VERSI
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -138,9 +139,19 @@ def train_pack(pack: PackData) -> OfflineClassifier:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """sha256 of this package's sources: a model pickled by other feature code is never reused
+    (regression: a stale cache loaded fine but failed at predict time, and every message got a 500)."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def cache_key(pack: PackData) -> str:
-    """sha256 of the intents file content + code version + scikit-learn version."""
-    seed = f"{pack.digest}|{CODE_VERSION}|sklearn-{sklearn.__version__}"
+    """sha256 of the intents file content + code version and sources + scikit-learn version."""
+    seed = f"{pack.digest}|{CODE_VERSION}|{_code_digest()}|sklearn-{sklearn.__version__}"
     return hashlib.sha256(seed.encode("utf-8")).hexdigest()
 
 
@@ -161,11 +172,21 @@ def load_classifier(pack_dir: Path, cache_dir: Path | None = None, force: bool =
     path = cache_path(pack_dir, cache_dir, pack)
     if path.exists() and not force:
         cached = _read_cache(path)
-        if cached is not None:
+        if cached is not None and _works(cached):
             return cached
     classifier = train_pack(pack)
     _store(classifier, path)
     return classifier
+
+
+def _works(classifier: OfflineClassifier) -> bool:
+    """A loaded model must answer a probe before it serves buyers."""
+    try:
+        classifier.understand("проверка")
+    except Exception:
+        _log.warning("cached NLU model does not work with this code; retraining")
+        return False
+    return True
 
 
 def _read_cache(path: Path) -> OfflineClassifier | None:

@@ -72,7 +72,8 @@ class Ingest:
                 if attempt == 2:
                     raise
                 continue  # a concurrent first message created the contact: retry and find it
-            self._after_commit(result, actions)
+            if result.conversation_id is not None:
+                self.after_commit(result.conversation_id, event.channel_account_id, result.replies, actions)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -186,7 +187,14 @@ class Ingest:
         for effect in effects:
             if isinstance(effect, Send):
                 await enqueue(
-                    session, conv.id, conv.channel_account_id, conv.recipient, effect.message, author="bot", now=now
+                    session,
+                    conv.id,
+                    conv.channel_account_id,
+                    conv.recipient,
+                    effect.message,
+                    author="bot",
+                    now=now,
+                    local=self.ctx.is_local(conv.channel_account_id),
                 )
             elif isinstance(effect, StartTimer):
                 await self._timer(
@@ -246,12 +254,15 @@ class Ingest:
             .values(**values)
         )
 
-    def _after_commit(self, result: IngestResult, actions: list[tuple[int, RunAction]]) -> None:
-        self._after_commit_counts(result.replies, actions)
-
-    def _after_commit_counts(self, replies: int, actions: list[tuple[int, RunAction]]) -> None:
+    def after_commit(
+        self, conversation_id: int, account_id: int, replies: int, actions: list[tuple[int, RunAction]]
+    ) -> None:
+        """Wake whoever waits: long-polls for local replies, the dispatcher for the others; start actions."""
         if replies:
-            self.ctx.notifier.outbox_changed()
+            if self.ctx.is_local(account_id):
+                self.ctx.notifier.delivered(conversation_id)
+            else:
+                self.ctx.notifier.outbox_changed()
         for timer_id, _action in actions:
             self.ctx.start_action(timer_id)
 

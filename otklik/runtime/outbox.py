@@ -46,8 +46,14 @@ async def enqueue(
     *,
     author: str,
     now: datetime,
+    local: bool = False,
 ) -> int:
-    """Write an outbound message and its outbox row (caller's transaction). Returns the message id."""
+    """Write an outbound message and its outbox row (caller's transaction). Returns the message id.
+
+    `local`: the channel is our own database (the web chat): the message is delivered by this very
+    transaction, so it is written as sent (exactly once by construction) and no dispatcher round is needed.
+    """
+    status = "sent" if local else "queued"
     message_id = await repo.add_message(
         session,
         conversation_id=conversation_id,
@@ -56,8 +62,9 @@ async def enqueue(
         kind="text",
         text=message.text,
         payload=message.to_dict(),
-        status="queued",
+        status=status,
         created_at=now,
+        sent_at=now if local else None,
     )
     await session.execute(
         insert(OutboxRow).values(
@@ -65,11 +72,12 @@ async def enqueue(
             message_id=message_id,
             channel_account_id=account_id,
             recipient=recipient,
-            status="pending",
-            attempts=0,
-            send_count=0,
+            status="sent" if local else "pending",
+            attempts=1 if local else 0,
+            send_count=1 if local else 0,
             due_at=now,
             created_at=now,
+            sent_at=now if local else None,
         )
     )
     return message_id

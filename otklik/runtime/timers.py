@@ -148,7 +148,7 @@ class Timers:
             ):
                 return False
             replies, actions = await self.ingest.step(session, conv, event, now)
-        self.ingest._after_commit_counts(replies, actions)
+        self.ingest.after_commit(conv.id, conv.channel_account_id, replies, actions)
         return True
 
     async def run_action(self, timer_id: int, *, claimed_already: bool) -> None:

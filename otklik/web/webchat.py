@@ -114,12 +114,14 @@ async def get_messages(
     conversation_id = await _conversation(otklik, session_id)
     wait = min(wait, otklik.settings.webchat_poll_max_seconds)
     deadline = wait
+    notifier = otklik.ctx.notifier
     while True:
+        seen = notifier.version(conversation_id)  # before the query, so a delivery in between wakes us
         messages = await _replies(otklik, conversation_id, after, mine)
         if messages or deadline <= 0:
             break
         step = min(deadline, 1.0)  # other processes deliver too: poll the database at least every second
-        await otklik.ctx.notifier.wait_delivery(conversation_id, step)
+        await notifier.wait_delivery(conversation_id, step, seen)
         deadline -= step
     cursor = messages[-1]["id"] if messages else after
     return {"messages": messages, "cursor": cursor}
@@ -140,8 +142,13 @@ async def get_media(request: Request, session_id: str, media_id: str) -> Respons
 
 
 async def _conversation(otklik: Otklik, session_id: str) -> int:
+    """The session's conversation (a session never changes conversation, so the answer is cached)."""
     if not 20 <= len(session_id) <= 100:
         raise NotFound("unknown session")
+    cache = otklik.webchat_sessions
+    key = _sender_key(session_id)
+    if key in cache:
+        return cache[key]
     async with otklik.db.read() as session:
         conversation_id = await session.scalar(
             select(Conversation.id)
@@ -153,6 +160,9 @@ async def _conversation(otklik: Otklik, session_id: str) -> int:
         )
     if conversation_id is None:
         raise NotFound("unknown session")
+    cache[key] = int(conversation_id)
+    if len(cache) > 100_000:
+        cache.pop(next(iter(cache)))
     return int(conversation_id)
 
 
