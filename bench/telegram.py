@@ -175,7 +175,10 @@ async def bench_otklik(fake: FakeTelegramServer, tmp: Path, users: int, messages
     )
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "otklik.cli", "run", "--port", str(port)], env=env_for(data, fake.base_url), cwd=ROOT
+        [sys.executable, "-m", "otklik.cli", "run", "--port", str(port)],
+        env=env_for(data, fake.base_url),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
     )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", proc)
@@ -196,7 +199,9 @@ async def bench_otklik(fake: FakeTelegramServer, tmp: Path, users: int, messages
 async def bench_bare(fake: FakeTelegramServer, users: int, messages: int) -> dict[str, Any]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "_bare_echo.py"), fake.base_url, BARE_TOKEN, str(port), SECRET], cwd=ROOT
+        [sys.executable, str(ROOT / "bench" / "_bare_echo.py"), fake.base_url, BARE_TOKEN, str(port), SECRET],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
     )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", proc)
@@ -232,7 +237,10 @@ async def bench_burst(fake: FakeTelegramServer, tmp: Path, chats: int, rate: flo
         await app.ingest(InboundEvent(account, f"s{chat}", str(50_000 + chat), EventKind.TEXT, text="/start"))
     await app.close()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "otklik.cli", "run", "--role", "worker"], env=env_for(data, fake.base_url), cwd=ROOT
+        [sys.executable, "-m", "otklik.cli", "run", "--role", "worker"],
+        env=env_for(data, fake.base_url),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
     )
     bot = fake.bot(BURST_TOKEN)
     try:
