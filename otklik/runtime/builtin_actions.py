@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from otklik.adapters.db.models import Contact
+from otklik.clock import utcnow
+from otklik.runtime import tags
 from otklik.runtime.timers import ActionContext, ActionRegistry
 
 
@@ -16,12 +15,7 @@ async def add_tag(ctx: ActionContext, args: dict[str, Any]) -> list[str]:
     if not tag:
         raise ValueError("tag is required")
     async with ctx.runtime.db.write() as session:
-        contact = (await session.execute(select(Contact).where(Contact.id == ctx.contact_id))).scalar_one()
-        tags = list((contact.tags or {}).get("list", []))
-        if tag not in tags:
-            tags.append(tag)
-        contact.tags = {"list": tags}
-    return tags
+        return await tags.add_tag(session, ctx.contact_id, tag, utcnow())
 
 
 def register_builtin(registry: ActionRegistry) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from otklik.adapters.channels.base import ChannelSender
@@ -38,6 +39,8 @@ class RuntimeContext:
     action_starter: Callable[[int], None] | None = None
     llm: Any = None  # otklik.llm.LLMClient when an LLM is configured
     intent_descriptions: dict[str, dict[str, str]] = field(default_factory=dict)  # by pack id
+    # (channel account id, now) -> "an operator answers from Monday 09:00" outside business hours, else None
+    after_hours_text: Callable[[int, datetime], str | None] | None = None
 
     def engine_for(self, account_id: int) -> Engine:
         account = self.accounts.get(account_id)

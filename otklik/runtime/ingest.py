@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.db.models import Contact, Message, Timer
+from otklik.adapters.db.models import Contact, Conversation, Message, Timer
 from otklik.clock import utcnow
 from otklik.core.conversation import (
     ContactView,
@@ -31,7 +31,7 @@ from otklik.core.conversation import (
     Status,
 )
 from otklik.core.errors import NotFound
-from otklik.core.messages import EventKind, InboundEvent
+from otklik.core.messages import EventKind, InboundEvent, OutboundMessage
 from otklik.core.understanding import Understanding
 from otklik.runtime import repo
 from otklik.runtime.context import RuntimeContext
@@ -162,6 +162,7 @@ class Ingest:
         )
         result = engine.handle(state, event, contact, now, understanding)
         actions = await self.apply(session, conv, result.effects, now)
+        replies = sum(isinstance(e, Send) for e in result.effects)
         new = result.state
         values: dict[str, Any] = {
             "state": new.to_dict(),
@@ -173,10 +174,27 @@ class Ingest:
         }
         if new.status == Status.WAITING_OPERATOR and conv.status != Status.WAITING_OPERATOR:
             values["waiting_since"] = now
+            after_hours = self.ctx.after_hours_text(conv.channel_account_id, now) if self.ctx.after_hours_text else None
+            if after_hours:
+                await enqueue(
+                    session,
+                    conv.id,
+                    conv.channel_account_id,
+                    conv.recipient,
+                    OutboundMessage(text=after_hours),
+                    author="bot",
+                    now=now,
+                    local=self.ctx.is_local(conv.channel_account_id),
+                )
+                replies += 1
+        if event.kind in _BUYER_MESSAGE_KINDS:
+            values["last_text"] = _preview(event)
+            if new.status in (Status.WAITING_OPERATOR, Status.OPERATOR):
+                values["unread"] = Conversation.unread + 1
         if new.priority:
             values["priority"] = True
         await repo.set_conversation(session, conv.id, **values)
-        return sum(isinstance(e, Send) for e in result.effects), actions
+        return replies, actions
 
     async def apply(
         self, session: AsyncSession, conv: repo.ConversationRow, effects: tuple[Effect, ...], now: datetime
@@ -265,6 +283,18 @@ class Ingest:
                 self.ctx.notifier.outbox_changed()
         for timer_id, _action in actions:
             self.ctx.start_action(timer_id)
+
+
+_BUYER_MESSAGE_KINDS = frozenset({EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT})
+_PREVIEW_MARKS = {EventKind.PHOTO: "[photo]", EventKind.FILE: "[file]", EventKind.CONTACT: "[contact]"}
+
+
+def _preview(event: InboundEvent) -> str:
+    text = " ".join((event.text or "").split())
+    mark = _PREVIEW_MARKS.get(event.kind)
+    if mark:
+        text = f"{mark} {text}".strip()
+    return text[:200]
 
 
 def _inbound_payload(event: InboundEvent) -> dict[str, Any]:

@@ -87,6 +87,9 @@ class Conversation(Base):
         UniqueConstraint("identity_id"),
         Index("ix_conversations_status_waiting", "status", "waiting_since"),
         Index("ix_conversations_last_message", "last_message_at"),
+        Index("ix_conversations_status_last", "status", "last_message_at"),
+        Index("ix_conversations_assigned", "assigned_to", "last_message_at"),
+        Index("ix_conversations_account_last", "channel_account_id", "last_message_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
@@ -100,6 +103,9 @@ class Conversation(Base):
     assigned_to: Mapped[int | None] = mapped_column(BigInteger)
     waiting_since: Mapped[datetime | None]
     last_message_at: Mapped[datetime | None]
+    unread: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # buyer messages no operator saw
+    last_text: Mapped[str] = mapped_column(String(200), default="", server_default="")  # the inbox list preview
+    closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -200,7 +206,12 @@ class EventLog(Base):
     """Audit and event log: who or what did what to which subject."""
 
     __tablename__ = "event_log"
-    __table_args__ = (Index("ix_event_log_subject", "subject_type", "subject_id"), Index("ix_event_log_ts", "ts"))
+    __table_args__ = (
+        Index("ix_event_log_subject", "subject_type", "subject_id"),
+        Index("ix_event_log_ts", "ts"),
+        Index("ix_event_log_kind_ts", "kind", "ts"),
+        Index("ix_event_log_actor_ts", "actor", "ts"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     ts: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(120))
@@ -225,4 +236,66 @@ class CallbackPayload(Base):
     __tablename__ = "callback_payloads"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    """An employee who signs in to the admin. Roles: owner, admin, operator, moderator, analyst."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    login: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8), default="ru")
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie value is stored; logout deletes the row."""
+
+    __tablename__ = "admin_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class LoginFailure(Base):
+    """Failed sign-ins, for throttling by login and by address."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_login", "login", "ts"), Index("ix_login_failures_ip", "ip", "ts"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    login: Mapped[str] = mapped_column(String(120))
+    ip: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime]
+
+
+class CannedResponse(Base):
+    """An operator's ready answer; its text is a template with the conversation's variables."""
+
+    __tablename__ = "canned_responses"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_by: Mapped[str] = mapped_column(String(120), default="system")
+    created_at: Mapped[datetime]
+
+
+class ContactTag(Base):
+    """One tag of a contact (indexed, so the inbox can filter by tag)."""
+
+    __tablename__ = "contact_tags"
+    __table_args__ = (Index("ix_contact_tags_tag", "tag", "contact_id"),)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime]
