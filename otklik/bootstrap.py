@@ -75,6 +75,7 @@ class Otklik:
             await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
             if self.settings.demo:
                 await self._seed_demo()
+                await self._demo_owner()
             await self._configured_bots()
             await self.reload()
 
@@ -172,10 +173,26 @@ class Otklik:
             except Exception as exc:  # a bad or unreachable bot must not keep the rest of the product down
                 log.error("Telegram bot from settings not connected: %s", exc)
 
+    async def _demo_owner(self) -> None:
+        """The embedded default's first start: an owner account whose password is printed once (never stored)."""
+        from otklik.runtime.users import Role, count_users, create_user
+
+        if await count_users(self.db):
+            return
+        _uid, password = await create_user(self.db, "owner", Role.OWNER, name="Owner", actor="demo")
+        _print_once(
+            f"\n  Admin: http://{self.settings.host}:{self.settings.port}/admin  login: owner  password: {password}\n"
+            "  (shown once; change it with `otklik users reset-password owner`)\n"
+        )
+
     async def _seed_demo(self) -> None:
         async with self.db.write() as session:
             if await session.get(Setting, "seller") is None:
                 session.add(Setting(key="seller", value={"name": "Демо-магазин", "demo": True}, updated_at=utcnow()))
+
+
+def _print_once(text: str) -> None:
+    print(text, flush=True)
 
 
 def _usage_logger(db: Database) -> Any:

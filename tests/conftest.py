@@ -28,6 +28,7 @@ async def reset_pg(url: str) -> None:
 def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": "test",
+        "demo": False,
         "data_dir": tmp_path / "data",
         "database_url": url,
         "nlu": "keywords",

@@ -32,6 +32,9 @@ def _channels() -> None:
     app.add_typer(channels_app, name="channels")
     app.add_typer(telegram_app, name="telegram")
     app.command("qr")(qr)
+    from otklik.cli.users import app as users_app
+
+    app.add_typer(users_app, name="users")
 
 
 _channels()

@@ -18,6 +18,10 @@ class NotFound(OtklikError):
     status_code = 404
 
 
+class Forbidden(OtklikError):
+    status_code = 403
+
+
 class InvalidInput(OtklikError):
     status_code = 422
 

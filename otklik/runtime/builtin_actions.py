@@ -19,7 +19,9 @@ async def add_tag(ctx: ActionContext, args: dict[str, Any]) -> list[str]:
 
 
 def register_builtin(registry: ActionRegistry) -> None:
+    from otklik.care.actions import register as register_care
     from otklik.runtime.knowledge import answer
 
     registry.register("contact.add_tag", add_tag)
     registry.register("knowledge.answer", answer)
+    register_care(registry)

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.db.models import Contact, Conversation, Message, Timer
+from otklik.adapters.db.engine import raw_write
 from otklik.clock import utcnow
 from otklik.core.conversation import (
     ContactView,
@@ -35,10 +34,11 @@ from otklik.core.messages import EventKind, InboundEvent, OutboundMessage
 from otklik.core.understanding import Understanding
 from otklik.runtime import repo
 from otklik.runtime.context import RuntimeContext
-from otklik.runtime.outbox import enqueue
+from otklik.runtime.outbox import outbound_row, outbox_row
 from otklik.runtime.understanding import understand
 
 log = logging.getLogger(__name__)
+Writer = repo.SessionWriter | repo.RawWriter
 
 _AUTHOR_KIND = {
     EventKind.BUTTON: "button",
@@ -81,26 +81,23 @@ class Ingest:
         self, event: InboundEvent, understanding: Understanding | None = None
     ) -> tuple[IngestResult, list[tuple[int, RunAction]]]:
         now = utcnow()
-        async with self.ctx.db.write() as session:
-            account = self.ctx.accounts.get(event.channel_account_id)
-            if account is None:
-                raise NotFound("unknown channel account")
-            conv = await repo.load_conversation(session, account_id=account.id, sender_id=event.sender_id, lock=True)
+        account = self.ctx.accounts.get(event.channel_account_id)
+        if account is None:
+            raise NotFound("unknown channel account")
+        async with raw_write(self.ctx.db) as tx:
+            writer = repo.RawWriter(tx)
+            conv = await writer.load_conversation(account_id=account.id, sender_id=event.sender_id, lock=True)
             if conv is None:
-                await repo.create_conversation(
-                    session,
+                await writer.create_conversation(
                     account_id=account.id,
                     sender_id=event.sender_id,
                     name=event.sender_name,
                     language=event.language,
                     now=now,
                 )
-                conv = await repo.load_conversation(
-                    session, account_id=account.id, sender_id=event.sender_id, lock=True
-                )
+                conv = await writer.load_conversation(account_id=account.id, sender_id=event.sender_id, lock=True)
                 assert conv is not None
-            if not await repo.record_inbound(
-                session,
+            if not await writer.record_inbound(
                 account_id=account.id,
                 external_id=event.external_id,
                 conversation_id=conv.id,
@@ -108,48 +105,61 @@ class Ingest:
                 now=now,
             ):
                 return IngestResult(duplicate=True, conversation_id=conv.id), []
-            return await self._handle(session, conv, event, now, understanding)
+            return await self._handle(writer, conv, event, now, understanding)
 
     async def _handle(
         self,
-        session: AsyncSession,
+        writer: Writer,
         conv: repo.ConversationRow,
         event: InboundEvent,
         now: datetime,
         understanding: Understanding | None = None,
     ) -> tuple[IngestResult, list[tuple[int, RunAction]]]:
         if event.kind == EventKind.STATUS:
-            await self._status(session, conv.id, event, now)
+            await self._status(writer, conv.id, event, now)
             return IngestResult(False, conv.id), []
         if event.kind == EventKind.REACHABILITY:
-            await session.execute(
-                update(Contact).where(Contact.id == conv.contact_id).values(reachable=event.payload != "blocked")
-            )
+            await writer.update_contact(conv.contact_id, reachable=event.payload != "blocked")
             return IngestResult(False, conv.id), []
-        message_id = await repo.add_message(
-            session,
-            conversation_id=conv.id,
-            direction="in",
-            author="buyer",
-            kind=_AUTHOR_KIND.get(event.kind, "text"),
-            text=(event.text or "")[:8192],
-            payload=_inbound_payload(event),
-            external_id=event.external_id,
-            status="received",
-            created_at=now,
-        )
-        replies, actions = await self.step(session, conv, event, now, understanding)
+        inbound = {
+            "conversation_id": conv.id,
+            "direction": "in",
+            "author": "buyer",
+            "kind": _AUTHOR_KIND.get(event.kind, "text"),
+            "text": (event.text or "")[:8192],
+            "payload": _inbound_payload(event),
+            "external_id": event.external_id,
+            "status": "received",
+            "created_at": now,
+            "sent_at": None,
+        }
+        replies, actions, message_id = await self._step(writer, conv, event, now, understanding, inbound)
         return IngestResult(False, conv.id, message_id, replies), actions
 
     async def step(
         self,
-        session: AsyncSession,
+        session: AsyncSession | Writer,
         conv: repo.ConversationRow,
         event: InboundEvent,
         now: datetime,
         understanding: Understanding | None = None,
     ) -> tuple[int, list[tuple[int, RunAction]]]:
         """Run the engine on the event and write state and effects. Returns (replies, actions to run)."""
+        writer = repo.SessionWriter(session) if isinstance(session, AsyncSession) else session
+        replies, actions, _ = await self._step(writer, conv, event, now, understanding, None)
+        return replies, actions
+
+    async def _step(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        event: InboundEvent,
+        now: datetime,
+        understanding: Understanding | None,
+        inbound: dict[str, Any] | None,
+    ) -> tuple[int, list[tuple[int, RunAction]], int | None]:
+        """The engine step; `inbound` (the buyer's message row) is written first, in the same statement as
+        the replies. Returns (replies, actions to run, the inbound message id)."""
         engine = self.ctx.engine_for(conv.channel_account_id)
         state = ConversationState.from_dict(conv.state)
         state.status = conv.status
@@ -161,9 +171,8 @@ class Ingest:
             fields=conv.fields,
         )
         result = engine.handle(state, event, contact, now, understanding)
-        actions = await self.apply(session, conv, result.effects, now)
-        replies = sum(isinstance(e, Send) for e in result.effects)
         new = result.state
+        sends = [e.message for e in result.effects if isinstance(e, Send)]
         values: dict[str, Any] = {
             "state": new.to_dict(),
             "flow": new.flow,
@@ -176,68 +185,77 @@ class Ingest:
             values["waiting_since"] = now
             after_hours = self.ctx.after_hours_text(conv.channel_account_id, now) if self.ctx.after_hours_text else None
             if after_hours:
-                await enqueue(
-                    session,
-                    conv.id,
-                    conv.channel_account_id,
-                    conv.recipient,
-                    OutboundMessage(text=after_hours),
-                    author="bot",
-                    now=now,
-                    local=self.ctx.is_local(conv.channel_account_id),
-                )
-                replies += 1
+                sends.append(OutboundMessage(text=after_hours))
+        unread = False
         if event.kind in _BUYER_MESSAGE_KINDS:
             values["last_text"] = _preview(event)
-            if new.status in (Status.WAITING_OPERATOR, Status.OPERATOR):
-                values["unread"] = Conversation.unread + 1
+            unread = new.status in (Status.WAITING_OPERATOR, Status.OPERATOR)
         if new.priority:
             values["priority"] = True
-        await repo.set_conversation(session, conv.id, **values)
-        return replies, actions
+        local = self.ctx.is_local(conv.channel_account_id)
+        message_id = await self._send(writer, conv, sends, now, local, inbound)
+        actions = await self.apply(writer, conv, result.effects, now)
+        await writer.set_conversation(conv.id, values, unread=unread)
+        return len(sends), actions, message_id
+
+    async def _send(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        messages: list[OutboundMessage],
+        now: datetime,
+        local: bool,
+        inbound: dict[str, Any] | None,
+    ) -> int | None:
+        """Messages (the buyer's first, then the replies, in order) and the replies' outbox rows.
+
+        `local`: the channel is our own database (the web chat): the reply is delivered by this very
+        transaction, so it is written as sent (exactly once by construction) and no dispatcher round is
+        needed."""
+        rows = [inbound] if inbound is not None else []
+        rows += [outbound_row(conv.id, m, author="bot", now=now, local=local) for m in messages]
+        ids = await writer.add_messages(rows)
+        if inbound is not None:
+            inbound_id, ids = ids[0], ids[1:]
+        else:
+            inbound_id = None
+        await writer.add_outbox(
+            [
+                outbox_row(conv.id, message_id, conv.channel_account_id, conv.recipient, now=now, local=local)
+                for message_id in ids
+            ]
+        )
+        return inbound_id
 
     async def apply(
-        self, session: AsyncSession, conv: repo.ConversationRow, effects: tuple[Effect, ...], now: datetime
+        self, writer: Writer, conv: repo.ConversationRow, effects: tuple[Effect, ...], now: datetime
     ) -> list[tuple[int, RunAction]]:
-        """Write every effect in the caller's transaction."""
+        """Write every effect but `Send` (see `_send`) in the caller's transaction."""
         logs: list[dict[str, Any]] = []
         actions: list[tuple[int, RunAction]] = []
         for effect in effects:
-            if isinstance(effect, Send):
-                await enqueue(
-                    session,
-                    conv.id,
-                    conv.channel_account_id,
-                    conv.recipient,
-                    effect.message,
-                    author="bot",
-                    now=now,
-                    local=self.ctx.is_local(conv.channel_account_id),
-                )
-            elif isinstance(effect, StartTimer):
+            if isinstance(effect, StartTimer):
                 await self._timer(
-                    session, conv.id, effect.purpose, effect.token, {}, now + timedelta(seconds=effect.seconds), now
+                    writer, conv.id, effect.purpose, effect.token, {}, now + timedelta(seconds=effect.seconds), now
                 )
             elif isinstance(effect, RunAction):
                 payload = {"name": effect.name, "args": effect.args, "timeout": effect.timeout}
                 deadline = now + timedelta(seconds=effect.timeout + self.ctx.settings.action_grace_seconds)
-                timer_id = await self._timer(session, conv.id, "action", effect.token, payload, deadline, now)
+                timer_id = await self._timer(writer, conv.id, "action", effect.token, payload, deadline, now)
                 actions.append((timer_id, effect))
             elif isinstance(effect, SetSubscribed):
-                await session.execute(
-                    update(Contact).where(Contact.id == conv.contact_id).values(subscribed=effect.subscribed)
-                )
+                await writer.update_contact(conv.contact_id, subscribed=effect.subscribed)
                 logs.append(_log(now, "subscription", conv.id, {"subscribed": effect.subscribed}))
             elif isinstance(effect, Handoff):
                 logs.append(_log(now, "handoff", conv.id, {"priority": effect.priority, "reason": effect.reason}))
             elif isinstance(effect, Record):
                 logs.append(_log(now, effect.kind, conv.id, effect.data))
-        await repo.log_events(session, logs)
+        await writer.log_events(logs)
         return actions
 
     async def _timer(
         self,
-        session: AsyncSession,
+        writer: Writer,
         conversation_id: int,
         kind: str,
         token: str,
@@ -245,9 +263,7 @@ class Ingest:
         due: datetime,
         now: datetime,
     ) -> int:
-        return await repo.insert_id(
-            session,
-            Timer,
+        return await writer.add_timer(
             conversation_id=conversation_id,
             kind=kind,
             token=token,
@@ -258,7 +274,7 @@ class Ingest:
             created_at=now,
         )
 
-    async def _status(self, session: AsyncSession, conversation_id: int, event: InboundEvent, now: datetime) -> None:
+    async def _status(self, writer: Writer, conversation_id: int, event: InboundEvent, now: datetime) -> None:
         column = {"delivered": "delivered_at", "read": "read_at", "failed": "failed_at"}.get(event.payload or "")
         target = event.data.get("message_external_id")
         if column is None or not target:
@@ -266,11 +282,7 @@ class Ingest:
         values: dict[str, Any] = {column: now}
         if event.payload in ("delivered", "read"):
             values["status"] = event.payload
-        await session.execute(
-            update(Message)
-            .where(Message.conversation_id == conversation_id, Message.external_id == str(target))
-            .values(**values)
-        )
+        await writer.mark_message(conversation_id, str(target), values)
 
     def after_commit(
         self, conversation_id: int, account_id: int, replies: int, actions: list[tuple[int, RunAction]]

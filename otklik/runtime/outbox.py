@@ -37,6 +37,42 @@ from otklik.runtime.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 
+def outbound_row(
+    conversation_id: int, message: OutboundMessage, *, author: str, now: datetime, local: bool
+) -> dict[str, Any]:
+    """The `messages` row of an outbound message (`local`: delivered by the writing transaction itself)."""
+    return {
+        "conversation_id": conversation_id,
+        "direction": "out",
+        "author": author,
+        "kind": "text",
+        "text": message.text,
+        "payload": message.to_dict(),
+        "external_id": None,
+        "status": "sent" if local else "queued",
+        "created_at": now,
+        "sent_at": now if local else None,
+    }
+
+
+def outbox_row(
+    conversation_id: int, message_id: int, account_id: int, recipient: str, *, now: datetime, local: bool
+) -> dict[str, Any]:
+    """The `outbox` row of an outbound message; a local one is written as sent once (`send_count` 1)."""
+    return {
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "channel_account_id": account_id,
+        "recipient": recipient,
+        "status": "sent" if local else "pending",
+        "attempts": 1 if local else 0,
+        "send_count": 1 if local else 0,
+        "due_at": now,
+        "created_at": now,
+        "sent_at": now if local else None,
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     conversation_id: int,
@@ -53,32 +89,10 @@ async def enqueue(
     `local`: the channel is our own database (the web chat): the message is delivered by this very
     transaction, so it is written as sent (exactly once by construction) and no dispatcher round is needed.
     """
-    status = "sent" if local else "queued"
-    message_id = await repo.add_message(
-        session,
-        conversation_id=conversation_id,
-        direction="out",
-        author=author,
-        kind="text",
-        text=message.text,
-        payload=message.to_dict(),
-        status=status,
-        created_at=now,
-        sent_at=now if local else None,
-    )
+    row = outbound_row(conversation_id, message, author=author, now=now, local=local)
+    message_id = await repo.add_message(session, **row)
     await session.execute(
-        insert(OutboxRow).values(
-            conversation_id=conversation_id,
-            message_id=message_id,
-            channel_account_id=account_id,
-            recipient=recipient,
-            status="sent" if local else "pending",
-            attempts=1 if local else 0,
-            send_count=1 if local else 0,
-            due_at=now,
-            created_at=now,
-            sent_at=now if local else None,
-        )
+        insert(OutboxRow).values(**outbox_row(conversation_id, message_id, account_id, recipient, now=now, local=local))
     )
     return message_id
 

@@ -17,6 +17,8 @@ from otklik.adapters.db.models import (
     EventLog,
     InboundEventRow,
     Message,
+    OutboxRow,
+    Timer,
 )
 
 
@@ -168,3 +170,241 @@ async def account_by_id(session: AsyncSession, account_id: int) -> ChannelAccoun
 
 async def set_conversation(session: AsyncSession, conversation_id: int, **values: Any) -> None:
     await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+
+
+# --- writers: the statements of one ingest step, through the ORM session or on the raw driver ------------
+#
+# `Ingest` decides what to write; a writer writes it. `SessionWriter` runs in a caller's SQLAlchemy
+# session (the timer scheduler fires timers that way); `RawWriter` runs the same writes as a few plain
+# statements on the driver connection (`otklik.adapters.db.engine.raw_write`), which is the hot path of
+# every inbound message. Both write the same rows with the same values.
+
+
+class SessionWriter:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def load_conversation(self, *, account_id: int, sender_id: str, lock: bool) -> ConversationRow | None:
+        return await load_conversation(self.session, account_id=account_id, sender_id=sender_id, lock=lock)
+
+    async def create_conversation(
+        self, *, account_id: int, sender_id: str, name: str | None, language: str | None, now: datetime
+    ) -> int:
+        return await create_conversation(
+            self.session, account_id=account_id, sender_id=sender_id, name=name, language=language, now=now
+        )
+
+    async def record_inbound(
+        self, *, account_id: int, external_id: str, conversation_id: int, kind: str, now: datetime
+    ) -> bool:
+        return await record_inbound(
+            self.session,
+            account_id=account_id,
+            external_id=external_id,
+            conversation_id=conversation_id,
+            kind=kind,
+            now=now,
+        )
+
+    async def add_messages(self, rows: list[dict[str, Any]]) -> list[int]:
+        return [await insert_id(self.session, Message, **row) for row in rows]
+
+    async def add_outbox(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(OutboxRow), rows)
+
+    async def add_timer(self, **values: Any) -> int:
+        return await insert_id(self.session, Timer, **values)
+
+    async def update_contact(self, contact_id: int, **values: Any) -> None:
+        await self.session.execute(update(Contact).where(Contact.id == contact_id).values(**values))
+
+    async def log_events(self, rows: list[dict[str, Any]]) -> None:
+        await log_events(self.session, rows)
+
+    async def set_conversation(self, conversation_id: int, values: dict[str, Any], *, unread: bool) -> None:
+        if unread:
+            values = {**values, "unread": Conversation.unread + 1}
+        await set_conversation(self.session, conversation_id, **values)
+
+    async def mark_message(self, conversation_id: int, external_id: str, values: dict[str, Any]) -> None:
+        await self.session.execute(
+            update(Message)
+            .where(Message.conversation_id == conversation_id, Message.external_id == external_id)
+            .values(**values)
+        )
+
+
+_RAW_LOAD = (
+    "SELECT c.id, c.contact_id, c.channel_account_id, i.external_id, c.status, c.state, k.display_name,"
+    " k.language, k.subscribed, k.tags, k.fields FROM conversations c"
+    " JOIN contact_identities i ON i.id = c.identity_id JOIN contacts k ON k.id = c.contact_id"
+    " WHERE i.channel_account_id = ? AND i.external_id = ?"
+)
+_RAW_INBOUND = (
+    "INSERT INTO inbound_events (channel_account_id, external_id, conversation_id, kind, received_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+)
+_MESSAGE_COLUMNS = (
+    "conversation_id",
+    "direction",
+    "author",
+    "kind",
+    "text",
+    "payload",
+    "external_id",
+    "status",
+    "created_at",
+    "sent_at",
+)
+_OUTBOX_COLUMNS = (
+    "conversation_id",
+    "message_id",
+    "channel_account_id",
+    "recipient",
+    "status",
+    "attempts",
+    "send_count",
+    "due_at",
+    "created_at",
+    "sent_at",
+)
+_EVENT_LOG_COLUMNS = ("ts", "actor", "kind", "subject_type", "subject_id", "data")
+_DATETIMES = frozenset(
+    {
+        "created_at",
+        "sent_at",
+        "due_at",
+        "ts",
+        "received_at",
+        "updated_at",
+        "last_message_at",
+        "waiting_since",
+        "last_seen_at",
+        "delivered_at",
+        "read_at",
+        "failed_at",
+    }
+)
+_JSONS = frozenset({"payload", "data", "state", "tags", "fields"})
+_CONVERSATION_SET = frozenset(
+    {"state", "flow", "node", "status", "updated_at", "last_message_at", "waiting_since", "last_text", "priority"}
+)
+_CONTACT_SET = frozenset({"subscribed", "reachable"})
+_MESSAGE_SET = frozenset({"status", "delivered_at", "read_at", "failed_at"})
+
+
+def _multi_insert(table: str, columns: tuple[str, ...], rows: int, returning: bool) -> str:
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"
+    return sql + " RETURNING id" if returning else sql
+
+
+class RawWriter:
+    """The writes of one ingest step as plain SQL on the driver connection (see `raw_write`)."""
+
+    def __init__(self, tx: Any) -> None:
+        self.tx = tx
+
+    def _value(self, column: str, value: Any) -> Any:
+        if column in _DATETIMES:
+            return self.tx.dt(value)
+        if column in _JSONS:
+            return self.tx.js(value)
+        return value
+
+    def _row(self, columns: tuple[str, ...], row: dict[str, Any]) -> list[Any]:
+        return [self._value(c, row.get(c)) for c in columns]
+
+    async def load_conversation(self, *, account_id: int, sender_id: str, lock: bool) -> ConversationRow | None:
+        sql = _RAW_LOAD if self.tx.is_sqlite or not lock else _RAW_LOAD + " FOR UPDATE OF c"
+        row = await self.tx.fetchrow(sql, (account_id, sender_id))
+        if row is None:
+            return None
+        loads = self.tx.loads
+        return ConversationRow(
+            int(row[0]),
+            int(row[1]),
+            int(row[2]),
+            row[3],
+            row[4],
+            loads(row[5]),
+            row[6],
+            row[7],
+            bool(row[8]),
+            loads(row[9]),
+            loads(row[10]),
+        )
+
+    async def create_conversation(
+        self, *, account_id: int, sender_id: str, name: str | None, language: str | None, now: datetime
+    ) -> int:
+        dt, js = self.tx.dt, self.tx.js
+        contact = await self.tx.fetchrow(
+            "INSERT INTO contacts (display_name, language, subscribed, reachable, tags, fields, created_at,"
+            " last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            ((name or "")[:200], language, True, True, js({}), js({}), dt(now), dt(now)),
+        )
+        identity = await self.tx.fetchrow(
+            "INSERT INTO contact_identities (contact_id, channel_account_id, external_id, created_at)"
+            " VALUES (?, ?, ?, ?) RETURNING id",
+            (contact[0], account_id, sender_id, dt(now)),
+        )
+        conversation = await self.tx.fetchrow(
+            "INSERT INTO conversations (contact_id, identity_id, channel_account_id, status, priority, state,"
+            " unread, last_text, created_at, updated_at, last_message_at)"
+            " VALUES (?, ?, ?, 'bot', ?, ?, 0, '', ?, ?, ?) RETURNING id",
+            (contact[0], identity[0], account_id, False, js({}), dt(now), dt(now), dt(now)),
+        )
+        return int(conversation[0])
+
+    async def record_inbound(
+        self, *, account_id: int, external_id: str, conversation_id: int, kind: str, now: datetime
+    ) -> bool:
+        row = await self.tx.fetchrow(_RAW_INBOUND, (account_id, external_id, conversation_id, kind, self.tx.dt(now)))
+        return row is not None
+
+    async def add_messages(self, rows: list[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        args = [v for row in rows for v in self._row(_MESSAGE_COLUMNS, row)]
+        ids = await self.tx.fetch(_multi_insert("messages", _MESSAGE_COLUMNS, len(rows), True), args)
+        # one statement assigns increasing ids in VALUES order; RETURNING's own order is not promised
+        return sorted(int(r[0]) for r in ids)
+
+    async def add_outbox(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            args = [v for row in rows for v in self._row(_OUTBOX_COLUMNS, row)]
+            await self.tx.execute(_multi_insert("outbox", _OUTBOX_COLUMNS, len(rows), False), args)
+
+    async def add_timer(self, **values: Any) -> int:
+        columns = ("conversation_id", "kind", "token", "payload", "status", "due_at", "attempts", "created_at")
+        row = await self.tx.fetchrow(_multi_insert("timers", columns, 1, True), self._row(columns, values))
+        return int(row[0])
+
+    async def update_contact(self, contact_id: int, **values: Any) -> None:
+        assert set(values) <= _CONTACT_SET
+        sets = ", ".join(f"{k} = ?" for k in values)
+        await self.tx.execute(f"UPDATE contacts SET {sets} WHERE id = ?", [*values.values(), contact_id])
+
+    async def log_events(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            args = [v for row in rows for v in self._row(_EVENT_LOG_COLUMNS, row)]
+            await self.tx.execute(_multi_insert("event_log", _EVENT_LOG_COLUMNS, len(rows), False), args)
+
+    async def set_conversation(self, conversation_id: int, values: dict[str, Any], *, unread: bool) -> None:
+        assert set(values) <= _CONVERSATION_SET
+        sets = ", ".join(f"{k} = ?" for k in values)
+        if unread:
+            sets += ", unread = unread + 1"
+        args = [self._value(k, v) for k, v in values.items()]
+        await self.tx.execute(f"UPDATE conversations SET {sets} WHERE id = ?", [*args, conversation_id])
+
+    async def mark_message(self, conversation_id: int, external_id: str, values: dict[str, Any]) -> None:
+        assert set(values) <= _MESSAGE_SET
+        sets = ", ".join(f"{k} = ?" for k in values)
+        args = [self._value(k, v) for k, v in values.items()]
+        await self.tx.execute(
+            f"UPDATE messages SET {sets} WHERE conversation_id = ? AND external_id = ?",
+            [*args, conversation_id, external_id],
+        )

@@ -4,6 +4,7 @@ and the offline reading is unsure. Network calls never happen while a conversati
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +13,28 @@ from otklik.core.understanding import Understanding
 from otklik.runtime.context import RuntimeContext
 
 log = logging.getLogger(__name__)
+
+# Buyers repeat themselves ("1", "2", "да", "привет", "где мой заказ"): the offline reading of a text is a
+# pure function of (classifier, language, text), and `Understanding` is immutable, so recent readings are
+# reused. Only short texts are kept; the cache is bounded and per process.
+_CACHE_MAX = 4096
+_CACHE_TEXT_MAX = 256
+_cache: OrderedDict[tuple[int, str | None, str], tuple[object, Understanding]] = OrderedDict()
+
+
+def _offline(classifier: object, text: str, language: str | None) -> Understanding:
+    if len(text) > _CACHE_TEXT_MAX:
+        return classifier.understand(text, language)  # type: ignore[attr-defined, no-any-return]
+    key = (id(classifier), language, text)
+    hit = _cache.get(key)
+    if hit is not None and hit[0] is classifier:  # the id of a dropped classifier may be reused
+        _cache.move_to_end(key)
+        return hit[1]
+    reading: Understanding = classifier.understand(text, language)  # type: ignore[attr-defined]
+    _cache[key] = (classifier, reading)
+    if len(_cache) > _CACHE_MAX:
+        _cache.popitem(last=False)
+    return reading
 
 
 async def understand(ctx: RuntimeContext, event: InboundEvent) -> Understanding | None:
@@ -24,7 +47,7 @@ async def understand(ctx: RuntimeContext, event: InboundEvent) -> Understanding 
         return None
     engine = ctx.engine_for(account.id)
     language = event.language or engine.pack.language
-    offline = engine.classifier.understand(text, language)
+    offline = _offline(engine.classifier, text, language)
     threshold = float(getattr(engine.classifier, "threshold", engine.pack.threshold))
     if ctx.llm is None or offline.red_flag or offline.confidence >= threshold:
         return offline

@@ -48,6 +48,9 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
 
     app.include_router(webchat.router)
     app.include_router(webhooks.router)
+    from otklik.web import admin
+
+    admin.mount(app)
     _pages(app)
     return app
 
@@ -77,10 +80,6 @@ def _pages(app: FastAPI) -> None:
     @app.get("/healthz")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
-
-    @app.get("/admin", response_class=HTMLResponse, include_in_schema=False)
-    async def admin_landing(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "admin_landing.html", {})
 
     @app.get("/chat", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(request: Request) -> HTMLResponse:

@@ -11,6 +11,7 @@ Chromium: `/usr/bin/chromium`. When it is missing the tests are skipped, unless 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.server
 import os
@@ -95,6 +96,19 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         demo=True,
         default_pack="care-ru",  # the scenarios below are the care-ru pack's
     )
+    failures: list[BaseException] = []
+
+    def seed() -> None:  # in a thread: Playwright's sync API owns this thread's event loop
+        try:
+            asyncio.run(_seed_admin_users(settings))
+        except BaseException as exc:
+            failures.append(exc)
+
+    seeding = threading.Thread(target=seed)
+    seeding.start()
+    seeding.join()
+    if failures:
+        raise failures[0]
     app = create_app(Otklik.build(settings))
     server = uvicorn.Server(
         uvicorn.Config(
@@ -116,6 +130,55 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+ADMIN_PASSWORD = "browser test password"
+
+
+async def _seed_admin_users(settings: object) -> None:
+    """One admin user per role (login == role name), created before the server starts."""
+    from sqlalchemy import select
+
+    from otklik.adapters.db.models import User
+    from otklik.bootstrap import Otklik
+    from otklik.runtime.users import Role, create_user, set_password, update_user
+
+    otk = Otklik.build(settings)  # type: ignore[arg-type]
+    try:
+        await otk.start()  # the demo start creates "owner" with a printed password: take it over
+        await set_password(otk.db, "owner", ADMIN_PASSWORD)
+        async with otk.db.read() as session:
+            owner_id = await session.scalar(select(User.id).where(User.login == "owner"))
+        await update_user(otk.db, int(owner_id), actor=None, language="en")
+        for role in Role:
+            if role != Role.OWNER:
+                await create_user(
+                    otk.db, role.value, role, password=ADMIN_PASSWORD, name=role.value.title(), language="en"
+                )
+    finally:
+        await otk.close()
+
+
+def sign_in(context: BrowserContext, server: LiveServer, role: str) -> Page:
+    """A page of `context` signed in to the admin as the user of `role`."""
+    page = context.new_page()
+    page.goto(f"{server.url}/admin/login")
+    page.fill("input[name=login]", role)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{server.url}/admin")
+    return page
+
+
+@pytest.fixture
+def admin_context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContext]:
+    """A desktop browser profile for the admin (English UI unless a test switches)."""
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(10_000)
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 @pytest.fixture

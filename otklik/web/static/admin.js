@@ -1,0 +1,22 @@
+// Shared admin helpers: every state-changing fetch carries the session's CSRF token.
+(function () {
+  "use strict";
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = meta ? meta.content : "";
+  async function send(method, url, body) {
+    const headers = { "X-CSRF-Token": csrf, "Accept": "application/json" };
+    let payload = body;
+    if (body && !(body instanceof FormData)) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const response = await fetch(url, { method, headers, body: payload, credentials: "same-origin" });
+    if (response.status === 401) { window.location = "/admin/login?next=" + encodeURIComponent(location.pathname + location.search); }
+    return response;
+  }
+  window.otklik = {
+    csrf,
+    post: (url, body) => send("POST", url, body),
+    get: (url) => fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" }),
+  };
+})();
