@@ -67,15 +67,19 @@ class Otklik:
         ctx.llm = build_llm(settings, _usage_logger(db))
         return cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault)
 
-    async def start(self, *, migrate: bool = True) -> None:
-        """Migrate (SQLite always; PostgreSQL when asked), seed, load accounts, flows and engines."""
+    async def start(self, *, migrate: bool = True, demo_owner: bool = False) -> None:
+        """Migrate (SQLite always; PostgreSQL when asked), seed, load accounts, flows and engines.
+
+        `demo_owner`: the server's start on an empty demo install creates an owner and prints its password.
+        """
         async with self.db.startup_lock():
             if migrate:
                 await upgrade(self.db)
             await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
             if self.settings.demo:
                 await self._seed_demo()
-                await self._demo_owner()
+                if demo_owner:
+                    await self._demo_owner()
             await self._configured_bots()
             await self.reload()
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from otklik.config import Settings
 from otklik.core.errors import OtklikError
@@ -23,8 +24,14 @@ app = typer.Typer(help="Admin users: create, reset a password, list.", no_args_i
 def _run(coro_factory: Callable[[Otklik], Awaitable[T]]) -> T:
     from otklik.bootstrap import Otklik
 
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"configuration error: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+
     async def main() -> T:
-        otk = Otklik.build(Settings())
+        otk = Otklik.build(settings)
         try:
             await otk.start()
             return await coro_factory(otk)

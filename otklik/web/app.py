@@ -28,7 +28,7 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
-            await otklik.start()
+            await otklik.start(demo_owner=True)
         otklik.start_watchers()
         if worker:
             otklik.start_worker()

@@ -137,11 +137,8 @@ ADMIN_PASSWORD = "browser test password"
 
 async def _seed_admin_users(settings: object) -> None:
     """One admin user per role (login == role name), created before the server starts."""
-    from sqlalchemy import select
-
-    from otklik.adapters.db.models import User
     from otklik.bootstrap import Otklik
-    from otklik.runtime.users import Role, create_user, set_password, update_user
+    from otklik.runtime.users import Role, create_user
 
     otk = Otklik.build(settings)  # type: ignore[arg-type]
     try:
