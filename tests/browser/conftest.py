@@ -142,16 +142,9 @@ async def _seed_admin_users(settings: object) -> None:
 
     otk = Otklik.build(settings)  # type: ignore[arg-type]
     try:
-        await otk.start()  # the demo start creates "owner" with a printed password: take it over
-        await set_password(otk.db, "owner", ADMIN_PASSWORD)
-        async with otk.db.read() as session:
-            owner_id = await session.scalar(select(User.id).where(User.login == "owner"))
-        await update_user(otk.db, int(owner_id), actor=None, language="en")
+        await otk.start()  # users exist before the server starts, so it creates no demo owner
         for role in Role:
-            if role != Role.OWNER:
-                await create_user(
-                    otk.db, role.value, role, password=ADMIN_PASSWORD, name=role.value.title(), language="en"
-                )
+            await create_user(otk.db, role.value, role, password=ADMIN_PASSWORD, name=role.value.title(), language="en")
     finally:
         await otk.close()
 

@@ -26,7 +26,7 @@ def mount(app: FastAPI) -> None:
             app.router.add_api_route(
                 "/admin" + route.path,
                 route.endpoint,
-                methods=sorted(route.methods),
+                methods=sorted(route.methods or ()),
                 name=route.name,
                 response_class=route.response_class,
                 status_code=route.status_code,
