@@ -125,11 +125,137 @@ def ms_summary(values: list[float]) -> dict[str, float | None]:
     }
 
 
+# --- a lean HTTP/1.1 client ----------------------------------------------------------------------------
+#
+# httpx costs 2.5-6 ms of CPU per request pair at this load; on a 2-core machine that shares its cores with
+# the server, the load generator would then use more CPU than the server. `RawClient` speaks the small part
+# of HTTP/1.1 the bench needs (keep-alive connections, Content-Length bodies, JSON) on asyncio protocols,
+# at ~0.1 ms per request. `--client httpx` keeps the old client for comparison.
+
+
+class RawResponse:
+    __slots__ = ("body", "status_code")
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code = status_code
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _RawConnection(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[RawResponse] | None = None
+        self.closed = False
+        self.used = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        length = None
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        if length is None:
+            waiter.set_exception(httpx.RemoteProtocolError("response without Content-Length"))
+            return
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        waiter.set_result(RawResponse(int(head[0].split(" ", 2)[1]), body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(httpx.RemoteProtocolError(f"connection closed: {exc}"))
+
+
+class RawClient:
+    """Keep-alive HTTP/1.1 to one host; one request per connection at a time."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        url = httpx.URL(base_url)
+        self.host, self.port = url.host, url.port or 80
+        self.timeout = timeout
+        self.idle: list[_RawConnection] = []
+
+    async def _connection(self) -> _RawConnection:
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed:
+                return conn
+        loop = asyncio.get_running_loop()
+        _transport, conn = await loop.create_connection(_RawConnection, self.host, self.port)
+        return conn
+
+    async def request(
+        self, method: str, url: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> RawResponse:
+        if params:
+            url += "?" + "&".join(f"{k}={v}" for k, v in params.items())
+        body = b"" if json is None else _dumps(json)
+        head = f"{method} {url} HTTP/1.1\r\nhost: {self.host}\r\ncontent-length: {len(body)}\r\n"
+        if json is not None:
+            head += "content-type: application/json\r\n"
+        data = head.encode() + b"\r\n" + body
+        for attempt in range(2):
+            conn = await self._connection()
+            reused, conn.used = conn.used, True
+            conn.waiter = asyncio.get_running_loop().create_future()
+            assert conn.transport is not None
+            conn.transport.write(data)
+            try:
+                response = await asyncio.wait_for(conn.waiter, self.timeout)
+            except httpx.RemoteProtocolError:
+                if reused and attempt == 0 and not conn.buffer:
+                    continue  # the server closed an idle keep-alive connection: resend on a new one
+                raise
+            except TimeoutError as exc:
+                conn.transport.close()
+                raise httpx.ReadTimeout(str(exc)) from None
+            finally:
+                conn.waiter = None
+            if not conn.closed:
+                self.idle.append(conn)
+            return response
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        for conn in self.idle:
+            if conn.transport is not None:
+                conn.transport.close()
+        self.idle.clear()
+
+    async def __aenter__(self) -> RawClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
 # --- a virtual buyer ---------------------------------------------------------------------------------
 
 
 class Buyer:
-    def __init__(self, client: httpx.AsyncClient, stats: Stats, tag: str, index: int, timeout: float) -> None:
+    def __init__(self, client: Any, stats: Stats, tag: str, index: int, timeout: float) -> None:
         self.client = client
         self.stats = stats
         self.tag = tag
@@ -141,10 +267,10 @@ class Buyer:
         self.seen: set[int] = set()
         self.sent = 0
 
-    async def _request(self, method: str, url: str, kind: str, **kw: Any) -> httpx.Response | None:
+    async def _request(self, method: str, url: str, kind: str, **kw: Any) -> Any:
         try:
             response = await self.client.request(method, url, **kw)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:
             self.stats.errors[f"{kind} {type(exc).__name__}"] += 1
             return None
         if response.status_code >= 300:
@@ -253,7 +379,7 @@ class Buyer:
 # --- calibration --------------------------------------------------------------------------------------
 
 
-async def calibrate(client: httpx.AsyncClient, script: list[str], tag: str) -> Plan:
+async def calibrate(client: Any, script: list[str], tag: str) -> Plan:
     """Two fresh sessions; the second walks the script twice. The first exists because the very first
     session of a database may behave differently (before 47c2aa40 it was the only one greeted)."""
     stats = Stats()
@@ -288,7 +414,12 @@ async def run_load(url: str, args: argparse.Namespace, cpu: CpuMeter) -> dict[st
     k, m, w = args.sessions, args.messages, args.warmup
     # keep-alive shorter than uvicorn's 5 s, so that the client never reuses a connection the server is closing
     limits = httpx.Limits(max_connections=k + 20, max_keepalive_connections=k + 20, keepalive_expiry=3.0)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(30.0)) as client:
+    client_cm: Any = (
+        RawClient(url)
+        if args.client == "raw"
+        else httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(30.0))
+    )
+    async with client_cm as client:
         plan = await calibrate(client, SCRIPTS[args.script], tag)
         stats = Stats()
         buyers = [Buyer(client, stats, tag, i, args.timeout) for i in range(k)]
@@ -615,6 +746,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         "server_exit_code": rc,
         "server_startup_s": round(startup, 1) if startup is not None else None,
         "script": args.script,
+        "client": args.client,
         "script_texts": plan.texts,
         "replies_per_message_calibrated": plan.expected,
         "greeting_replies": {"first_session_of_db": plan.greeting_first_session, "later_sessions": plan.greeting},
@@ -653,6 +785,9 @@ def main() -> None:
     p.add_argument("--messages", "-m", type=int, default=20, help="measured messages per session")
     p.add_argument("--warmup", type=int, default=4, help="unmeasured messages per session before the measured phase")
     p.add_argument("--script", choices=sorted(SCRIPTS), default="flow")
+    p.add_argument(
+        "--client", choices=["raw", "httpx"], default="raw", help="load generator's HTTP client (raw: lean, default)"
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a message's replies (else lost)")
     p.add_argument("--url", help="attach to a running server instead of starting one")
     p.add_argument("--data-dir", help="with --url: the server's OTKLIK_DATA_DIR, to check its SQLite database")

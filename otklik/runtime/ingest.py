@@ -8,6 +8,8 @@ transactions take the lock. A redelivered event is recognised by its (channel ac
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.db.engine import raw_write
+from otklik.adapters.db.engine import has_fast_path, raw_write
 from otklik.clock import utcnow
 from otklik.core.conversation import (
     ContactView,
@@ -84,8 +86,7 @@ class Ingest:
         account = self.ctx.accounts.get(event.channel_account_id)
         if account is None:
             raise NotFound("unknown channel account")
-        async with raw_write(self.ctx.db) as tx:
-            writer = repo.RawWriter(tx)
+        async with self._transaction() as writer:
             conv = await writer.load_conversation(account_id=account.id, sender_id=event.sender_id, lock=True)
             if conv is None:
                 await writer.create_conversation(
@@ -106,6 +107,16 @@ class Ingest:
             ):
                 return IngestResult(duplicate=True, conversation_id=conv.id), []
             return await self._handle(writer, conv, event, now, understanding)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Writer]:
+        """The hot path's plain-SQL transaction; the ORM session where there is none (in-memory SQLite)."""
+        if has_fast_path(self.ctx.db):
+            async with raw_write(self.ctx.db) as tx:
+                yield repo.RawWriter(tx)
+        else:
+            async with self.ctx.db.write() as session:
+                yield repo.SessionWriter(session)
 
     async def _handle(
         self,

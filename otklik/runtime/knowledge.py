@@ -33,6 +33,7 @@ async def answer(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
     if not question:
         return {"found": False}
     from otklik.llm.answering import answer_question
+    from otklik.llm.privacy import holds_personal_numbers
 
     kb = _knowledge_base(account.pack, runtime.settings.knowledge_threshold)
     reply = await answer_question(
@@ -41,7 +42,7 @@ async def answer(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
         language,
         channel_is_marketplace=account.kind in MARKETPLACE_KINDS,
         product=args.get("product") or None,
-        llm=runtime.llm,
+        llm=None if holds_personal_numbers(question) else runtime.llm,  # the article answers offline
     )
     if reply is None:
         return {"found": False}

@@ -14,6 +14,7 @@ transaction, so they are exactly-once by construction.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -27,6 +28,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.channels.base import SendError
+from otklik.adapters.db.engine import RawTx, has_fast_path, raw_write
 from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow
 from otklik.clock import utcnow
 from otklik.core.messages import OutboundMessage
@@ -97,6 +99,49 @@ async def enqueue(
     return message_id
 
 
+def _by_conversation(rows: list[Claimed]) -> dict[int, list[Claimed]]:
+    groups: dict[int, list[Claimed]] = defaultdict(list)
+    for row in rows:
+        groups[row.conversation_id].append(row)
+    return groups
+
+
+async def _first(*waits: Any, timeout: float) -> None:
+    """Wait until the first of the awaitables is done, or `timeout`; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now: datetime) -> None:
+    """`Dispatcher._mark_sent` as plain SQL in a hot-path transaction (`engine.raw_write`)."""
+    at = tx.dt(now)
+    ids = [row.id for row, _ in rows]
+    await tx.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, send_count = send_count + 1"
+        f" WHERE id IN ({_marks(ids)})",
+        [at, *ids],
+    )
+    plain = [row.message_id for row, ext in rows if not ext]
+    if plain:
+        await tx.execute(
+            f"UPDATE messages SET status = 'sent', sent_at = ? WHERE id IN ({_marks(plain)})", [at, *plain]
+        )
+    for row, external_id in rows:
+        if external_id:
+            await tx.execute(
+                "UPDATE messages SET status = 'sent', sent_at = ?, external_id = ? WHERE id = ?",
+                [at, external_id, row.message_id],
+            )
+
+
 @dataclass(slots=True)
 class Claimed:
     id: int
@@ -117,35 +162,84 @@ class Dispatcher:
         self.settings = ctx.settings
         self.limiter = RateLimiter()
         self._next_recovery = 0.0
+        self._recovery_due = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._sending_here: set[int] = set()  # conversations whose rows this process's `run` is sending
+        self._skipped: set[int] = set()  # of those, the ones a claim passed over (they have newer rows)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch until `stop` is set; wakes on in-process commits and polls otherwise."""
-        while not stop.is_set():
-            self.ctx.notifier.outbox.clear()
-            worked = await self.run_once()
-            if worked:
-                continue
-            waiter = asyncio.ensure_future(self.ctx.notifier.outbox.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait(
-                {waiter, stopper}, timeout=self.settings.dispatch_poll_seconds, return_when=asyncio.FIRST_COMPLETED
-            )
-            waiter.cancel()
-            stopper.cancel()
+        """Dispatch until `stop` is set; wakes on in-process commits and polls otherwise.
+
+        Pipelined: a new claim does not wait for the sends of the previous one. That is safe for the same
+        reason several dispatcher processes are: a conversation with a row `sending` is never claimed, so
+        one conversation is sent by one task at a time, in order. At most `dispatch_concurrency`
+        conversations are in flight."""
+        in_flight = self._in_flight  # kept across restarts of this loop by the supervisor
+        room = asyncio.Event()
+        room.set()
+        limit = self.settings.dispatch_concurrency
+
+        def finished(conversation_id: int, task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            self._sending_here.discard(conversation_id)
+            room.set()
+            if conversation_id in self._skipped:  # a claim passed over its newer rows while it was sending
+                self._skipped.discard(conversation_id)
+                self.ctx.notifier.outbox.set()
+            if not task.cancelled() and task.exception() is not None:
+                log.error("outbox send task failed", exc_info=task.exception())
+
+        try:
+            while not stop.is_set():
+                if len(in_flight) >= limit:
+                    room.clear()
+                    await _first(room.wait(), stop.wait(), timeout=self.settings.dispatch_poll_seconds)
+                    continue
+                self.ctx.notifier.outbox.clear()
+                self._maybe_recover_due()
+                if self._recovery_due:
+                    self._recovery_due = False
+                    await self.recover_expired()
+                claimed = await self.claim(limit=limit - len(in_flight))
+                if claimed:
+                    for conversation_id, rows in _by_conversation(claimed).items():
+                        task = asyncio.get_running_loop().create_task(self._send_group(rows))
+                        in_flight.add(task)
+                        self._sending_here.add(conversation_id)
+                        task.add_done_callback(functools.partial(finished, conversation_id))
+                    continue
+                await _first(self.ctx.notifier.outbox.wait(), stop.wait(), timeout=self.settings.dispatch_poll_seconds)
+        except asyncio.CancelledError:
+            for task in list(in_flight):
+                task.cancel()
+            raise
+        # stopping: let the sends in flight finish (they are bounded by `send_timeout_seconds`), so that a
+        # clean shutdown leaves no row `sending` (which would become `uncertain`)
+        if in_flight:
+            try:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+            except asyncio.CancelledError:
+                for task in list(in_flight):
+                    task.cancel()
+                raise
+
+    def _maybe_recover_due(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_recovery:
+            self._next_recovery = now + min(5.0, self.settings.outbox_lease_seconds / 4)
+            self._recovery_due = True
 
     async def run_once(self) -> int:
         """Recover expired leases (at most every few seconds), claim a batch, send it.
         Returns the number of rows handled."""
-        now = time.monotonic()
-        if now >= self._next_recovery:
-            self._next_recovery = now + min(5.0, self.settings.outbox_lease_seconds / 4)
+        self._maybe_recover_due()
+        if self._recovery_due:
+            self._recovery_due = False
             await self.recover_expired()
         claimed = await self.claim()
         if not claimed:
             return 0
-        groups: dict[int, list[Claimed]] = defaultdict(list)
-        for row in claimed:
-            groups[row.conversation_id].append(row)
+        groups = _by_conversation(claimed)
         sem = asyncio.Semaphore(self.settings.dispatch_concurrency)
 
         async def send_group(rows: list[Claimed]) -> None:
@@ -155,12 +249,80 @@ class Dispatcher:
         await asyncio.gather(*(send_group(rows) for rows in groups.values()))
         return len(claimed)
 
-    async def claim(self) -> list[Claimed]:
+    async def claim(self, limit: int | None = None) -> list[Claimed]:
+        """Claim the due rows of up to `dispatch_batch` (and `limit`) conversations; local rows are
+        delivered in the claim itself. Returns the rows to send."""
+        batch = min(self.settings.dispatch_batch, limit or self.settings.dispatch_batch)
+        if not has_fast_path(self.ctx.db):
+            return await self._claim_orm(batch)
+        now = utcnow()
+        lease = now + timedelta(seconds=self.settings.outbox_lease_seconds)
+        delivered: list[int] = []
+        async with raw_write(self.ctx.db) as tx:
+            at = tx.dt(now)
+            candidates = [
+                int(r[0])
+                for r in await tx.fetch(
+                    "SELECT conversation_id, MIN(id) AS first FROM outbox WHERE status = 'pending' AND due_at <= ?"
+                    " GROUP BY conversation_id ORDER BY first LIMIT ?",
+                    (at, batch),
+                )
+            ]
+            if candidates and not tx.is_sqlite:
+                # Lock first, then look for rows another worker is sending: checked after the lock, the
+                # answer includes everything a worker that held the lock before us has committed.
+                locked = await tx.fetch(
+                    f"SELECT id FROM conversations WHERE id IN ({_marks(candidates)}) FOR UPDATE SKIP LOCKED",
+                    candidates,
+                )
+                candidates = [int(r[0]) for r in locked]
+            if not candidates:
+                return []
+            busy = await tx.fetch(
+                f"SELECT DISTINCT conversation_id FROM outbox WHERE conversation_id IN ({_marks(candidates)})"
+                " AND status = 'sending'",
+                candidates,
+            )
+            sending = {int(r[0]) for r in busy}
+            self._skipped |= sending & self._sending_here
+            conversations = [c for c in candidates if c not in sending]
+            if not conversations:
+                return []
+            rows = await tx.fetch(
+                "SELECT o.id, o.conversation_id, o.message_id, o.channel_account_id, o.recipient, o.attempts,"
+                " o.due_at <= ?, m.payload FROM outbox o JOIN messages m ON m.id = o.message_id"
+                f" WHERE o.conversation_id IN ({_marks(conversations)}) AND o.status = 'pending'"
+                " ORDER BY o.conversation_id, o.id",
+                [at, *conversations],
+            )
+            claimed, blocked = [], set()
+            for r in rows:
+                if r[1] in blocked or not r[6]:
+                    blocked.add(r[1])  # keep order: nothing after a row that must wait
+                    continue
+                claimed.append(Claimed(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], int(r[5]), tx.loads(r[7])))
+            local = [c for c in claimed if self.ctx.is_local(c.channel_account_id)]
+            remote = [c for c in claimed if not self.ctx.is_local(c.channel_account_id)]
+            if local:
+                await _mark_sent_raw(tx, [(c, None) for c in local], now)
+                delivered = sorted({c.conversation_id for c in local})
+            if remote:
+                ids = [c.id for c in remote]
+                await tx.execute(
+                    "UPDATE outbox SET status = 'sending', lease_until = ?, worker = ?, attempts = attempts + 1"
+                    f" WHERE id IN ({_marks(ids)})",
+                    [tx.dt(lease), self.worker_id, *ids],
+                )
+        for conversation_id in delivered:
+            self.ctx.notifier.delivered(conversation_id)
+        return remote
+
+    async def _claim_orm(self, batch: int) -> list[Claimed]:
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.outbox_lease_seconds)
         delivered: list[int] = []
         async with self.ctx.db.write() as session:
-            conversations = await self._claimable_conversations(session, now)
+            conversations = await self._claimable_conversations(session, now, batch)
             if not conversations:
                 return []
             rows = (
@@ -205,18 +367,16 @@ class Dispatcher:
             self.ctx.notifier.delivered(conversation_id)
         return remote
 
-    async def _claimable_conversations(self, session: AsyncSession, now: datetime) -> list[int]:
+    async def _claimable_conversations(self, session: AsyncSession, now: datetime, batch: int) -> list[int]:
         first = (
             select(OutboxRow.conversation_id, func.min(OutboxRow.id).label("first"))
             .where(OutboxRow.status == "pending", OutboxRow.due_at <= now)
             .group_by(OutboxRow.conversation_id)
             .order_by("first")
-            .limit(self.settings.dispatch_batch)
+            .limit(batch)
         )
         candidates = [r.conversation_id for r in (await session.execute(first)).all()]
         if candidates and not self.ctx.db.is_sqlite:
-            # Lock first, then look for rows another worker is sending: checked after the lock, the
-            # answer includes everything a worker that held the lock before us has committed.
             locked = await session.execute(
                 select(Conversation.id).where(Conversation.id.in_(candidates)).with_for_update(skip_locked=True)
             )
@@ -229,6 +389,7 @@ class Dispatcher:
             )
         )
         sending = set(busy.scalars())
+        self._skipped |= sending & self._sending_here
         return [c for c in candidates if c not in sending]
 
     async def _send_group(self, rows: list[Claimed]) -> None:
@@ -258,8 +419,12 @@ class Dispatcher:
         except (TimeoutError, OSError) as exc:
             await self._failed(row, SendError(f"{type(exc).__name__}: {exc}"))
             return False
-        async with self.ctx.db.write() as session:
-            await self._mark_sent(session, [(row, result.external_id)], utcnow())
+        if has_fast_path(self.ctx.db):
+            async with raw_write(self.ctx.db) as tx:
+                await _mark_sent_raw(tx, [(row, result.external_id)], utcnow())
+        else:
+            async with self.ctx.db.write() as session:
+                await self._mark_sent(session, [(row, result.external_id)], utcnow())
         self.ctx.notifier.delivered(row.conversation_id)
         return True
 

@@ -51,6 +51,10 @@ async def understand(ctx: RuntimeContext, event: InboundEvent) -> Understanding 
     threshold = float(getattr(engine.classifier, "threshold", engine.pack.threshold))
     if ctx.llm is None or offline.red_flag or offline.confidence >= threshold:
         return offline
+    from otklik.llm.privacy import holds_personal_numbers
+
+    if holds_personal_numbers(text):  # payout details, phones, e-mails never leave for an external LLM
+        return offline
     intents = ctx.intent_descriptions.get(account.pack) or {}
     if not intents:
         return offline

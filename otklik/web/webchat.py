@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
+from otklik.adapters.db.engine import has_fast_path, raw_read
 from otklik.adapters.db.models import ContactIdentity, Conversation, Message
 from otklik.adapters.media import MediaTooLarge
 from otklik.bootstrap import WEBCHAT_ACCOUNT, Otklik
@@ -230,7 +232,45 @@ async def _file_event(request: Request, otklik: Otklik, session_id: str) -> Inbo
     )
 
 
+_REPLIES = (
+    "SELECT id, author, text, payload, created_at FROM messages WHERE conversation_id = ? AND id > ?"
+    " AND ((direction = 'out' AND status IN ('sent', 'delivered', 'read'))"
+)
+_REPLIES_OTHERS = _REPLIES + ") ORDER BY id LIMIT 100"
+_REPLIES_MINE = (
+    _REPLIES + " OR (direction = 'in' AND kind IN ('text', 'button', 'photo', 'file'))) ORDER BY id LIMIT 100"
+)
+
+
 async def _replies(otklik: Otklik, conversation_id: int, after: int, mine: bool = False) -> list[dict[str, Any]]:
+    """One plain SELECT (the long-poll's hot path: no ORM session, see `engine.raw_read`)."""
+    if not has_fast_path(otklik.db):
+        return await _replies_orm(otklik, conversation_id, after, mine)
+    async with raw_read(otklik.db) as tx:
+        rows = await tx.fetch(_REPLIES_MINE if mine else _REPLIES_OTHERS, (conversation_id, after))
+    out = []
+    for id_, author, text, payload, created_at in rows:
+        if author == "buyer" and text.startswith("/start"):
+            continue
+        payload = tx.loads(payload)
+        if isinstance(created_at, str):  # SQLite: naive UTC text, as SQLAlchemy writes it
+            created_at = datetime.fromisoformat(created_at).replace(tzinfo=UTC)
+        else:
+            created_at = created_at.astimezone(UTC)
+        out.append(
+            {
+                "id": id_,
+                "author": author,
+                "text": text,
+                "buttons": payload.get("buttons", []),
+                "attachments": payload.get("attachments", []),
+                "created_at": created_at.isoformat(),
+            }
+        )
+    return out
+
+
+async def _replies_orm(otklik: Otklik, conversation_id: int, after: int, mine: bool) -> list[dict[str, Any]]:
     visible = (Message.direction == "out") & Message.status.in_(("sent", "delivered", "read"))
     if mine:
         visible = visible | ((Message.direction == "in") & Message.kind.in_(("text", "button", "photo", "file")))

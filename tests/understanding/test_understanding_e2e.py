@@ -169,3 +169,32 @@ async def test_the_spanish_sales_pack_answers_from_its_articles(tmp_path: Path, 
     finally:
         await client.aclose()
         await app.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "карта 2200 1234 5678 9012 вот куда переводить как пользоваться гелем",
+        "мой номер +7 (999) 123-45-67 как правильно пользоваться разогревающим гелем",
+        "пишите на anna@example.ru как пользоваться разогревающим гелем",
+    ],
+)
+async def test_texts_with_personal_numbers_never_reach_the_llm(
+    with_llm: tuple[Otklik, httpx.AsyncClient, FakeOpenAI], text: str
+) -> None:
+    _app, client, llm = with_llm
+    llm.enqueue(grounded("Нанесите немного геля.", "warming-gel-usage"))
+    texts = await say(client, text, 1)
+    assert texts  # the buyer still gets an answer (offline)
+    assert all(text[:20] not in json.dumps(r.body, ensure_ascii=False) for r in llm.requests)
+    assert "Нанесите немного геля." not in texts
+
+
+def test_the_personal_number_check() -> None:
+    from otklik.llm.privacy import holds_personal_numbers
+
+    assert holds_personal_numbers("4276 1600 1234 5678")
+    assert holds_personal_numbers("+7 999 123-45-67")
+    assert holds_personal_numbers("a.b@mail.ru")
+    assert not holds_personal_numbers("купила 2 тюбика по 150 мл за 499 рублей")
+    assert not holds_personal_numbers("артикул 12345")

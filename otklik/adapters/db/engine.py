@@ -3,8 +3,12 @@ writers never deadlock on a lock upgrade); PostgreSQL uses row locks (`FOR UPDAT
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,12 +38,24 @@ class Database:
             self.read_engine = self.write_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self.busy_timeout_ms = busy_timeout_ms
+        # SQLite: one writer at a time in this process (the ORM's write connection and the hot path's
+        # inline connection), queued fairly in asyncio instead of in SQLite's sleeping busy handler.
+        self.write_lock = asyncio.Lock()
+        self._inline: dict[str, _InlineSqlite] = {}
+        self._pg_pools: dict[str, Any] = {}  # asyncpg pools of the hot path, by URL
+        self.pg_pool_size = pool_size
+        self.pool_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a write transaction, committed on success and rolled back on error."""
-        async with self._writer() as session, session.begin():
-            yield session
+        if self.is_sqlite:
+            async with self.write_lock, self._writer() as session, session.begin():
+                yield session
+        else:
+            async with self._writer() as session, session.begin():
+                yield session
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -62,6 +78,13 @@ class Database:
                 await conn.commit()
 
     async def dispose(self) -> None:
+        for inline in self._inline.values():
+            inline.close()
+        self._inline.clear()
+        for pool in self._pg_pools.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.close(), 10)
+        self._pg_pools.clear()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
@@ -94,15 +117,25 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool, busy_ms: int) -> As
     return engine
 
 
-# --- the hot path: raw driver statements in one transaction ---------------------------------------------
+# --- the hot path: plain SQL on the driver, one transaction ----------------------------------------------
 #
-# SQLAlchemy costs ~0.1-0.5 ms of CPU per statement (execution context, ORM bulk code, greenlet and
-# adapter layers); the drivers cost 0.02-0.03 ms. The ingest hot path therefore runs a handful of plain
-# SQL statements on the pooled connection's driver (aiosqlite / asyncpg), inside a transaction that has
-# exactly the semantics of `Database.write()`: `BEGIN IMMEDIATE` on SQLite, a row lock taken by the
-# caller's `FOR UPDATE` on PostgreSQL, all or nothing. Values are written in the same formats SQLAlchemy
-# uses (naive UTC "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite, timestamptz on PostgreSQL, JSON as text), and
-# driver errors are re-raised as SQLAlchemy's exception types so callers and the web app's 503 handler
+# SQLAlchemy costs ~0.1-0.5 ms of CPU per statement (execution context, ORM bulk code, greenlet and adapter
+# layers), and every aiosqlite statement is a hand-off to its thread and back (GIL ping-pong). The inbound hot
+# path (ingest, the web-chat long-poll) therefore runs a handful of plain SQL statements:
+#
+# - SQLite: on an *inline* `sqlite3` connection used from the event loop itself. In WAL mode with
+#   `synchronous=NORMAL` a statement is 5-30 us of CPU and never waits for I/O (a commit appends to the WAL
+#   in the page cache; checkpoints run in a background thread, see `_InlineSqlite`). The only wait is for the
+#   write lock: `BEGIN IMMEDIATE` is tried without a busy timeout and retried with `asyncio.sleep` until
+#   `sqlite_busy_timeout_ms`, so a writer in another process never blocks the loop. Writers of this process
+#   queue on `Database.write_lock`, which the ORM's `write()` takes too.
+# - PostgreSQL: asyncpg on a pooled connection, in an asyncpg transaction; row locks (`FOR UPDATE`) as in
+#   the ORM path.
+#
+# The transaction has exactly the semantics of `Database.write()`: `BEGIN IMMEDIATE` on SQLite, all or
+# nothing. Values are written in the formats SQLAlchemy uses (naive UTC "YYYY-MM-DD HH:MM:SS.ffffff" on
+# SQLite, timestamptz on PostgreSQL, JSON text from `json.dumps`), and driver errors are re-raised as
+# SQLAlchemy's exception types, so callers (ingest's retry on IntegrityError) and the web app's 503 handler
 # see the same errors as before.
 
 
@@ -126,8 +159,18 @@ def _to_pg(sql: str) -> str:
     return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
 
 
+_PG_SQL: dict[str, str] = {}
+
+
+def _pg_sql(sql: str) -> str:
+    out = _PG_SQL.get(sql)
+    if out is None:
+        out = _PG_SQL[sql] = _to_pg(sql)
+    return out
+
+
 class RawTx:
-    """One write transaction on a driver connection. SQL uses `?` placeholders (rewritten for asyncpg)."""
+    """Statements on a driver connection. SQL uses `?` placeholders (rewritten for asyncpg)."""
 
     __slots__ = ("_conn", "dt", "is_sqlite")
 
@@ -140,7 +183,8 @@ class RawTx:
     def js(value: Any) -> str:
         return json.dumps(value)  # SQLAlchemy's JSON type serialises with json.dumps and default options
 
-    def loads(self, value: Any) -> Any:
+    @staticmethod
+    def loads(value: Any) -> Any:
         """A JSON column as read (asyncpg decodes it with SQLAlchemy's codec; SQLite returns text)."""
         if isinstance(value, str | bytes):
             return json.loads(value)
@@ -149,8 +193,7 @@ class RawTx:
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
             if self.is_sqlite:
-                async with self._conn.execute(sql, args) as cursor:
-                    return list(await cursor.fetchall())
+                return self._conn.execute(sql, args).fetchall()  # type: ignore[no-any-return]
             return list(await self._conn.fetch(_pg_sql(sql), *args))
         except Exception as exc:
             raise _translate(exc, sql) from exc
@@ -162,29 +205,17 @@ class RawTx:
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
         try:
             if self.is_sqlite:
-                await (await self._conn.execute(sql, args)).close()
+                self._conn.execute(sql, args)
             else:
                 await self._conn.execute(_pg_sql(sql), *args)
         except Exception as exc:
             raise _translate(exc, sql) from exc
 
 
-_PG_SQL: dict[str, str] = {}
-
-
-def _pg_sql(sql: str) -> str:
-    out = _PG_SQL.get(sql)
-    if out is None:
-        out = _PG_SQL[sql] = _to_pg(sql)
-    return out
-
-
 def _translate(exc: Exception, sql: str) -> Exception:
     """Driver errors as SQLAlchemy's exception types (what the callers and the 503 handler expect)."""
     if isinstance(exc, sa_exc.SQLAlchemyError):
         return exc
-    import sqlite3
-
     name = type(exc).__name__
     if isinstance(exc, sqlite3.IntegrityError) or name in (
         "UniqueViolationError",
@@ -212,43 +243,177 @@ def _translate(exc: Exception, sql: str) -> Exception:
     return exc
 
 
+class _InlineSqlite:
+    """The hot path's two `sqlite3` connections to one database file (writes, reads), used from the loop.
+
+    The write connection does not checkpoint on commit (`wal_autocheckpoint=0`: a checkpoint fsyncs and
+    would stall the loop); every `CHECKPOINT_EVERY` commits a PASSIVE checkpoint runs in a thread on a
+    connection of its own. The ORM's connections keep SQLite's automatic checkpoints."""
+
+    CHECKPOINT_EVERY = 500
+
+    def __init__(self, path: str, uri: bool) -> None:
+        self.path, self.uri = path, uri
+        self.writer = self._connect(autocheckpoint=False)
+        self.reader = self._connect(autocheckpoint=True)
+        self.commits = 0
+        self._checkpointing: threading.Thread | None = None
+
+    def _connect(self, *, autocheckpoint: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, uri=self.uri, isolation_level=None, timeout=0, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if not autocheckpoint:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def committed(self) -> None:
+        self.commits += 1
+        if self.commits % self.CHECKPOINT_EVERY == 0 and not (self._checkpointing and self._checkpointing.is_alive()):
+            self._checkpointing = threading.Thread(target=self._checkpoint, name="otklik-wal-checkpoint", daemon=True)
+            self._checkpointing.start()
+
+    def _checkpoint(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, uri=self.uri, isolation_level=None, timeout=5)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+        except sqlite3.Error:  # pragma: no cover - the next one will do it
+            pass
+
+    def close(self) -> None:
+        if self._checkpointing is not None:
+            self._checkpointing.join(timeout=5)
+        self.writer.close()
+        self.reader.close()
+
+
+def _inline(db: Database, engine: AsyncEngine) -> _InlineSqlite:
+    key = str(engine.url)
+    inline = db._inline.get(key)
+    if inline is None:
+        database = engine.url.database or ""
+        if not database or database == ":memory:":
+            raise sa_exc.OperationalError("connect", None, sqlite3.OperationalError("no inline path for :memory:"))
+        uri = database.startswith("file:")
+        try:
+            inline = _InlineSqlite(database, uri)
+        except sqlite3.Error as exc:
+            raise _translate(exc, "connect") from exc
+        db._inline[key] = inline
+    return inline
+
+
+def has_fast_path(db: Database) -> bool:
+    """In-memory SQLite (tests) has no inline connection to the same database: callers use the ORM."""
+    if not db.is_sqlite:
+        return True
+    database = db.write_engine.url.database or ""
+    return bool(database) and database != ":memory:"
+
+
+async def _begin_immediate(conn: sqlite3.Connection, busy_ms: int) -> None:
+    deadline = time.monotonic() + busy_ms / 1000
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise _translate(exc, "BEGIN IMMEDIATE") from exc
+            if time.monotonic() >= deadline:
+                raise _translate(exc, "BEGIN IMMEDIATE") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.02)
+
+
 @asynccontextmanager
 async def raw_write(db: Database) -> AsyncIterator[RawTx]:
-    """A write transaction on the write engine's driver connection (see the section comment above)."""
+    """A write transaction for the hot path (see the section comment above)."""
     engine: AsyncEngine = db._writer.kw.get("bind") or db.write_engine
-    async with engine.connect() as conn:
+    if db.is_sqlite:
+        async with db.write_lock:
+            inline = _inline(db, engine)
+            conn = inline.writer
+            await _begin_immediate(conn, db.busy_timeout_ms)
+            try:
+                yield RawTx(conn, True)
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise _translate(exc, "COMMIT") from exc
+            inline.committed()
+        return
+    async with _pg_connection(db, engine) as raw:
+        transaction = raw.transaction()
         try:
-            raw: Any = (await conn.get_raw_connection()).driver_connection
+            await transaction.start()
         except Exception as exc:
-            raise _translate(exc, "connect") from exc
-        tx = RawTx(raw, db.is_sqlite)
-        if db.is_sqlite:
-            await tx.execute("BEGIN IMMEDIATE")
-            try:
-                yield tx
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await raw.rollback()
-                raise
-            try:
-                await raw.commit()
-            except Exception as exc:
-                with contextlib.suppress(Exception):
-                    await raw.rollback()
-                raise _translate(exc, "COMMIT") from exc
-        else:
-            transaction = raw.transaction()
-            try:
-                await transaction.start()
-            except Exception as exc:
-                raise _translate(exc, "BEGIN") from exc
-            try:
-                yield tx
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await transaction.rollback()
-                raise
-            try:
-                await transaction.commit()
-            except Exception as exc:
-                raise _translate(exc, "COMMIT") from exc
+            raise _translate(exc, "BEGIN") from exc
+        try:
+            yield RawTx(raw, False)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await transaction.rollback()
+            raise
+        try:
+            await transaction.commit()
+        except Exception as exc:
+            raise _translate(exc, "COMMIT") from exc
+
+
+@asynccontextmanager
+async def raw_read(db: Database) -> AsyncIterator[RawTx]:
+    """Single-statement reads for the hot path: the inline SQLite reader, or a pooled asyncpg connection."""
+    engine: AsyncEngine = db._reader.kw.get("bind") or db.read_engine
+    if db.is_sqlite:
+        yield RawTx(_inline(db, engine).reader, True)
+        return
+    async with _pg_connection(db, engine) as raw:
+        yield RawTx(raw, False)
+
+
+async def _init_pg(conn: Any) -> None:
+    """JSON as SQLAlchemy's asyncpg dialect has it: text in (we pass `json.dumps`), decoded objects out."""
+    await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
+
+
+@asynccontextmanager
+async def _pg_connection(db: Database, engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A connection of the hot path's own asyncpg pool (no SQLAlchemy pool layers, no pre-ping round trips;
+    asyncpg replaces connections the server closed)."""
+    import asyncpg
+
+    key = engine.url.render_as_string(hide_password=False)
+    try:
+        pool = db._pg_pools.get(key)
+        if pool is None:
+            async with db.pool_lock:
+                pool = db._pg_pools.get(key)
+                if pool is None:
+                    dsn = key.replace("postgresql+asyncpg://", "postgresql://", 1)
+                    # min_size=0: creating the pool opens no connection yet
+                    pool = await asyncpg.create_pool(dsn, min_size=0, max_size=db.pg_pool_size, init=_init_pg)
+                    db._pg_pools[key] = pool
+        conn = await pool.acquire(timeout=30)
+    except Exception as exc:
+        raise _translate(exc, "connect") from exc
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)
