@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from otklik.adapters.db.models import Message
 from otklik.care.barcode_check import BuyerInput, check_barcode
+from otklik.care.catalog import product_in_text
 from otklik.care.incidents import IncidentInput, record_incident
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput
@@ -92,6 +93,18 @@ async def care_record_incident(ctx: ActionContext, args: dict[str, Any]) -> dict
     return {"id": incident_id}
 
 
+async def care_find_product(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
+    """`care.find_product` {text}: the seller's product the buyer names, by the cached WB card titles.
+    Returns {found, nm_id, title}; the flow passes nm_id as `product` to `knowledge.answer`."""
+    text = str(args.get("text") or "")
+    async with ctx.runtime.db.read() as session:
+        found = await product_in_text(session, text)
+    if found is None:
+        return {"found": False}
+    return {"found": True, "nm_id": found.nm_id, "title": found.title}
+
+
 def register(registry: ActionRegistry) -> None:
     registry.register("wb.check_barcode", wb_check_barcode)
+    registry.register("care.find_product", care_find_product)
     registry.register("care.record_incident", care_record_incident)

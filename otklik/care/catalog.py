@@ -134,3 +134,29 @@ async def sync_cards(db: Database, client: WBClient, account_id: int, *, full: b
                 cursor = {"updatedAt": page.cursor.updated_at, "nmID": page.cursor.nm_id}
                 await save_state(session, account_id, cards_cursor=cursor, cards_synced_at=now.isoformat())
     return CardsSync(cards, barcodes, pages)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedProduct:
+    nm_id: int
+    title: str
+    shared: int  # content words the buyer's text and the card title have in common
+
+
+async def product_in_text(session: AsyncSession, text: str, *, language: str = "ru") -> NamedProduct | None:
+    """The cached card whose title the buyer names ("после разогревающего геля…" -> "Гель-смазка
+    разогревающая"): the most shared content lemmas, at least two, and no tie."""
+    from otklik.nlu.text import lemmas
+
+    words = {w for w in lemmas(text[:1000], language) if len(w) > 2}
+    if not words:
+        return None
+    rows = (await session.execute(select(WBProduct.nm_id, WBProduct.title).limit(5000))).all()
+    scored = sorted(
+        ((len(words & {w for w in lemmas(title, language) if len(w) > 2}), nm_id, title) for nm_id, title in rows),
+        reverse=True,
+    )
+    if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    shared, nm_id, title = scored[0]
+    return NamedProduct(nm_id, title, shared)

@@ -97,6 +97,47 @@ def add_telegram(
     _run(go())
 
 
+@add_app.command("wildberries")
+def add_wildberries(
+    token: Annotated[str, typer.Option(help="a WB API token (Personal) with Feedbacks and Content categories")],
+    name: Annotated[str, typer.Option(help="account name (one per seller cabinet)")] = "wildberries",
+    pack: Annotated[str, typer.Option(help="pack whose review categories and templates apply")] = "care-ru",
+    check: Annotated[bool, typer.Option(help="ping WB with the token before storing it")] = True,
+) -> None:
+    """Add a Wildberries API key: checked, stored encrypted, shown masked. `otklik wb sync` then caches the
+    product cards and imports the reviews."""
+
+    async def go() -> None:
+        from otklik.adapters.wildberries import WBError
+        from otklik.bootstrap import Otklik
+        from otklik.care.wbaccounts import WBAccount, add_wb_account, check_token, client_for
+        from otklik.runtime.channels import mask
+
+        settings = Settings()
+        check_token(token)  # a pasted non-token fails before anything starts
+        if check:
+            try:
+                async with client_for(
+                    WBAccount(0, name, token.strip().removeprefix("Bearer ").strip()), settings
+                ) as wb:
+                    await wb.ping("content")
+            except WBError as exc:
+                err.print(f"[red]{exc.user_message('ru')}[/red] ({exc})")
+                raise typer.Exit(2) from None
+        otklik = Otklik.build(settings)
+        try:
+            await otklik.start()
+            account_id, problems = await add_wb_account(otklik.db, otklik.vault, token, name=name, pack=pack)
+        finally:
+            await otklik.close()
+        console.print(f"added Wildberries account #{account_id} '{name}' (token {mask(token.strip())})")
+        for problem in problems:
+            console.print(f"[yellow]{problem.text('ru')}[/yellow]")
+        console.print("next: `otklik wb sync` caches the product cards and imports the reviews")
+
+    _run(go())
+
+
 @app.command("list")
 def list_accounts() -> None:
     """Channel accounts with their kind, pack and masked secret."""

@@ -16,6 +16,7 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from otklik.bootstrap import Otklik
+from otklik.care import wbaccounts
 from otklik.care.catalog import sync_cards
 from otklik.care.wbaccounts import add_wb_account, client_for, wb_accounts
 from otklik.testing.fake_wb import FakeCard, FakeSize, FakeWB, ean13
@@ -95,6 +96,7 @@ async def fake_wb() -> AsyncIterator[FakeWB]:
 
 @pytest.fixture
 async def care(tmp_path: Path, db_url: str, fake_wb: FakeWB) -> AsyncIterator[Care]:
+    wbaccounts._LIMITERS.clear()  # rate-limit state is per process and account; tests start afresh
     app = Otklik.build(make_settings(tmp_path, db_url, wb_api_url=fake_wb.url))
     await app.start()
     account_id, _ = await add_wb_account(app.db, app.vault, fake_wb.token)
