@@ -11,17 +11,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.models import Timer
 from otklik.clock import utcnow
-from otklik.core.messages import EventKind, InboundEvent
+from otklik.core.messages import EventKind, InboundEvent, OutboundMessage
 from otklik.runtime import repo
 from otklik.runtime.context import RuntimeContext
 from otklik.runtime.ingest import Ingest
+from otklik.runtime.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,11 @@ class ActionContext:
 
 
 ActionFn = Callable[[ActionContext, dict[str, Any]], Awaitable[Any]]
+#: An action whose result (a dict) has this key gets those messages (`OutboundMessage.to_dict()` each) sent
+#: in the transaction that applies the result: before the flow's own replies, exactly once, and never before
+#: the flow has moved on (so a buyer cannot answer a question the flow is not yet waiting at).
+ACTION_MESSAGES = "_messages"
+MAX_ACTION_MESSAGES = 10
 
 
 class ActionRegistry:
@@ -147,9 +154,31 @@ class Timers:
                 now=now,
             ):
                 return False
+            sent = await self._action_messages(session, conv, event.data, now)
             replies, actions = await self.ingest.step(session, conv, event, now)
-        self.ingest.after_commit(conv.id, conv.channel_account_id, replies, actions)
+        self.ingest.after_commit(conv.id, conv.channel_account_id, replies + sent, actions)
         return True
+
+    async def _action_messages(
+        self, session: AsyncSession, conv: repo.ConversationRow, data: dict[str, Any], now: datetime
+    ) -> int:
+        result = data.get("result")
+        if not isinstance(result, dict) or ACTION_MESSAGES not in result:
+            return 0
+        raw = result.pop(ACTION_MESSAGES)  # not a flow variable
+        messages = [OutboundMessage.from_dict(m) for m in raw[:MAX_ACTION_MESSAGES] if isinstance(m, dict)]
+        for message in messages:
+            await enqueue(
+                session,
+                conv.id,
+                conv.channel_account_id,
+                conv.recipient,
+                message,
+                author="bot",
+                now=now,
+                local=self.ctx.is_local(conv.channel_account_id),
+            )
+        return len(messages)
 
     async def run_action(self, timer_id: int, *, claimed_already: bool) -> None:
         now = utcnow()

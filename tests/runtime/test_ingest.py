@@ -150,10 +150,34 @@ async def test_expired_leases_resend_only_through_idempotent_channels(otklik: Ot
     assert plain.calls == 0 and idempotent.texts() == ["готов"]
 
 
+REMINDER_FLOW = """
+id: echo.reminder
+start: ask
+nodes:
+  ask:
+    type: question
+    kind: photo
+    text: "Пришлите скриншот"
+    save_as: shot
+    timeout: 48h
+    on_timeout: nudge
+    next: thanks
+  nudge: {type: question, kind: photo, text: "Напоминаю: пришлите скриншот", save_as: shot, next: thanks}
+  thanks: {type: end, text: "Спасибо"}
+"""
+
+
+async def waiting_for_a_reminder(app: Otklik, sender_id: str) -> int:
+    """A conversation at a question with a durable 48 h timeout (a test flow, independent of any pack)."""
+    await app.flows.save(REMINDER_FLOW, pack="echo", author="test")
+    await app._rebuild_engines()
+    account = await remote_account(app, RecordingSender())
+    await app.ingest(InboundEvent(account, f"{sender_id}-1", sender_id, EventKind.BUTTON, payload="flow:echo.reminder"))
+    return account
+
+
 async def test_wait_timers_survive_and_fire_once(otklik: Otklik) -> None:
-    account = webchat_id(otklik)
-    await otklik.ingest(ev(account, "w1", "/start cb", sender="buyer-w"))
-    await otklik.ingest(ev(account, "w2", "yes", sender="buyer-w", kind=EventKind.BUTTON))
+    await waiting_for_a_reminder(otklik, "buyer-w")
     async with otklik.db.read() as session:
         timer = (await session.execute(select(Timer).where(Timer.kind == "timeout"))).scalar_one()
     assert timedelta(hours=47) < timer.due_at - utcnow() <= timedelta(hours=48)
@@ -166,19 +190,22 @@ async def test_wait_timers_survive_and_fire_once(otklik: Otklik) -> None:
         last = await session.scalar(select(Message.text).where(Message.direction == "out").order_by(Message.id.desc()))
         status = await session.scalar(select(Timer.status))
     assert last is not None and last.startswith("Напоминаю") and status == "done"
+    assert await count(otklik, Message, Message.text.like("Напоминаю%")) == 1
 
 
 async def test_a_timer_claimed_by_a_dead_worker_is_fired_after_its_lease(otklik: Otklik) -> None:
-    account = webchat_id(otklik)
-    await otklik.ingest(ev(account, "k1", "/start cb", sender="buyer-k"))
-    await otklik.ingest(ev(account, "k2", "yes", sender="buyer-k", kind=EventKind.BUTTON))
-    async with otklik.db.write() as session:
+    await waiting_for_a_reminder(otklik, "buyer-k")
+    async with otklik.db.write() as session:  # claimed by another worker that still holds the lease
         await session.execute(
             update(Timer).values(
-                status="running", due_at=utcnow() - timedelta(minutes=5), lease_until=utcnow() - timedelta(seconds=1)
+                status="running", due_at=utcnow() - timedelta(minutes=5), lease_until=utcnow() + timedelta(minutes=1)
             )
         )
+    assert await otklik.timers.run_once() == 0
+    async with otklik.db.write() as session:  # that worker died: its lease runs out
+        await session.execute(update(Timer).values(lease_until=utcnow() - timedelta(seconds=1)))
     assert await otklik.timers.run_once() == 1
+    assert await otklik.timers.run_once() == 0
     assert await count(otklik, Message, Message.text.like("Напоминаю%")) == 1
 
 
