@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,15 +15,16 @@ from otklik.adapters.db.engine import Database
 from otklik.adapters.db.migrate import upgrade
 from otklik.adapters.db.models import ChannelAccount, EventLog, Setting
 from otklik.adapters.media import MediaStore
+from otklik.cashback.jobs import erase_loop
 from otklik.clock import utcnow
 from otklik.config import Settings
-from otklik.core.flows.engine import Engine
 from otklik.runtime.channels import build_senders
 from otklik.runtime.context import AccountInfo, RuntimeContext
 from otklik.runtime.flowstore import FlowStore
 from otklik.runtime.ingest import Ingest
 from otklik.runtime.outbox import Dispatcher
 from otklik.runtime.packs import Pack, build_classifier, intent_descriptions, load_pack
+from otklik.runtime.settings_store import LiveSettings, SettingsStore
 from otklik.runtime.supervisor import Supervisor
 from otklik.runtime.telegram import TelegramChannels, telegram_credentials
 from otklik.runtime.timers import ActionRegistry, Timers
@@ -45,6 +47,7 @@ class Otklik:
     flows: FlowStore
     actions: ActionRegistry
     vault: Vault
+    live: LiveSettings  # admin settings (business hours, languages, hand-off texts) of this process
     packs: dict[str, Pack] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
     telegram: TelegramChannels | None = None
@@ -65,7 +68,9 @@ class Otklik:
         register_builtin(actions)
         vault = Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
         ctx.llm = build_llm(settings, _usage_logger(db))
-        return cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault)
+        live = LiveSettings(SettingsStore(db), ctx)
+        ctx.after_hours_text = live.after_hours_text
+        return cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault, live)
 
     async def start(self, *, migrate: bool = True, demo_owner: bool = False) -> None:
         """Migrate (SQLite always; PostgreSQL when asked), seed, load accounts, flows and engines.
@@ -121,7 +126,8 @@ class Otklik:
 
     async def _rebuild_engines(self, *, force: bool = False) -> None:
         revision = await self.flows.revision()
-        if revision == self._revision and not force:
+        settings_changed = await self.live.refresh()
+        if revision == self._revision and not force and not settings_changed:
             return
         active = await self.flows.active()
         flows = {key: flow for key, (_pack, flow) in active.items()}
@@ -133,12 +139,12 @@ class Otklik:
                 if old
                 else await asyncio.to_thread(build_classifier, pack, self.settings.cache_dir, self.settings.nlu)
             )
-            engines[pack_id] = Engine(pack.config, flows, classifier)
+            engines[pack_id] = self.live.engine(pack.config, flows, classifier)
         self.ctx.engines = engines
         self._revision = revision
 
     async def watch_flows(self, stop: asyncio.Event) -> None:
-        """Published flow versions go live without a restart (checked every 2 s)."""
+        """Published flow versions and admin settings go live without a restart (checked every 2 s)."""
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), 2.0)
@@ -148,6 +154,10 @@ class Otklik:
     def start_worker(self) -> None:
         self.supervisor.start("dispatcher", self.dispatcher.run)
         self.supervisor.start("timers", self.timers.run)
+        self.supervisor.start("cashback-erase", functools.partial(erase_loop, self.db))
+        from otklik.care.sync import wb_sync_loop  # WB cards, reviews and approved replies (issue 7)
+
+        self.supervisor.start("wb-sync", wb_sync_loop(self.db, self.settings, self.vault, self.ctx.llm))
         if self.telegram is not None and not self.settings.public_url:  # no public URL: long polling
             for name, loop in self.telegram.polling_loops().items():
                 self.supervisor.start(name, loop)

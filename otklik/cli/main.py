@@ -28,8 +28,10 @@ def _channels() -> None:
     from otklik.cli.channels import app as channels_app
     from otklik.cli.telegram import app as telegram_app
     from otklik.cli.telegram import qr
+    from otklik.cli.wb import app as wb_app
 
     app.add_typer(channels_app, name="channels")
+    app.add_typer(wb_app, name="wb")
     app.add_typer(telegram_app, name="telegram")
     app.command("qr")(qr)
     from otklik.cli.users import app as users_app

@@ -11,7 +11,18 @@ from otklik.adapters.db.models import EventLog
 from otklik.clock import utcnow
 
 # Kinds that are audit entries (shown on the audit page); the event log holds bot events too.
-AUDIT_PREFIXES = ("user.", "flow.", "settings.", "channel.", "conversation.", "canned.", "claim.", "payout.", "review.")
+AUDIT_PREFIXES = (
+    "user.",
+    "flow.",
+    "settings.",
+    "channel.",
+    "conversation.",
+    "canned.",
+    "claim.",
+    "payout.",
+    "review.",
+    "campaign.",
+)
 
 
 def audit(

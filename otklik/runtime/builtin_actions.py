@@ -20,8 +20,10 @@ async def add_tag(ctx: ActionContext, args: dict[str, Any]) -> list[str]:
 
 def register_builtin(registry: ActionRegistry) -> None:
     from otklik.care.actions import register as register_care
+    from otklik.cashback.actions import register as register_cashback
     from otklik.runtime.knowledge import answer
 
     registry.register("contact.add_tag", add_tag)
     registry.register("knowledge.answer", answer)
     register_care(registry)
+    register_cashback(registry)

@@ -72,7 +72,32 @@ def test_malformed_flows_get_clear_errors(source: str, expected: str) -> None:
 
 
 def test_oversized_source_is_refused_before_parsing() -> None:
-    assert "larger than" in errors("#" * 300_000)[0]
+    assert "the limit is" in errors("#" * 300_000)[0]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("a: &x [1, 2]\nb: [*x, *x, *x]\n", "aliases"),
+        ("id: x\nstart: a\nnodes: " + "[" * 40 + "]" * 40 + "\n", "nested deeper"),
+        ("id: x\x00\nstart: a\n", "control character"),
+    ],
+)
+def test_hostile_yaml_is_refused_before_yaml_builds_anything(source: str, expected: str) -> None:
+    assert any(expected in e for e in errors(source))
+
+
+def test_diagram_labels_carry_no_markup_or_mermaid_syntax() -> None:
+    from otklik.core.flows.diagram import mermaid
+    from otklik.core.flows.validate import parse_flow_yaml
+
+    flow = parse_flow_yaml(
+        "id: x\nstart: a\nnodes:\n"
+        "  a: {type: question, kind: choice, text: hi, options: [{title: t, value: '<img src=x onerror=alert(1)>|\\\"', next: b}]}\n"
+        "  b: {type: end}\n"
+    )
+    text = mermaid(flow)
+    assert "<" not in text and ">|" not in text.replace("-->|", "") and "#60;img" in text
 
 
 def test_unknown_intents_are_reported_when_the_pack_is_known() -> None:

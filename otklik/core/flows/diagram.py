@@ -27,13 +27,13 @@ def mermaid(flow: Flow) -> str:
         label = f"{node_id}: {node.type}" + (f" → {node.flow}" if node.type == "goto" else "")
         lines.append(f'    {_id(node_id)}{left}"{_label(label)}"{right}')
         for field, target in node.targets():
-            lines.append(f"    {_id(node_id)} -->|{field}| {_id(target)}")
+            lines.append(f'    {_id(node_id)} -->|"{_label(field)}"| {_id(target)}')
         if isinstance(node, IntentRouterNode):
-            lines += [f"    {_id(node_id)} -->|{_label(i)}| {_id(t)}" for i, t in node.routes.items()]
+            lines += [f'    {_id(node_id)} -->|"{_label(i)}"| {_id(t)}' for i, t in node.routes.items()]
         elif isinstance(node, ConditionNode):
-            lines += [f"    {_id(node_id)} -->|if {i + 1}| {_id(b.next)}" for i, b in enumerate(node.branches)]
+            lines += [f'    {_id(node_id)} -->|"if {i + 1}"| {_id(b.next)}' for i, b in enumerate(node.branches)]
         elif isinstance(node, QuestionNode):
-            lines += [f"    {_id(node_id)} -->|{_label(o.value)}| {_id(o.next)}" for o in node.options if o.next]
+            lines += [f'    {_id(node_id)} -->|"{_label(o.value)}"| {_id(o.next)}' for o in node.options if o.next]
     return "\n".join(lines) + "\n"
 
 
@@ -42,4 +42,6 @@ def _id(node_id: str) -> str:
 
 
 def _label(text: str) -> str:
-    return text.replace('"', "'").replace("|", "/")
+    """Letters, digits and a few safe marks stay; anything else becomes a Mermaid entity (`<` -> `#60;`),
+    so a label can carry neither markup nor Mermaid syntax (node ids and values come from user YAML)."""
+    return "".join(ch if ch.isalnum() or ch in " _-.:/→" else f"#{ord(ch)};" for ch in text)

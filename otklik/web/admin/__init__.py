@@ -5,10 +5,39 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from otklik.web.admin import auth, deps, home, users
+from otklik.web.admin import (
+    audit,
+    auth,
+    care,
+    care_replies,
+    cashback,
+    cashback_claims,
+    deps,
+    flows,
+    home,
+    inbox,
+    inbox_actions,
+    inbox_canned,
+    settings,
+    users,
+)
 
 # Each admin area is a module with a `router`; listing it here mounts it behind the login guard.
-AREAS = [auth, home, users]
+AREAS = [
+    auth,
+    home,
+    users,
+    flows,
+    inbox,
+    inbox_actions,
+    inbox_canned,
+    settings,
+    audit,
+    cashback,
+    cashback_claims,
+    care,
+    care_replies,
+]
 
 
 def mount(app: FastAPI) -> None:
