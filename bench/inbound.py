@@ -9,8 +9,10 @@ Each virtual buyer creates a session, sends M messages one after the other and, 
 the time from the start of the POST to the moment its last expected reply is returned by the long-poll GET
 (`after=<cursor>&wait=5`). The message script walks the care-ru main flow in a cycle in which the bot never
 goes silent (no hand-off): a greeting (router -> greet_again), a text the router cannot classify (-> clarify
-choice question), "1" (-> cashback terms question), "2" (-> "later" end node). After the end node the next
-"привет" restarts the flow, so that message gets two replies (the welcome message + greet_again). How many
+choice question), "3" (-> the delivery flow: explanation + "enough?" question), "1" (-> the
+`care.record_incident` action, then the rating question), "5" (-> rating saved, thanks, end). After the end
+the next "привет" restarts the flow, so that message gets two replies (the welcome message + greet_again).
+Two of the five messages run a flow action (a durable timer row, the action, its result applied). How many
 replies each message gets is not assumed: it is calibrated on one session before the load (waiting for
 quiescence) and then checked for every message, reply texts included.
 
@@ -44,7 +46,7 @@ import httpx
 
 SCRIPTS: dict[str, list[str]] = {
     # one cycle of the care-ru main flow, see the module docstring
-    "flow": ["привет", "а что у вас есть ещё интересного", "1", "2"],
+    "flow": ["привет", "а что у вас есть ещё интересного", "3", "1", "5"],
     # a stop word: one reply, no NLU and no flow step (isolates HTTP + storage + dispatch costs)
     "stop": ["стоп"],
 }

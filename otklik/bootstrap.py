@@ -167,6 +167,7 @@ class Otklik:
 
     async def close(self) -> None:
         await self.supervisor.close()
+        await self.timers.cancel_actions()  # actions started right after a commit run outside the supervisor
         if self.telegram is not None:
             await self.telegram.aclose()
         if self.ctx.llm is not None:

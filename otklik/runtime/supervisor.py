@@ -18,6 +18,11 @@ class Supervisor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, name: str, loop: Loop) -> None:
+        """Start a named background loop once; a second start of a running name is ignored (an orphaned
+        task would outlive `close`)."""
+        running = self._tasks.get(name)
+        if running is not None and not running.done():
+            return
         self._tasks[name] = asyncio.get_running_loop().create_task(self._keep(name, loop), name=name)
 
     async def _keep(self, name: str, loop: Loop) -> None:

@@ -79,8 +79,15 @@ class Timers:
                     await asyncio.wait_for(stop.wait(), self.ctx.settings.timer_poll_seconds)
                 except TimeoutError:
                     pass
-        for task in list(self._running):
+        await self.cancel_actions()
+
+    async def cancel_actions(self, timeout: float = 5.0) -> None:
+        """Stop the actions still running here and wait for them (their timer rows re-run them later)."""
+        tasks = [task for task in self._running if not task.done()]
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def run_once(self) -> int:
         claimed = await self._claim()
