@@ -47,6 +47,8 @@ import httpx
 SCRIPTS: dict[str, list[str]] = {
     # one cycle of the care-ru main flow, see the module docstring
     "flow": ["привет", "а что у вас есть ещё интересного", "3", "1", "5"],
+    # greeting and thanks through the offline classifier: routers and an end node, no flow action
+    "chat": ["привет", "спасибо"],
     # a stop word: one reply, no NLU and no flow step (isolates HTTP + storage + dispatch costs)
     "stop": ["стоп"],
 }
@@ -786,7 +788,7 @@ def main() -> None:
     p.add_argument("--sessions", "-k", type=int, default=50, help="concurrent web-chat sessions (virtual buyers)")
     p.add_argument("--messages", "-m", type=int, default=20, help="measured messages per session")
     p.add_argument("--warmup", type=int, default=4, help="unmeasured messages per session before the measured phase")
-    p.add_argument("--script", choices=sorted(SCRIPTS), default="flow")
+    p.add_argument("--script", choices=sorted(SCRIPTS), default="chat")
     p.add_argument(
         "--client", choices=["raw", "httpx"], default="raw", help="load generator's HTTP client (raw: lean, default)"
     )
