@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from otklik.adapters.channels.telegram import SECRET_HEADER  # noqa: E402
 from otklik.testing.fake_telegram import FakeTelegramServer  # noqa: E402
 
-SECRET = "bench-secret-token"
+SECRET = "fake-webhook-secret-for-the-bench"
 OTKLIK_TOKEN = "111111:BENCH-otklik"
 BARE_TOKEN = "222222:BENCH-bare"
 BURST_TOKEN = "333333:BENCH-burst"

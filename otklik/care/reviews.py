@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
@@ -141,17 +141,37 @@ async def import_feedbacks(
 
 
 async def reclassify(db: Database, classifier: ReviewClassifier, *, account_id: int | None = None) -> int:
-    """Classify every stored review again (after the seller edited `reviews.yaml`); returns the count."""
-    async with db.write() as session:
-        query = select(WBFeedback)
-        if account_id is not None:
-            query = query.where(WBFeedback.channel_account_id == account_id)
-        rows = list((await session.execute(query)).scalars())
+    """Classify every stored review again (after the seller edited `reviews.yaml`); returns the count.
+
+    Reviews are read, classified outside any transaction, then written in batches, so the write lock (which
+    buyers' messages need) is held only for short updates.
+    """
+    query = select(WBFeedback.id, WBFeedback.text, WBFeedback.cons, WBFeedback.rating)
+    if account_id is not None:
+        query = query.where(WBFeedback.channel_account_id == account_id)
+    async with db.read() as session:
+        rows = (await session.execute(query)).all()
+
+    def classify_all() -> list[dict[str, object]]:
+        labels = []
         for row in rows:
-            label = await asyncio.to_thread(classifier.classify, review_text(row.text, row.cons), row.rating)
-            row.negative, row.category = label.negative, label.category
-            row.confidence, row.classified_by = round(label.confidence * 100), "offline"
-    return len(rows)
+            label = classifier.classify(review_text(row.text, row.cons), row.rating)
+            labels.append(
+                {
+                    "id": row.id,
+                    "negative": label.negative,
+                    "category": label.category,
+                    "confidence": round(label.confidence * 100),
+                    "classified_by": "offline",
+                }
+            )
+        return labels
+
+    labels = await asyncio.to_thread(classify_all)
+    for start in range(0, len(labels), 500):
+        async with db.write() as session:
+            await session.execute(update(WBFeedback), labels[start : start + 500])
+    return len(labels)
 
 
 # --- insights -----------------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from otklik.adapters.db.models import WBFeedback, WBReviewReply
 from otklik.adapters.wildberries import RateLimit, RetryPolicy, WBClient, WBHosts, WBUnavailable
 from otklik.adapters.wildberries.ratelimit import CONTENT, FEEDBACKS, PING
-from otklik.care.classify import ReviewClassifier
+from otklik.care.classify import ReviewClassifier, review_text
 from otklik.care.incidents import Period
 from otklik.care.replies import approve_reply, create_drafts, list_replies, post_approved, retry_reply
-from otklik.care.reviews import import_feedbacks, review_insights, reviews_csv
+from otklik.care.reviews import import_feedbacks, reclassify, review_insights, reviews_csv
 from otklik.care.sync import SyncOptions, sync_account
 from otklik.care.syncstate import load_state
 from otklik.care.wbaccounts import wb_accounts
@@ -74,6 +74,22 @@ def test_low_ratings_are_negative_even_without_text(classifier: ReviewClassifier
     assert classifier.classify("", 2).negative and classifier.classify("", 2).category == "other"
     assert not classifier.classify("", 5).negative
     assert not classifier.classify("!!! ??? 123", 5).negative
+
+
+async def test_reclassify_rewrites_every_stored_label(care: Care, classifier: ReviewClassifier) -> None:
+    care.wb.add_feedbacks(sample_feedbacks(12, seed=5))
+    async with client(care) as wb:
+        await import_feedbacks(care.app.db, wb, care.account_id, classifier=classifier, page_size=50)
+    async with care.app.db.write() as session:  # as if the seller's old examples had labelled everything wrongly
+        for row in (await session.execute(select(WBFeedback))).scalars():
+            row.category, row.negative, row.classified_by = "price", False, "stale"
+    assert await reclassify(care.app.db, classifier, account_id=care.account_id) == 12
+    async with care.app.db.read() as session:
+        rows = list((await session.execute(select(WBFeedback))).scalars())
+    assert all(r.classified_by == "offline" for r in rows)
+    for row in rows:
+        expected = classifier.classify(review_text(row.text, row.cons), row.rating)
+        assert (row.category, row.negative) == (expected.category, expected.negative)
 
 
 async def test_import_pages_through_429s_and_is_incremental(care: Care, classifier: ReviewClassifier) -> None:

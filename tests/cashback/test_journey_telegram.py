@@ -25,7 +25,7 @@ from tests.cashback.conftest import REVIEW_TEXT, add_campaign, needs_ocr, review
 from tests.cashback.screens import big_jpeg, pdf, review_screenshot
 from tests.conftest import make_settings
 
-SECRET = "cashback-secret_token"
+SECRET = "fake-webhook-secret-for-cashback-tests"
 
 
 @pytest.fixture

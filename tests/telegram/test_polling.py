@@ -66,7 +66,7 @@ async def test_updates_are_delivered_once_in_order_and_confirmed(bot: Bot, fake:
 
 
 async def test_webhook_is_deleted_before_polling(bot: Bot, fake: FakeTelegramServer) -> None:
-    await bot.set_webhook("https://shop.example.com/tg/hook", secret_token="s3cret")
+    await bot.set_webhook("https://shop.example.com/tg/hook", secret_token="fake-secret")
     [update_id] = queue_texts(fake, "привет")
     handler = Handler(asyncio.Event(), until=lambda h: True)
     await poll(bot, handler)

@@ -23,7 +23,7 @@ from otklik.testing.fake_telegram import DEFAULT_TOKEN, FakeTelegramServer
 from otklik.web.app import create_app
 from tests.conftest import make_settings
 
-SECRET = "s3cret-token_for-tests"
+SECRET = "fake-webhook-secret-for-tests"
 
 
 @pytest.fixture
