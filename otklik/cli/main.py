@@ -195,9 +195,11 @@ def _read(file: Path) -> str:
 def _flow_id(file: Path) -> str:
     import yaml
 
+    from otklik.core import safe_yaml
+
     try:
-        data = yaml.safe_load(_read(file))
-    except yaml.YAMLError:
+        data = safe_yaml.load(_read(file))
+    except (yaml.YAMLError, safe_yaml.UnsafeYaml):
         return file.stem
     return str(data.get("id")) if isinstance(data, dict) and data.get("id") else file.stem
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import Setting
 from otklik.clock import utcnow
+from otklik.core import safe_yaml
 from otklik.core.conversation import ContactView, ConversationState, StepResult
 from otklik.core.errors import InvalidInput
 from otklik.core.flows.engine import Engine
@@ -74,8 +75,8 @@ def pack_languages(pack: Pack) -> tuple[str, ...]:
     _collect_languages(pack.config.texts, found)
     for source in pack.flow_sources.values():
         try:
-            _collect_languages(yaml.safe_load(source), found)
-        except yaml.YAMLError:
+            _collect_languages(safe_yaml.load(source), found)
+        except (yaml.YAMLError, safe_yaml.UnsafeYaml):
             continue
     found.discard(pack.config.language)
     return (pack.config.language, *sorted(found))

@@ -343,4 +343,3 @@ async def end_session(db: Database, token: str) -> None:
 
 def csrf_ok(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
-

@@ -3,13 +3,13 @@ never returned."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from otklik.core import safe_yaml
 from otklik.core.errors import FlowInvalid, FlowIssue
 from otklik.core.flows.model import (
     ButtonSpec,
@@ -25,68 +25,39 @@ from otklik.core.flows.model import (
 )
 from otklik.core.templates import template_errors
 
-MAX_SOURCE_BYTES = 256 * 1024
+MAX_SOURCE_BYTES = safe_yaml.MAX_BYTES
 _NODE_ADAPTER: TypeAdapter[Node] = TypeAdapter(Node)
 _PAUSING = ("question", "intent_router", "wait", "action", "handoff", "end")
 
 
-MAX_DEPTH = 24  # nesting of YAML mappings/lists; real flows use about 6
-MAX_EVENTS = 100_000  # YAML parser events (scalars, keys, collections) in one source
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
-
-
 def guard_source(source: str) -> None:
-    """Refuse hostile or unusable text *before* YAML builds anything from it.
+    """Refuse hostile or unusable text *before* YAML builds anything from it (see `otklik.core.safe_yaml`).
 
     PyYAML expands aliases by reference, so a "billion laughs" document is small in memory but costs
     minutes of CPU once validated or serialised; deeply nested lists overflow the recursion limit.
-    Flows need neither, so aliases, deep nesting, binary data and oversized text are errors.
+    Flows need neither, so aliases, deep nesting, binary data and oversized text are errors, and so is a
+    syntax error (reported with line and column).
     """
-    size = len(source.encode("utf-8", "replace"))
-    if size > MAX_SOURCE_BYTES:
-        _refuse(f"the flow is {size} bytes; the limit is {MAX_SOURCE_BYTES} bytes")
-    control = _CONTROL.search(source)
-    if control:
-        line = source.count("\n", 0, control.start()) + 1
-        _refuse(f"line {line}: binary data or a control character (U+{ord(control.group()):04X}) is not allowed")
-    depth = events = 0
     try:
-        for event in yaml.parse(source, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            events += 1
-            if isinstance(event, yaml.AliasEvent):
-                _refuse(f"{_at(event)}: YAML aliases (*{event.anchor}) are not allowed in flows; write the value out")
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    _refuse(f"{_at(event)}: nested deeper than {MAX_DEPTH} levels")
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-            if events > MAX_EVENTS:
-                _refuse(f"the flow has more than {MAX_EVENTS} YAML elements")
-    except yaml.YAMLError:
-        return  # a syntax error: `parse_flow_yaml` reports it with line and column
+        safe_yaml.check(source, max_bytes=MAX_SOURCE_BYTES)
+    except safe_yaml.UnsafeYaml as exc:
+        _refuse(str(exc))
+    except yaml.YAMLError as exc:
+        _refuse(safe_yaml.syntax_message(exc))
 
 
-def _at(event: yaml.Event) -> str:
-    mark = event.start_mark
-    return f"line {mark.line + 1}" if mark is not None else "somewhere"
-
-
-def _refuse(message: str) -> None:
+def _refuse(message: str) -> NoReturn:
     raise FlowInvalid([FlowIssue("?", None, "", message)])
 
 
 def parse_flow_yaml(source: str, known_flows: Iterable[str] = (), known_intents: Iterable[str] = ()) -> Flow:
     """YAML text -> a valid `Flow`, or `FlowInvalid` listing every error (hostile input refused first)."""
-    guard_source(source)
     try:
-        data = yaml.safe_load(source)
+        data = safe_yaml.load(source, max_bytes=MAX_SOURCE_BYTES)
+    except safe_yaml.UnsafeYaml as exc:
+        _refuse(str(exc))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise FlowInvalid(
-            [FlowIssue("?", None, "", f"YAML syntax error: {where}{getattr(exc, 'problem', exc)}")]
-        ) from None
+        _refuse(safe_yaml.syntax_message(exc))
     return build_flow(data, known_flows, known_intents)
 
 

@@ -18,10 +18,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from otklik.core import safe_yaml
 from otklik.core.errors import FlowInvalid, FlowIssue, InvalidInput, NotFound, TooLarge
 from otklik.core.flows.diagram import mermaid
 from otklik.core.flows.model import Flow
-from otklik.core.flows.validate import guard_source
 from otklik.runtime.flowstore import FlowVersionSource, parse_source
 from otklik.runtime.users import Perm, Principal
 from otklik.web.admin import flows_console as console
@@ -304,9 +304,8 @@ def issues_json(source: str, issues: list[FlowIssue]) -> list[dict[str, Any]]:
     """Errors for the page: flow, node, field, message and, when it can be found, the line in the YAML."""
     root = None
     try:
-        guard_source(source)  # only then is composing the YAML tree cheap and safe
-        root = yaml.compose(source, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (FlowInvalid, yaml.YAMLError, RecursionError):
+        root = safe_yaml.compose(source)  # checked first, so composing the tree is cheap and safe
+    except (safe_yaml.UnsafeYaml, yaml.YAMLError):
         root = None
     out = []
     for issue in issues:
