@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
 from otklik.config import Settings
 from otklik.core.errors import OtklikError
@@ -143,6 +142,8 @@ def list_accounts() -> None:
     """Channel accounts with their kind, pack and masked secret."""
 
     async def go() -> None:
+        from sqlalchemy import select
+
         from otklik.adapters.db.models import ChannelAccount
         from otklik.bootstrap import Otklik
         from otklik.runtime.channels import mask

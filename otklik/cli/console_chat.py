@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 
 from otklik.adapters.channels.console import ConsoleSender
 from otklik.bootstrap import Otklik
 from otklik.config import Settings
 from otklik.core.messages import Button, EventKind, InboundEvent, match_choice
 
+# The turn labels in the pack's language (a Spanish pack is not chatted with in Russian).
+LABELS = {"ru": ("вы", "бот"), "es": ("tú", "bot"), "en": ("you", "bot")}
+
+
+def labels(pack: str, extra_dirs: tuple[Path, ...] = ()) -> tuple[str, str]:
+    """(buyer, bot) labels for the pack's language; English for a language without its own."""
+    from otklik.runtime.packs import load_pack
+
+    return LABELS.get(load_pack(pack, extra_dirs).config.language, LABELS["en"])
+
 
 async def chat_loop(settings: Settings, pack: str) -> None:
+    you, bot = labels(pack, settings.packs_dirs)
     otklik = Otklik.build(settings)
     await otklik.start()
     account_id = await otklik.ensure_account("console", "console", pack)
     await otklik.reload()
-    sender = ConsoleSender(lambda text: print(f"бот: {text}", flush=True))
+    sender = ConsoleSender(lambda text: print(f"{bot}: {text}", flush=True))
     otklik.ctx.senders[account_id] = sender
     counter = itertools.count(1)
     try:
         await _say(otklik, InboundEvent(account_id, "start", "console", EventKind.TEXT, text="/start"))
         while True:
             try:
-                line = await asyncio.to_thread(input, "вы: ")
+                line = await asyncio.to_thread(input, f"{you}: ")
             except EOFError:
                 break
             text = line.strip()

@@ -128,11 +128,15 @@ def flows_validate(path: Annotated[Path, typer.Argument(help="a flow YAML file o
     if not files or not all(f.is_file() for f in files):
         err.print(f"[red]no flow files at {path}[/red]")
         raise typer.Exit(2)
-    known = {_flow_id(f) for f in files} | _pack_flow_ids()
+    sources = {file: _try_read(file) for file in files}
+    known = {_flow_id(f, text) for f, text in sources.items() if text is not None} | _pack_flow_ids()
     failed = 0
-    for file in files:
+    for file, text in sources.items():
+        if text is None:  # unreadable or not UTF-8: reported, and the other files are still checked
+            failed += 1
+            continue
         try:
-            flow = parse_flow_yaml(_read(file), known_flows=known)
+            flow = parse_flow_yaml(text, known_flows=known)
         except FlowInvalid as exc:
             failed += 1
             for issue in exc.errors:
@@ -184,21 +188,23 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     console.print(json.dumps({"upgraded_to": revision}))
 
 
-def _read(file: Path) -> str:
+def _try_read(file: Path) -> str | None:
     try:
         return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"[red]cannot read {file}: {exc}[/red]")
-        raise typer.Exit(2) from None
+    except UnicodeDecodeError as exc:
+        console.print(f"[red]✗[/red] {file}: not UTF-8 text (byte {exc.start}); save the file as UTF-8")
+    except OSError as exc:
+        console.print(f"[red]✗[/red] {file}: cannot read: {exc.strerror or exc}")
+    return None
 
 
-def _flow_id(file: Path) -> str:
+def _flow_id(file: Path, text: str) -> str:
     import yaml
 
     from otklik.core import safe_yaml
 
     try:
-        data = safe_yaml.load(_read(file))
+        data = safe_yaml.load(text)
     except (yaml.YAMLError, safe_yaml.UnsafeYaml):
         return file.stem
     return str(data.get("id")) if isinstance(data, dict) and data.get("id") else file.stem

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import select
 
 from otklik.config import Settings
 
@@ -19,6 +18,8 @@ err = Console(stderr=True)
 
 async def _account(name: str | None) -> tuple[int, str, str, str]:
     """(id, username, token, webhook secret) of a Telegram account (the only one when name is None)."""
+    from sqlalchemy import select
+
     from otklik.adapters.db.models import ChannelAccount
     from otklik.bootstrap import Otklik
 

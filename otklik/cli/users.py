@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from otklik.config import Settings
 from otklik.core.errors import OtklikError
-from otklik.runtime.users import Role, create_user, set_password
 
 if TYPE_CHECKING:
     from otklik.bootstrap import Otklik
@@ -48,7 +47,7 @@ def _run(coro_factory: Callable[[Otklik], Awaitable[T]]) -> T:
 @app.command("create")
 def create(
     login: str = typer.Option(..., "--login", help="sign-in name"),
-    role: str = typer.Option(Role.OPERATOR.value, "--role", help="owner | admin | operator | moderator | analyst"),
+    role: str = typer.Option("operator", "--role", help="owner | admin | operator | moderator | analyst"),
     name: str = typer.Option("", "--name"),
     language: str = typer.Option("ru", "--language", help="ru | en | es"),
     password: str = typer.Option(
@@ -58,6 +57,8 @@ def create(
     """Create an admin user."""
 
     async def go(otk: Otklik) -> Any:
+        from otklik.runtime.users import create_user
+
         return await create_user(otk.db, login, role, password=password, name=name, language=language, actor="cli")
 
     _uid, secret = _run(go)
@@ -74,6 +75,8 @@ def reset_password(
     """Set a new password; every session of the user ends."""
 
     async def go(otk: Otklik) -> Any:
+        from otklik.runtime.users import set_password
+
         return await set_password(otk.db, login, password, actor="cli")
 
     secret = _run(go)

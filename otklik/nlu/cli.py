@@ -6,13 +6,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from otklik.nlu.classifier import OfflineClassifier, load_classifier
-from otklik.nlu.evaluate import EvalDataError, evaluate, format_report, read_labelled_csv
 from otklik.nlu.packdata import PackError, pack_dir
+
+if TYPE_CHECKING:  # scikit-learn is imported only by the commands that use it: `otklik --help` stays fast
+    from otklik.nlu.classifier import OfflineClassifier
 
 __all__ = ["app", "resolve_pack"]
 
@@ -40,6 +41,8 @@ def resolve_pack(pack: str) -> Path:
 
 
 def _load(pack: str, cache_dir: Path, force: bool = False) -> OfflineClassifier:
+    from otklik.nlu.classifier import load_classifier
+
     directory = resolve_pack(pack)
     try:
         return load_classifier(directory, cache_dir, force=force)
@@ -87,6 +90,8 @@ def eval_command(
     cache_dir: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Accuracy, macro-F1, per-intent precision/recall and the misclassified rows of a labelled CSV."""
+    from otklik.nlu.evaluate import EvalDataError, evaluate, format_report, read_labelled_csv
+
     classifier = _load(pack, cache_dir)
     try:
         rows = read_labelled_csv(file, classifier.intents)

@@ -94,3 +94,38 @@ def test_channels_add_webhook_validates_and_masks(tmp_path: Path) -> None:
     assert dup.exit_code == 2 and "already exists" in dup.output
     hostile = runner.invoke(app, ["channels", "add", "webhook", "--url", "http://x", "--name", "<script>"])
     assert hostile.exit_code == 2 and "account name" in hostile.output
+
+
+def test_regression_chat_labels_turns_in_the_packs_language() -> None:
+    result = runner.invoke(app, ["chat", "--pack", "sales-es"], input="hola\n")
+    assert result.exit_code == 0, result.output
+    assert "bot: " in result.output and "tú: " in result.output
+    assert "бот:" not in result.output and "вы:" not in result.output
+
+
+def test_regression_flows_validate_reports_every_file_after_a_non_utf8_one(tmp_path: Path) -> None:
+    (tmp_path / "a_bad.yaml").write_bytes(b"id: shop.a\ntext: \xff\xfe caf\xe9\n")
+    (tmp_path / "b_broken.yaml").write_text("id: shop.b\nstart: nowhere\nnodes: {}\n", encoding="utf-8")
+    (tmp_path / "c_good.yaml").write_text(
+        "id: shop.c\nstart: hi\nnodes:\n  hi: {type: message, text: hi, next: bye}\n  bye: {type: end}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["flows", "validate", str(tmp_path)])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())  # Rich wraps long lines
+    assert "a_bad.yaml: not UTF-8" in output
+    assert "b_broken.yaml" in output and output.count("✗") >= 2
+    assert "c_good.yaml: flow shop.c" in output
+
+
+def test_regression_help_imports_no_heavy_module() -> None:
+    """`otklik --help` took ~4 s: scikit-learn, SQLAlchemy and aiogram were imported to list commands."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, otklik.cli.main as m; "
+        "print(sorted(n for n in ('sklearn', 'sqlalchemy', 'aiogram', 'scipy', 'argon2') if n in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout
