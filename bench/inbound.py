@@ -575,6 +575,9 @@ class Server:
         env = dict(os.environ)
         env.update({"OTKLIK_DATA_DIR": str(data_dir), "OTKLIK_DEMO": "true", "OTKLIK_LOG_LEVEL": "WARNING"})
         env.pop("OTKLIK_DATABASE_URL", None)
+        # every virtual buyer comes from 127.0.0.1: the web chat's per-address and per-chat limits are off
+        for limit in ("SESSIONS_PER_ADDRESS", "MESSAGES_PER_ADDRESS", "MESSAGES_PER_SESSION"):
+            env.setdefault(f"OTKLIK_WEBCHAT_{limit}", "0")
         if database_url:
             env["OTKLIK_DATABASE_URL"] = database_url
         if nlu:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused in production
@@ -49,9 +51,23 @@ class Settings(BaseSettings):
     timer_poll_seconds: float = Field(0.5, gt=0)
     action_grace_seconds: float = Field(30.0, ge=0)
     webchat_poll_max_seconds: float = Field(25.0, ge=0, le=60)
+    # web chat abuse limits (per process, sliding 60-second windows; 0 = no limit)
+    webchat_sessions_per_address: int = Field(20, ge=0, description="new chats per client address per minute")
+    webchat_messages_per_address: int = Field(120, ge=0, description="messages per client address per minute")
+    webchat_messages_per_session: int = Field(30, ge=0, description="messages (files included) per chat per minute")
+    webchat_uploads_per_session: int = Field(5, ge=0, description="files per chat per minute")
+    webchat_media_files_per_session: int = Field(20, ge=0, description="files one chat may upload in all")
+    webchat_media_bytes_per_session: int = Field(50 * 1024 * 1024, ge=0, description="bytes one chat may upload")
     sqlite_busy_timeout_ms: int = Field(15000, ge=0, description="how long a writer waits for SQLite's lock")
     cache_path: Path | None = Field(None, description="trained models cache (default: data_dir/cache)")
     log_level: str = "INFO"
+    # HTTP edge
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description="addresses/networks of reverse proxies whose X-Forwarded-For is believed (JSON list in env)"
+    )
+    chat_frame_ancestors: tuple[str, ...] = Field(
+        ("*",), description="sites allowed to embed /chat in a frame, e.g. https://shop.example (JSON list in env)"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -63,6 +79,37 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("fernet_key")
+    @classmethod
+    def _fernet_key_is_valid(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                Fernet(value.encode())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "OTKLIK_FERNET_KEY is not a Fernet key (32 url-safe base64-encoded bytes); make one with "
+                    '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
+                ) from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+        return tuple(item.strip() for item in value)
+
+    @field_validator("chat_frame_ancestors")
+    @classmethod
+    def _ancestors_are_sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not item or any(c in item for c in " ;,'\"\n\r"):
+                raise ValueError(f"{item!r} is not a CSP source such as https://shop.example")
+        return value
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from otklik.adapters.private_fs import private_dir, private_file
+
 
 class Vault:
     """Encrypts and decrypts short secrets. The key comes from settings (production) or a local file (dev)."""
@@ -30,9 +32,10 @@ def load_or_create_key(configured: str | None, data_dir: Path) -> str:
         return configured
     path = data_dir / "fernet.key"
     if path.exists():
+        private_file(path)
         return path.read_text().strip()
     key = Fernet.generate_key().decode()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key)

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from otklik.adapters.private_fs import private_dir, write_private
+
 _SAFE_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -52,7 +54,7 @@ class MediaStore:
         target = self.path(digest)
         if target.exists():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(data)
+        write_private(tmp, data)
         tmp.replace(target)

@@ -38,9 +38,11 @@ from otklik.cashback.rules import (
     rubles,
 )
 from otklik.clock import utcnow
+from otklik.config import Settings
 from otklik.core.messages import Button, OutboundMessage
 from otklik.runtime import repo
 from otklik.runtime.context import RuntimeContext
+from otklik.runtime.sealed import SEALED, unseal_text
 from otklik.runtime.timers import ACTION_MESSAGES
 
 MARKETPLACE_KINDS = frozenset({"wb_chat", "ozon_chat", "wildberries"})
@@ -49,13 +51,15 @@ NUDGED_STAGES = ("screenshot", "payout")
 
 @dataclass(frozen=True, slots=True)
 class BuyerInput:
-    """The buyer's last message: text, button payload, attachments, upload error."""
+    """The buyer's last message: text, button payload, attachments, upload error. `sealed`: the text is the
+    raw answer to the flow's sensitive question, decrypted from the message row (which holds it masked)."""
 
     message_id: int | None = None
     text: str = ""
     button: str = ""
     attachments: tuple[dict[str, Any], ...] = ()
     upload_error: str = ""
+    sealed: bool = False
 
     @property
     def word(self) -> str:
@@ -106,7 +110,7 @@ def source_for(ctx: RuntimeContext) -> FeedbackSource:
 SOURCE: FeedbackSource | None = None
 
 
-async def last_input(session: AsyncSession, conversation_id: int) -> BuyerInput:
+async def last_input(session: AsyncSession, conversation_id: int, settings: Settings | None = None) -> BuyerInput:
     row = (
         await session.execute(
             select(Message.id, Message.text, Message.payload)
@@ -118,9 +122,11 @@ async def last_input(session: AsyncSession, conversation_id: int) -> BuyerInput:
     if row is None:
         return BuyerInput()
     payload = row.payload or {}
+    raw = unseal_text(settings, payload) if settings is not None else None
     return BuyerInput(
         message_id=int(row.id),
-        text=(row.text or "")[:2000],
+        text=(raw if raw is not None else row.text or "")[:2000],
+        sealed=raw is not None,
         button=str(payload.get("payload") or "")[:256],
         attachments=tuple(a for a in payload.get("attachments", []) if isinstance(a, dict)),
         upload_error=str(payload.get("upload_error") or ""),
@@ -162,6 +168,7 @@ class Journey:
         self.conversation_id = conversation_id
         self.now = now or utcnow()
         self.result = StepResult()
+        self._unsealed = False
 
     async def step(self, *, mode: str, payload: str = "", previous: dict[str, Any] | None = None) -> StepResult:
         async with self.ctx.db.read() as session:
@@ -169,7 +176,9 @@ class Journey:
             if conv is None:
                 return self.result
             self.contact_id, self.account_id = conv.contact_id, conv.channel_account_id
-            given = await last_input(session, self.conversation_id) if mode != "enter" else BuyerInput()
+            given = (
+                await last_input(session, self.conversation_id, self.ctx.settings) if mode != "enter" else BuyerInput()
+            )
             current = await self._current(session)
         account = self.ctx.accounts.get(self.account_id)
         if account is not None and account.kind in MARKETPLACE_KINDS:
@@ -181,6 +190,7 @@ class Journey:
             await self._nudge(current)
         else:
             await self._input(current, given, previous or {})
+            await self._unseal_done(given)  # whatever the input was ("статус", a typo): nothing keeps it
         return await self._flush()
 
     # --- reading -----------------------------------------------------------------------------
@@ -522,8 +532,8 @@ class Journey:
 
     async def _payout(self, claim: CashbackClaim, campaign: CashbackCampaign, given: BuyerInput) -> None:
         parsed = parse_payout(given.text) if not given.attachments else PayoutProblem.UNRECOGNISED
-        if given.text:
-            await self._redact(given)
+        if given.text and not given.sealed:
+            await self._redact(given)  # a flow version without `sensitive: true` at the payout question
         if not isinstance(parsed, PayoutDetails):
             key = {
                 PayoutProblem.CARD_LUHN: "payout_card_luhn",
@@ -542,13 +552,29 @@ class Journey:
                 return
             row.payout_secret, row.payout_method, row.payout_masked = secret, parsed.method, parsed.masked()
             row.updated_at = self.now
+            await self._unseal_done(given, session)
             audit(session, "bot", "claim.payout_details", "claim", row.id, {"method": parsed.method}, now=self.now)
             claim = row
         self.result.say(texts.text("payout_saved", campaign.texts, **_values(claim, campaign)), *STATUS_BUTTON)
 
+    async def _unseal_done(self, given: BuyerInput, session: AsyncSession | None = None) -> None:
+        """Drop the message's encrypted copy of the raw answer once it is read: the details live only on
+        the claim (and are erased with it). In the claim's transaction when it stores them."""
+        if not given.sealed or given.message_id is None or self._unsealed:
+            return
+        if session is None:
+            async with self.ctx.db.write() as own:
+                await self._unseal_done(given, own)
+            return
+        message = await session.get(Message, given.message_id)
+        if message is not None and SEALED in (message.payload or {}):
+            message.payload = {k: v for k, v in message.payload.items() if k != SEALED}
+        self._unsealed = True
+
     async def _redact(self, given: BuyerInput) -> None:
-        """Payout details typed by the buyer must not stay readable in the message history, the inbox
-        preview or the flow variables: they live only encrypted on the claim."""
+        """Fallback for a flow version whose payout question is not `sensitive: true` (stored before it was):
+        the message was written unmasked, so mask it, the inbox preview and the flow variables now. With
+        the sensitive question ingest never writes the details (`otklik.runtime.sealed`)."""
         if given.message_id is None:
             return
         masked = mask_digits(given.text)

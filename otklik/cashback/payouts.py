@@ -9,33 +9,22 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.crypto import Vault, load_or_create_key
+from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import CashbackCampaign, CashbackClaim
 from otklik.cashback import texts
 from otklik.cashback.notify import Outgoing
 from otklik.cashback.rules import PayoutDetails, Stage, rubles
-from otklik.config import Settings
 from otklik.core.errors import InvalidInput
 from otklik.runtime.audit import audit
 from otklik.runtime.context import RuntimeContext
+from otklik.runtime.sealed import vault_for as vault_for  # the install's Vault, shared with ingest
 
 MAX_BULK = 500
-
-
-@lru_cache(maxsize=8)
-def _vault(key: str) -> Vault:
-    return Vault(key)
-
-
-def vault_for(settings: Settings) -> Vault:
-    """The install's Vault (the same key as `Otklik.vault`: OTKLIK_FERNET_KEY, or data_dir/fernet.key in dev)."""
-    return _vault(load_or_create_key(settings.fernet_key, settings.data_dir))
 
 
 def seal(vault: Vault, details: PayoutDetails) -> str:

@@ -35,28 +35,20 @@ def add_webhook(
     per_second: Annotated[float | None, typer.Option(min=0.1, help="outbound pace limit")] = None,
 ) -> None:
     """The API channel: signed JSON webhooks both ways. Prints the signing secret once."""
-    if not url.startswith(("https://", "http://")):
-        err.print("[red]--url must start with https:// (or http:// for a local system)[/red]")
-        raise typer.Exit(2)
 
     async def go() -> None:
         from otklik.bootstrap import Otklik
-        from otklik.runtime.channels import add_account, new_secret
+        from otklik.runtime.channel_admin import check_webhook_url, connect_webhook
 
+        check_webhook_url(url)  # a bad URL fails before anything starts
         otklik = Otklik.build(Settings())
         try:
             await otklik.start()
-            secret = new_secret()
-            config: dict[str, object] = {"url": url}
-            if per_second:
-                config["per_second"] = per_second
-            account_id = await add_account(
-                otklik.db, otklik.vault, kind="webhook", name=name, pack=pack, secret=secret, config=config
-            )
+            added = await connect_webhook(otklik, url, name=name, pack=pack, actor="cli", per_second=per_second)
         finally:
             await otklik.close()
-        console.print(f"added channel account #{account_id} '{name}'. Inbound: POST /webhooks/api/{name}")
-        console.print(f"signing secret (shown once, keep it safe): {secret}")
+        console.print(f"added channel account #{added.id} '{added.name}'. Inbound: POST /webhooks/api/{added.name}")
+        console.print(f"signing secret (shown once, keep it safe): {added.secret}")
 
     _run(go())
 
@@ -70,22 +62,22 @@ def add_telegram(
     """Add a Telegram bot: the token is checked with getMe, stored encrypted and shown masked."""
 
     async def go() -> None:
-        from aiogram.exceptions import TelegramNetworkError
-
-        from otklik.adapters.channels.telegram import InvalidToken, deep_link, mask_token
+        from otklik.adapters.channels.telegram import deep_link, mask_token
         from otklik.bootstrap import Otklik
-        from otklik.runtime.telegram import connect_bot
+        from otklik.core.errors import Unavailable
+        from otklik.runtime.channel_admin import connect_telegram
 
         settings = Settings()
         otklik = Otklik.build(settings)
         try:
             await otklik.start()
-            account_id, username, created = await connect_bot(otklik, token, name=name, pack=pack)
-        except InvalidToken as exc:
-            err.print(f"[red]the token was refused: {exc}[/red]")
+            # the same use case as the admin's Settings page: checked, stored encrypted, audited
+            account_id, username, created = await connect_telegram(otklik, token, name or "", pack, actor="cli")
+        except Unavailable:
+            err.print(f"[red]cannot reach the Telegram Bot API at {settings.telegram_api_url}[/red]")
             raise typer.Exit(2) from None
-        except (OSError, TelegramNetworkError) as exc:
-            err.print(f"[red]cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc}[/red]")
+        except OtklikError as exc:
+            err.print(f"[red]the token was refused: {exc.user_message}[/red]")
             raise typer.Exit(2) from None
         finally:
             await otklik.close()
@@ -104,34 +96,23 @@ def add_wildberries(
     check: Annotated[bool, typer.Option(help="ping WB with the token before storing it")] = True,
 ) -> None:
     """Add a Wildberries API key: checked, stored encrypted, shown masked. `otklik wb sync` then caches the
-    product cards and imports the reviews."""
+    product cards and imports the reviews. The same use case as Settings → Channels in the admin."""
 
     async def go() -> None:
-        from otklik.adapters.wildberries import WBError
         from otklik.bootstrap import Otklik
-        from otklik.care.wbaccounts import WBAccount, add_wb_account, check_token, client_for
-        from otklik.runtime.channels import mask
+        from otklik.runtime.channel_admin import check_wb_token, connect_wildberries
 
         settings = Settings()
-        check_token(token)  # a pasted non-token fails before anything starts
-        if check:
-            try:
-                async with client_for(
-                    WBAccount(0, name, token.strip().removeprefix("Bearer ").strip()), settings
-                ) as wb:
-                    await wb.ping("content")
-            except WBError as exc:
-                err.print(f"[red]{exc.user_message('ru')}[/red] ({exc})")
-                raise typer.Exit(2) from None
+        check_wb_token(token, "ru")  # a pasted non-token fails before anything starts
         otklik = Otklik.build(settings)
         try:
             await otklik.start()
-            account_id, problems = await add_wb_account(otklik.db, otklik.vault, token, name=name, pack=pack)
+            added = await connect_wildberries(otklik, token, name=name, pack=pack, actor="cli", lang="ru", check=check)
         finally:
             await otklik.close()
-        console.print(f"added Wildberries account #{account_id} '{name}' (token {mask(token.strip())})")
-        for problem in problems:
-            console.print(f"[yellow]{problem.text('ru')}[/yellow]")
+        console.print(f"added Wildberries account #{added.id} '{added.name}' (token {added.masked})")
+        for warning in added.warnings:
+            console.print(f"[yellow]{warning}[/yellow]")
         console.print("next: `otklik wb sync` caches the product cards and imports the reviews")
 
     _run(go())

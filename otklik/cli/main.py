@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -70,14 +72,49 @@ def run(
     if role == "worker":
         asyncio.run(_run_worker(settings))
         return
-    import uvicorn
-
+    sock = _listen(settings.host, settings.port)  # a busy port stops here, before anything is started
     from otklik.bootstrap import Otklik
     from otklik.web.app import create_app
 
     web = create_app(Otklik.build(settings), worker=role == "all")
-    console.print(f"otklik on http://{settings.host}:{settings.port}  (web chat: /chat, admin: /admin)")
-    uvicorn.run(web, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    if not _serve(web, sock, f"otklik on http://{shown}:{settings.port}  (web chat: /chat, admin: /admin)"):
+        raise typer.Exit(3)  # the start-up (migrations, database) failed; uvicorn logged why
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket first: a busy port or a bad address is one clear line and exit code 1."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        err.print(f"[red]cannot listen on {host}:{port}: {reason}[/red] (set --port or OTKLIK_PORT)")
+        raise typer.Exit(1) from None
+    return sock
+
+
+def _serve(web: Any, sock: socket.socket, banner: str) -> bool:
+    """Serve on the bound socket; the banner is printed once the app has started and the socket listens.
+    Returns whether the server started at all."""
+    import uvicorn
+
+    class BannerServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                console.print(banner)
+
+    server = BannerServer(uvicorn.Config(web, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
+    return server.started
 
 
 async def _run_worker(settings: Settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class OtklikError(Exception):
     """Base of every domain error; `user_message` is safe to show to a buyer or an admin."""
@@ -32,6 +34,20 @@ class TooLarge(OtklikError):
 
 class Conflict(OtklikError):
     status_code = 409
+
+
+class RateLimited(OtklikError):
+    """Too many requests; the answer carries `Retry-After` (whole seconds, at least 1)."""
+
+    status_code = 429
+
+    def __init__(self, user_message: str, retry_after: float) -> None:
+        super().__init__(user_message)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Unavailable(OtklikError):

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -133,3 +134,38 @@ def match_choice(text: str, buttons: tuple[Button, ...] | list[Button]) -> Butto
 
 def _asdict(obj: Attachment) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+# C0 controls but tab and newline, DEL, and lone UTF-16 surrogates (a JSON "\ud800" decodes to one): no
+# channel means them as text, PostgreSQL refuses NUL in text, and a lone surrogate cannot be encoded.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def strip_controls(text: str) -> str:
+    """The text without control characters (tab and newline are kept; CR LF becomes LF)."""
+    return _CONTROLS.sub("", text)
+
+
+def _clean(value: str | None) -> str | None:
+    return None if value is None else strip_controls(value)
+
+
+def clean_inbound(event: InboundEvent) -> InboundEvent:
+    """The event with control characters removed from every string a channel (or the buyer) chose."""
+    fields: list[str | None] = [event.external_id, event.sender_id, event.text, event.payload, event.sender_name]
+    fields += [event.phone, event.language, *(a.filename for a in event.attachments)]
+    fields += [a.caption for a in event.attachments]
+    if not any(_CONTROLS.search(v) for v in fields if v):
+        return event  # the common case: nothing to copy
+    attachments = tuple(replace(a, filename=_clean(a.filename), caption=_clean(a.caption)) for a in event.attachments)
+    return replace(
+        event,
+        external_id=strip_controls(event.external_id),
+        sender_id=strip_controls(event.sender_id),
+        language=_clean(event.language),
+        text=_clean(event.text),
+        payload=_clean(event.payload),
+        sender_name=_clean(event.sender_name),
+        phone=_clean(event.phone),
+        attachments=attachments,
+    )

@@ -65,7 +65,10 @@ def encode_cursor(entry: Entry) -> str:
 def decode_cursor(raw: str) -> tuple[datetime, int]:
     try:
         ts, _sep, ident = base64.urlsafe_b64decode(raw.encode()[:200]).decode().partition("|")
-        return datetime.fromisoformat(ts), int(ident)
+        moment, entry_id = datetime.fromisoformat(ts), int(ident)
+        if not 0 <= entry_id < 2**63:  # a forged id SQL cannot bind (a 64-bit integer)
+            raise ValueError(ident)
+        return moment, entry_id
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("the page link is broken; start from the first page") from None
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import FlowVersion, Setting
 from otklik.clock import utcnow
+from otklik.core import safe_yaml
 from otklik.core.errors import FlowInvalid, FlowIssue, NotFound
 from otklik.core.flows.model import Flow
 from otklik.core.flows.validate import parse_flow_yaml
@@ -56,10 +57,21 @@ class FlowSummary:
     latest_version: int
     updated_by: str
     updated_at: datetime | None
+    name: str = ""  # the flow's `name:` (its title for people), "" if it has none
 
     @property
     def has_draft(self) -> bool:
         return self.active_version is None or self.latest_version > self.active_version
+
+
+def _flow_name(source: str) -> str:
+    """The `name:` of a stored flow for the list; "" when the source (a draft, say) has none or does not parse."""
+    try:
+        data = safe_yaml.load(source)
+    except Exception:  # a broken draft still gets its line in the list, by id
+        return ""
+    name = data.get("name") if isinstance(data, dict) else None
+    return name.strip()[:200] if isinstance(name, str) else ""
 
 
 def parse_source(source: str, known_flows: Iterable[str] = ()) -> Flow:
@@ -320,7 +332,10 @@ class FlowStore:
                 )
             }
         return [
-            FlowSummary(r.flow_key, r.pack, live.get(r.flow_key), r.version, r.created_by, r.created_at) for r in rows
+            FlowSummary(
+                r.flow_key, r.pack, live.get(r.flow_key), r.version, r.created_by, r.created_at, _flow_name(r.source)
+            )
+            for r in rows
         ]
 
     async def keys(self) -> set[str]:

@@ -204,7 +204,7 @@ def _cursor_time(value: Any) -> datetime:
 
 
 def _cursor_id(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:  # a 64-bit id
         raise InvalidInput("bad cursor; open the list again")
     return value
 

@@ -32,11 +32,13 @@ from otklik.core.conversation import (
     Status,
 )
 from otklik.core.errors import NotFound
-from otklik.core.messages import EventKind, InboundEvent, OutboundMessage
+from otklik.core.messages import EventKind, InboundEvent, OutboundMessage, clean_inbound
+from otklik.core.redact import mask_cards, mask_sensitive
 from otklik.core.understanding import Understanding
 from otklik.runtime import repo
 from otklik.runtime.context import RuntimeContext
 from otklik.runtime.outbox import outbound_row, outbox_row
+from otklik.runtime.sealed import SEALED, seal_text
 from otklik.runtime.understanding import understand
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class Ingest:
         self.ctx = ctx
 
     async def __call__(self, event: InboundEvent) -> IngestResult:
+        event = clean_inbound(event)  # NUL and other controls: never stored, whatever the channel
         understanding = await understand(self.ctx, event)
         for attempt in range(3):
             try:
@@ -170,10 +173,17 @@ class Ingest:
         inbound: dict[str, Any] | None,
     ) -> tuple[int, list[tuple[int, RunAction]], int | None]:
         """The engine step; `inbound` (the buyer's message row) is written first, in the same statement as
-        the replies. Returns (replies, actions to run, the inbound message id)."""
+        the replies. Returns (replies, actions to run, the inbound message id).
+
+        Nothing the buyer typed is written unmasked: at a `sensitive` question only the masked form is
+        stored (the raw text travels encrypted in the row's payload to the action that needs it, see
+        `otklik.runtime.sealed`), and card numbers are hidden in any text."""
         engine = self.ctx.engine_for(conv.channel_account_id)
         state = ConversationState.from_dict(conv.state)
         state.status = conv.status
+        sensitive = engine.sensitive_input(state)
+        if inbound is not None:
+            self._protect(inbound, event, sensitive)
         contact = ContactView(
             first_name=conv.contact_name.split(" ")[0] if conv.contact_name else "",
             language=conv.contact_language,
@@ -199,7 +209,7 @@ class Ingest:
                 sends.append(OutboundMessage(text=after_hours))
         unread = False
         if event.kind in _BUYER_MESSAGE_KINDS:
-            values["last_text"] = _preview(event)
+            values["last_text"] = _preview(event, sensitive)
             unread = new.status in (Status.WAITING_OPERATOR, Status.OPERATOR)
         if new.priority:
             values["priority"] = True
@@ -208,6 +218,18 @@ class Ingest:
         actions = await self.apply(writer, conv, result.effects, now)
         await writer.set_conversation(conv.id, values, unread=unread)
         return len(sends), actions, message_id
+
+    def _protect(self, inbound: dict[str, Any], event: InboundEvent, sensitive: bool) -> None:
+        """Mask the buyer's text in its message row. What masking hid travels on only encrypted (for the
+        action that reads it: the payout step; also for a card typed where no sensitive question asks, e.g.
+        a flow version stored before its payout question was marked sensitive)."""
+        raw = inbound["text"]
+        if not raw:
+            return
+        masked = mask_sensitive(raw) if sensitive else mask_cards(raw)
+        inbound["text"] = masked
+        if masked != raw and event.kind == EventKind.TEXT and not raw.startswith("/"):
+            inbound["payload"] = {**inbound["payload"], SEALED: seal_text(self.ctx.settings, raw)}
 
     async def _send(
         self,
@@ -312,8 +334,9 @@ _BUYER_MESSAGE_KINDS = frozenset({EventKind.TEXT, EventKind.BUTTON, EventKind.PH
 _PREVIEW_MARKS = {EventKind.PHOTO: "[photo]", EventKind.FILE: "[file]", EventKind.CONTACT: "[contact]"}
 
 
-def _preview(event: InboundEvent) -> str:
-    text = " ".join((event.text or "").split())
+def _preview(event: InboundEvent, sensitive: bool) -> str:
+    raw = event.text or ""
+    text = " ".join((mask_sensitive(raw) if sensitive else mask_cards(raw)).split())
     mark = _PREVIEW_MARKS.get(event.kind)
     if mark:
         text = f"{mark} {text}".strip()

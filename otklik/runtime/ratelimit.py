@@ -1,10 +1,10 @@
-"""Per-channel-account and per-chat send pacing inside one process."""
+"""In-process limits: per-channel-account and per-chat send pacing (waits), and sliding windows (refuse)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from otklik.adapters.channels.base import ChannelLimits
 
@@ -56,3 +56,35 @@ class RateLimiter:
         else:
             self._chats.move_to_end(key)
         return pacer
+
+
+class SlidingWindow:
+    """Refuses (never waits): at most `limit` hits per key in any `window` seconds, in this process.
+
+    `hit(key)` records a hit and returns None, or records nothing and returns the seconds until the next
+    hit would be allowed. `limit` 0 means no limit. The least recently used keys are forgotten past
+    `max_keys`, so memory stays bounded whatever the number of keys (addresses, sessions)."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._max_keys = max_keys
+
+    def hit(self, key: str, now: float | None = None) -> float | None:
+        if self.limit <= 0:
+            return None
+        now = time.monotonic() if now is None else now
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+            if len(self._hits) > self._max_keys:
+                self._hits.popitem(last=False)
+        else:
+            self._hits.move_to_end(key)
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return hits[0] + self.window - now
+        hits.append(now)
+        return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +18,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
@@ -59,9 +60,19 @@ LANGUAGES = ("ru", "en", "es")
 MIN_PASSWORD = 10
 SESSION_IDLE = timedelta(hours=12)
 SESSION_MAX = timedelta(days=7)
+# Sign-in throttling (see `authenticate`). Failures are counted within THROTTLE_WINDOW:
+# - per (login, address): THROTTLE_PAIR_FREE free tries, then a wait of 2^(n-FREE) s after the last failure,
+#   capped at THROTTLE_PAIR_MAX_DELAY — the owner's own typos cost seconds, a guesser's grow to minutes;
+# - per login from any address: THROTTLE_PER_LOGIN free, then THROTTLE_LOGIN_DELAY between tries — a short
+#   delay, so a stranger elsewhere can slow the owner down by seconds but never lock them out;
+# - per address across logins: at most THROTTLE_PER_IP (a password sprayer's cap).
 THROTTLE_WINDOW = timedelta(minutes=15)
-THROTTLE_PER_LOGIN = 5
-THROTTLE_PER_IP = 20
+THROTTLE_PAIR_FREE = 3
+THROTTLE_PAIR_MAX_DELAY = timedelta(minutes=5)
+THROTTLE_PER_LOGIN = 10
+THROTTLE_LOGIN_DELAY = timedelta(seconds=2)
+THROTTLE_PER_IP = 50
+_LOCK_LOGIN, _LOCK_IP = 7270101, 7270102  # PostgreSQL advisory lock classes of the throttle
 _TOUCH_EVERY = timedelta(minutes=1)
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of "no such user" equal to "wrong password".
@@ -75,9 +86,9 @@ class LoginRefused(OtklikError):
 class LoginThrottled(OtklikError):
     status_code = 429
 
-    def __init__(self, minutes: int) -> None:
-        super().__init__(f"too many failed sign-ins; try again in {minutes} min")
-        self.minutes = minutes
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {seconds} s")
+        self.seconds = seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,28 +267,79 @@ async def _keep_an_owner(session: AsyncSession, leaving_id: int) -> None:
         raise InvalidInput("the last active owner cannot be removed or demoted")
 
 
-async def authenticate(db: Database, login: str, password: str, ip: str) -> User:
-    """Check a password with throttling per login and per address. Raises LoginRefused / LoginThrottled."""
-    login = (login or "").strip().lower()[:120]
-    ip = ip[:64]
+def _lock_key(value: str) -> int:
+    """A stable signed 32-bit key for `pg_advisory_xact_lock(class, key)`."""
+    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:4], "big", signed=True)
+
+
+async def _reserve_attempt(db: Database, login: str, ip: str) -> None:
+    """Check the limits and, when they allow a try, record it as a failure in the same write transaction.
+
+    The row is written before the (slow) password check, so parallel requests see each other's tries:
+    SQLite serialises writers (`BEGIN IMMEDIATE`); on PostgreSQL advisory locks on the login and on the
+    address (always taken in that order) serialise the check-and-insert of tries that share either.
+    Raises LoginThrottled with the seconds to wait.
+    """
     now = utcnow()
     since = now - THROTTLE_WINDOW
+    async with db.write() as session:
+        if not db.is_sqlite:
+            lock = text("SELECT pg_advisory_xact_lock(:cls, :key)")
+            await session.execute(lock, {"cls": _LOCK_LOGIN, "key": _lock_key(login)})
+            await session.execute(lock, {"cls": _LOCK_IP, "key": _lock_key(ip)})
+        await session.execute(delete(LoginFailure).where(LoginFailure.login == login, LoginFailure.ts < since))
+        recent = LoginFailure.ts >= since
+        pair_n, pair_last = (
+            await session.execute(
+                select(func.count(LoginFailure.id), func.max(LoginFailure.ts)).where(
+                    LoginFailure.login == login, LoginFailure.ip == ip, recent
+                )
+            )
+        ).one()
+        login_n, login_last = (
+            await session.execute(
+                select(func.count(LoginFailure.id), func.max(LoginFailure.ts)).where(
+                    LoginFailure.login == login, recent
+                )
+            )
+        ).one()
+        ip_n, ip_first = (
+            await session.execute(
+                select(func.count(LoginFailure.id), func.min(LoginFailure.ts)).where(LoginFailure.ip == ip, recent)
+            )
+        ).one()
+        free_at = now
+        if pair_n >= THROTTLE_PAIR_FREE and pair_last is not None:
+            delay = timedelta(seconds=2 ** min(pair_n - THROTTLE_PAIR_FREE, 20))
+            free_at = max(free_at, pair_last + min(delay, THROTTLE_PAIR_MAX_DELAY))
+        if login_n >= THROTTLE_PER_LOGIN and login_last is not None:
+            free_at = max(free_at, login_last + THROTTLE_LOGIN_DELAY)
+        if ip_n >= THROTTLE_PER_IP and ip_first is not None:
+            free_at = max(free_at, ip_first + THROTTLE_WINDOW)
+        if free_at > now:
+            raise LoginThrottled(max(1, math.ceil((free_at - now).total_seconds())))
+        session.add(LoginFailure(login=login, ip=ip, ts=now))
+
+
+async def authenticate(db: Database, login: str, password: str, ip: str) -> User:
+    """Check a password with throttling (see THROTTLE_*). Raises LoginRefused / LoginThrottled.
+
+    The try is reserved (counted as a failure) before argon2 runs; a success removes it together with
+    the earlier failures of this login from this address.
+    """
+    login = (login or "").strip().lower()[:120]
+    ip = ip[:64]
+    await _reserve_attempt(db, login, ip)
     async with db.read() as session:
-        by_login = await session.scalar(
-            select(func.count(LoginFailure.id)).where(LoginFailure.login == login, LoginFailure.ts >= since)
-        )
-        by_ip = await session.scalar(
-            select(func.count(LoginFailure.id)).where(LoginFailure.ip == ip, LoginFailure.ts >= since)
-        )
         user = (await session.execute(select(User).where(User.login == login))).scalar_one_or_none()
-    if (by_login or 0) >= THROTTLE_PER_LOGIN or (by_ip or 0) >= THROTTLE_PER_IP:
-        raise LoginThrottled(int(THROTTLE_WINDOW.total_seconds() // 60))
     ok = await _verify(user.password_hash if user else _DUMMY_HASH, password[:1024])
     if not ok or user is None or not user.active:
         async with db.write() as session:
-            session.add(LoginFailure(login=login, ip=ip, ts=now))
-            audit(session, f"anonymous@{ip}", "user.login_failed", "user", None, {"login": login}, now=now)
+            audit(session, f"anonymous@{ip}", "user.login_failed", "user", None, {"login": login}, now=utcnow())
         raise LoginRefused("wrong login or password")
+    async with db.write() as session:
+        # the reserved row is one of this login's failures from this address
+        await session.execute(delete(LoginFailure).where(LoginFailure.login == login, LoginFailure.ip == ip))
     return user
 
 
@@ -298,7 +360,6 @@ async def start_session(db: Database, user: User, ip: str) -> str:
             )
         )
         await session.execute(update(User).where(User.id == user.id).values(last_login_at=now))
-        await session.execute(delete(LoginFailure).where(LoginFailure.login == user.login))
         await session.execute(delete(AdminSession).where(AdminSession.expires_at < now))
         audit(session, f"user:{user.login}", "user.login", "user", user.id, {"ip": ip[:64]}, now=now)
     return token

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otklik.bootstrap import Otklik
 from otklik.core.errors import OtklikError
@@ -40,9 +44,11 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
             else:
                 await otklik.supervisor.close()
 
-    app = FastAPI(title="otklik", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="otklik", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.otklik = otklik
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(SecurityHeaders, chat_frame_ancestors=otklik.settings.chat_frame_ancestors)
+    _docs(app)
     _errors(app)
     from otklik.web import webchat, webhooks
 
@@ -55,10 +61,86 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
     return app
 
 
+# The admin and the chat page load scripts only from here: no inline scripts or handlers (styles may be
+# inline: Mermaid puts a <style> into the SVGs it draws), nothing from other sites.
+CSP_BASE = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'"
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (long-polls and streams pass untouched): `nosniff` and a referrer policy on every
+    response; a Content-Security-Policy on the admin (never framed) and the web chat page (framed only by
+    `chat_frame_ancestors`, the seller's sites)."""
+
+    def __init__(self, app: ASGIApp, chat_frame_ancestors: tuple[str, ...] = ()) -> None:
+        self.app = app
+        ancestors = "*" if "*" in chat_frame_ancestors else " ".join(("'self'", *chat_frame_ancestors))
+        self.admin = [
+            (b"content-security-policy", f"{CSP_BASE}; frame-ancestors 'none'".encode()),
+            (b"x-frame-options", b"DENY"),
+        ]
+        self.chat = [(b"content-security-policy", f"{CSP_BASE}; frame-ancestors {ancestors}".encode())]
+        self.common = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        extra = list(self.common)
+        if path == "/admin" or path.startswith("/admin/"):
+            extra += self.admin
+        elif path == "/chat":
+            extra += self.chat
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in extra:
+                    if name.decode() not in headers:
+                        headers.append(name.decode(), value.decode())
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc from files shipped in a package (`fastapi-offline`), not from a CDN."""
+    assets = importlib.resources.files("fastapi_offline") / "static"
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            redoc_js_url="/docs-assets/redoc.standalone.js",
+            redoc_favicon_url="/docs-assets/favicon.png",
+            with_google_fonts=False,
+        )
+
+
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(OtklikError)
     async def domain_error(_request: Request, exc: OtklikError) -> JSONResponse:
-        return JSONResponse({"detail": exc.user_message}, status_code=exc.status_code)
+        headers = getattr(exc, "headers", None)  # e.g. Retry-After of a 429
+        return JSONResponse({"detail": exc.user_message}, status_code=exc.status_code, headers=headers)
 
     async def storage_down(_request: Request, exc: Exception) -> JSONResponse:
         log.error("storage unavailable: %s", exc)
@@ -83,4 +165,8 @@ def _pages(app: FastAPI) -> None:
 
     @app.get("/chat", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "chat.html", {"start": request.query_params.get("start", "")})
+        context = {
+            "start": request.query_params.get("start", ""),
+            "max_chars": request.app.state.otklik.settings.max_text_chars,
+        }
+        return templates.TemplateResponse(request, "chat.html", context)

@@ -64,7 +64,7 @@ def kinds(page: str) -> list[str]:
 
 
 def numbers(page: str) -> list[int]:
-    return [int(n) for n in re.findall(r'"n": (\d+)', html.unescape(page))]
+    return [int(n) for n in re.findall(r"<dt>n:</dt> <dd>(\d+)</dd>", html.unescape(page))]
 
 
 @pytest.mark.parametrize("role", [Role.OPERATOR, Role.ANALYST, Role.MODERATOR])

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from otklik.adapters.db.models import AdminSession, EventLog, LoginFailure
 from otklik.bootstrap import Otklik
-from otklik.runtime.users import THROTTLE_PER_LOGIN, Role, set_password
+from otklik.runtime import users as users_mod
+from otklik.runtime.users import THROTTLE_PAIR_FREE, Role, set_password
 from otklik.web.admin.deps import COOKIE
 from tests.admin.conftest import PASSWORD, csrf_of, sign_in
 
@@ -70,9 +71,11 @@ async def test_login_without_its_csrf_token_is_refused(anon: httpx.AsyncClient, 
 
 
 async def test_repeated_failures_are_throttled_even_with_the_right_password(
-    anon: httpx.AsyncClient, users, otklik: Otklik
+    anon: httpx.AsyncClient, users, otklik: Otklik, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(THROTTLE_PER_LOGIN):
+    frozen = users_mod.utcnow()
+    monkeypatch.setattr(users_mod, "utcnow", lambda: frozen)  # the growing delay must not run out meanwhile
+    for _ in range(THROTTLE_PAIR_FREE):
         page = await anon.get("/admin/login")
         r = await anon.post(
             "/admin/login", data={"login": "owner", "password": "x" * 12, "csrf_token": csrf_of(page.text)}
@@ -85,9 +88,9 @@ async def test_repeated_failures_are_throttled_even_with_the_right_password(
     assert blocked.status_code == 429
     assert COOKIE not in blocked.cookies
     async with otklik.db.read() as session:
-        assert await session.scalar(select(func.count(LoginFailure.id))) == THROTTLE_PER_LOGIN
+        assert await session.scalar(select(func.count(LoginFailure.id))) == THROTTLE_PAIR_FREE
         failed = await session.scalar(select(func.count(EventLog.id)).where(EventLog.kind == "user.login_failed"))
-    assert failed == THROTTLE_PER_LOGIN
+    assert failed == THROTTLE_PAIR_FREE
     # a reset by an owner lifts the block
     await set_password(otklik.db, "owner", PASSWORD)
     page = await anon.get("/admin/login")

@@ -168,31 +168,32 @@ def test_deep_link_payload_is_escaped_and_a_bad_one_does_not_break_the_chat(
     assert watched.dialogs == []
 
 
-def test_too_long_message_shows_the_servers_error(page: Page, live_server: LiveServer) -> None:
+def test_regression_too_long_message_is_not_cut_and_shows_its_length(page: Page, live_server: LiveServer) -> None:
     open_chat(page, live_server)
     box = page.locator("#text")
+    sent_before = buyer(page).count()
 
-    box.fill("я" * 5000)
-    expect(box).to_have_value("я" * 4096)  # the input itself stops at maxlength
-
-    box.evaluate("el => el.removeAttribute('maxlength')")
-    box.fill("я" * 5000)
+    box.fill("слово " * 1000)  # pasted: the page must not cut it silently mid-word (it had maxlength)
+    expect(box).to_have_value("слово " * 1000)
+    counter = page.locator("#counter")
+    expect(counter).to_be_visible()
+    expect(counter).to_have_text("5999 / 4096")
+    expect(counter).to_have_class(re.compile(r"\bchat__counter--over\b"))
     box.press("Enter")
     error = page.locator("#error")
     expect(error).to_be_visible()
-    expect(error).to_have_text("message is longer than 4096 characters")
-    expect(box).to_have_value("я" * 5000)  # kept so the buyer can shorten it
-    expect(buyer(page).last).to_have_class(re.compile(r"\bmsg--failed\b"))  # not shown as if it was sent
+    expect(error).to_contain_text("5999")
+    expect(error).to_contain_text("4096")
+    expect(box).to_have_value("слово " * 1000)  # kept so the buyer can shorten it
+    assert buyer(page).count() == sent_before  # not shown as if it was sent
 
     # the API says the same to any client
-    assert api_post(page, {"text": "x" * 5000}) == {
-        "status": 422,
-        "body": {"detail": "message is longer than 4096 characters"},
-    }
+    long_message = "message too long: 5000 characters, the limit is 4096"
+    assert api_post(page, {"text": "x" * 5000}) == {"status": 422, "body": {"detail": long_message}}
     # a bot message arriving meanwhile (here: the answer to a button pressed elsewhere) keeps the error
     assert api_post(page, {"button": "intent:product_question"})["status"] == 202
     expect(bot(page).last).to_contain_text("ваш вопрос о товаре подробнее")
-    expect(error).to_have_text("message is longer than 4096 characters")
+    expect(error).to_contain_text("5999")
 
     send_text(page, "позовите оператора")
     expect(error).to_be_hidden()

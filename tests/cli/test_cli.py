@@ -129,3 +129,41 @@ def test_regression_help_imports_no_heavy_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_regression_production_bad_fernet_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTKLIK_ENV", "production")
+    monkeypatch.setenv("OTKLIK_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("OTKLIK_FERNET_KEY", "notakey")
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "configuration error fernet_key" in " ".join(result.output.split())
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.slow
+def test_regression_busy_port_is_a_clear_error_without_banner(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK_")} | {"OTKLIK_NLU": "keywords"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "otklik.cli", "run", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        busy.close()
+    assert done.returncode == 1
+    assert "already in use" in done.stderr and "Traceback" not in done.stderr + done.stdout
+    assert "otklik on http" not in done.stdout

@@ -113,3 +113,16 @@ def test_qr_writes_a_decodable_card_and_refuses_bad_payloads(
     ):
         refused = runner.invoke(app, ["qr", *bad])
         assert refused.exit_code == 2 and "Traceback" not in refused.output
+
+
+def test_regression_a_channel_added_from_the_cli_is_in_the_audit_log(
+    fake: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("OTKLIK_TELEGRAM_API_URL", fake.base_url)
+    assert runner.invoke(app, ["channels", "add", "telegram", "--token", DEFAULT_TOKEN]).exit_code == 0
+    assert runner.invoke(app, ["channels", "add", "telegram", "--token", DEFAULT_TOKEN]).exit_code == 0  # no-op
+    with sqlite3.connect(tmp_path / "data" / "otklik.db") as db:
+        rows = db.execute("SELECT actor, kind FROM event_log WHERE kind = 'channel.add'").fetchall()
+    assert rows == [("cli", "channel.add")]

@@ -82,8 +82,14 @@ def test_a_duplicate_login_is_refused_and_the_first_user_kept() -> None:
     assert _can_sign_in("op", "first password 1")
 
 
-def test_the_server_start_prints_the_demo_owner_once(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_server_start_prints_the_demo_owner_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
     from otklik.bootstrap import Otklik
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # a terminal: printed there, once
 
     async def start_twice() -> None:
         for _ in range(2):
@@ -97,4 +103,35 @@ def test_the_server_start_prints_the_demo_owner_once(capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert out.count("login: owner  password: ") == 1
     password = out.split("password: ")[1].split()[0]
+    assert _can_sign_in("owner", password)
+
+
+def test_regression_owner_password_not_left_in_logs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """stdout that is not a terminal is a log: the password goes to a 0600 file in the data dir instead."""
+    import os
+    import stat
+    import sys
+
+    from otklik.bootstrap import OWNER_PASSWORD_FILE, Otklik
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+
+    async def start() -> None:
+        otk = Otklik.build(Settings())
+        try:
+            await otk.start(demo_owner=True)
+        finally:
+            await otk.close()
+
+    asyncio.run(start())
+    path = tmp_path / "data" / OWNER_PASSWORD_FILE
+    password = path.read_text().split("password: ")[1].split()[0]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    out = capsys.readouterr().out
+    assert str(path.resolve()) in out and password not in out and password not in caplog.text
     assert _can_sign_in("owner", password)

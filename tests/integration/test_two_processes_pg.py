@@ -114,7 +114,10 @@ async def test_replies_stay_in_order_across_two_processes(two_servers: list[str]
 
     engine = create_async_engine(PG_URL or "")
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(Message.direction, Message.text).order_by(Message.id))).all()
+        # this buyer's conversation only (the first start also seeds demo conversations)
+        conv = select(Message.conversation_id).where(Message.text == "seq 0").scalar_subquery()
+        query = select(Message.direction, Message.text).where(Message.conversation_id == conv).order_by(Message.id)
+        rows = (await conn.execute(query)).all()
     await engine.dispose()
     pairs = rows[2:]  # after "/start" and "готов"
     assert len(pairs) == 80

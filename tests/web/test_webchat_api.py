@@ -6,6 +6,7 @@ import asyncio
 import io
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from otklik.adapters.db.models import InboundEventRow, Message
+from otklik.adapters.db.models import Contact, Conversation, InboundEventRow, Message
 from otklik.bootstrap import Otklik
+from otklik.core.messages import Attachment, EventKind, InboundEvent
 from otklik.web.app import create_app
 from tests.conftest import make_settings
 
@@ -100,7 +102,7 @@ async def test_a_retried_post_with_the_same_client_id_is_answered_once(
 @pytest.mark.parametrize(
     ("kwargs", "status", "detail"),
     [
-        ({"json": {"text": "x" * 4097}}, 422, "longer than 4096"),
+        ({"json": {"text": "x" * 4097}}, 422, "message too long: 4097 characters, the limit is 4096"),
         ({"json": {"text": "   "}}, 422, "empty"),
         ({"json": {}}, 422, "exactly one"),
         ({"json": {"text": "a", "button": "b"}}, 422, "exactly one"),
@@ -258,3 +260,249 @@ async def test_mine_restores_the_buyers_own_messages_after_a_reload(client: http
     assert not any(m["text"].startswith("/start") for m in history)
     plain = (await client.get(f"/api/webchat/sessions/{sid}/messages")).json()["messages"]
     assert all(m["author"] != "buyer" for m in plain)
+
+
+# --- issue 13: media of other chats, abuse limits, control characters, long text ---------------------------
+
+
+@asynccontextmanager
+async def chat_app(tmp_path: Path, db_url: str, **overrides: object) -> AsyncIterator[tuple[Otklik, httpx.AsyncClient]]:
+    """An app with its own settings (limits); the client comes from 127.0.0.1 like the default one."""
+    app_ = Otklik.build(make_settings(tmp_path, db_url, **overrides))
+    await app_.start()
+    try:
+        web = create_app(app_, worker=False, manage_lifecycle=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://chat") as http:
+            yield app_, http
+    finally:
+        await app_.close()
+
+
+def media_files(tmp_path: Path) -> list[Path]:
+    root = tmp_path / "data" / "media"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def upload(content: bytes, name: str = "shot.png") -> dict[str, Any]:
+    return {"files": {"file": (name, content, "image/png")}}
+
+
+async def my_attachments(client: httpx.AsyncClient, sid: str) -> list[str]:
+    history = (await client.get(f"/api/webchat/sessions/{sid}/messages", params={"mine": "true"})).json()
+    return [a["media_id"] for m in history["messages"] for a in m["attachments"] if a.get("media_id")]
+
+
+async def test_regression_media_of_another_session_is_not_served(client: httpx.AsyncClient) -> None:
+    owner = await new_session(client)
+    screenshot = png((90, 40))
+    assert (await client.post(f"/api/webchat/sessions/{owner}/messages", **upload(screenshot))).status_code == 202
+    [media_id] = await my_attachments(client, owner)
+    own = await client.get(f"/api/webchat/sessions/{owner}/media/{media_id}")
+    assert own.status_code == 200 and own.content == screenshot and own.headers["content-type"] == "image/png"
+
+    stranger = await new_session(client)
+    theft = await client.get(f"/api/webchat/sessions/{stranger}/media/{media_id}")
+    assert theft.status_code == 404 and theft.json()["detail"] == "no such file"
+    assert theft.content != screenshot
+    # a button payload naming the file does not make it the stranger's either
+    sent = await client.post(f"/api/webchat/sessions/{stranger}/messages", json={"button": media_id})
+    assert sent.status_code == 202
+    assert (await client.get(f"/api/webchat/sessions/{stranger}/media/{media_id}")).status_code == 404
+    # unknown and malformed ids: the same 404
+    for bad in ("0" * 64, "../" + media_id, media_id.upper()):
+        assert (await client.get(f"/api/webchat/sessions/{owner}/media/{bad}")).status_code == 404
+
+
+async def test_regression_new_sessions_are_rate_limited_per_address(tmp_path: Path, db_url: str) -> None:
+    async with chat_app(tmp_path, db_url, webchat_sessions_per_address=3) as (app_, http):
+        for _ in range(3):
+            await new_session(http)
+        refused = await http.post("/api/webchat/sessions", json={})
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.json()["detail"].startswith("too many new chats from this address: at most 3 per minute")
+        async with app_.db.read() as session:
+            assert await session.scalar(select(func.count()).select_from(InboundEventRow)) == 3  # no 4th /start
+        web = create_app(app_, worker=False, manage_lifecycle=False)
+        other = httpx.ASGITransport(app=web, client=("203.0.113.7", 5000))
+        async with httpx.AsyncClient(transport=other, base_url="http://chat") as elsewhere:
+            assert (await elsewhere.post("/api/webchat/sessions", json={})).status_code == 201
+
+
+async def test_regression_messages_are_rate_limited_per_session_and_per_address(tmp_path: Path, db_url: str) -> None:
+    limits = {"webchat_messages_per_session": 2, "webchat_messages_per_address": 4}
+    async with chat_app(tmp_path, db_url, **limits) as (app_, http):
+        first, second = await new_session(http), await new_session(http)
+        for text in ("раз", "два"):
+            assert (await http.post(f"/api/webchat/sessions/{first}/messages", json={"text": text})).status_code == 202
+        before = await inbound_count(app_)
+        refused = await http.post(f"/api/webchat/sessions/{first}/messages", json={"text": "три"})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "too many messages in this chat: at most 2 per minute" in refused.json()["detail"]
+        ok = await http.post(f"/api/webchat/sessions/{second}/messages", json={"text": "другой чат"})
+        assert ok.status_code == 202  # another chat is not affected by the first one's limit
+        address = await http.post(f"/api/webchat/sessions/{second}/messages", json={"text": "ещё"})
+        assert address.status_code == 429  # 4 from this address in this minute (a refused one counts too)
+        assert "too many messages from this address: at most 4 per minute" in address.json()["detail"]
+        assert await inbound_count(app_) == before + 1
+
+
+async def test_regression_uploads_are_rate_limited_per_session_and_nothing_is_written(
+    tmp_path: Path, db_url: str
+) -> None:
+    async with chat_app(tmp_path, db_url, webchat_uploads_per_session=1) as (app_, http):
+        sid = await new_session(http)
+        assert (await http.post(f"/api/webchat/sessions/{sid}/messages", **upload(png((10, 10))))).status_code == 202
+        stored = media_files(tmp_path)
+        before = await inbound_count(app_)
+        refused = await http.post(f"/api/webchat/sessions/{sid}/messages", **upload(png((11, 11))))
+        assert refused.status_code == 429 and "too many files in this chat" in refused.json()["detail"]
+        assert refused.headers["retry-after"].isdigit()
+        assert media_files(tmp_path) == stored and len(stored) == 1
+        assert await inbound_count(app_) == before
+
+
+async def test_regression_media_quota_per_session_counts_files_and_bytes(tmp_path: Path, db_url: str) -> None:
+    quota = {"webchat_media_files_per_session": 2, "webchat_media_bytes_per_session": 6000}
+    async with chat_app(tmp_path, db_url, **quota) as (app_, http):
+        sid = await new_session(http)
+        for i in range(2):
+            sent = await http.post(f"/api/webchat/sessions/{sid}/messages", **upload(bytes([i]) * 2000, "a.bin"))
+            assert sent.status_code == 202, sent.text
+        stored, before = media_files(tmp_path), await inbound_count(app_)
+        third = await http.post(f"/api/webchat/sessions/{sid}/messages", **upload(b"\x07" * 100, "b.bin"))
+        assert third.status_code == 413
+        assert third.json()["detail"] == "this chat already has 2 files, the limit is 2"
+        assert media_files(tmp_path) == stored and await inbound_count(app_) == before
+
+        other = await new_session(http)  # the quota is per chat; bytes: 2000 + 5000 > 6000
+        assert (await http.post(f"/api/webchat/sessions/{other}/messages", **upload(b"x" * 2000))).status_code == 202
+        stored, before = media_files(tmp_path), await inbound_count(app_)
+        big = await http.post(f"/api/webchat/sessions/{other}/messages", **upload(b"y" * 5000))
+        assert big.status_code == 413
+        assert big.json()["detail"] == "this file would take the chat's files to 6.8 KB, the limit is 5.9 KB"
+        assert media_files(tmp_path) == stored and await inbound_count(app_) == before
+
+
+@pytest.mark.parametrize(
+    ("form", "detail"),
+    [
+        ({"data": {"client_id": "a b"}}, "client_id"),
+        ({"data": {"text": "к" * 1025}}, "caption too long: 1025 characters, the limit is 1024"),
+    ],
+)
+async def test_regression_a_refused_upload_leaves_no_file_in_the_media_folder(
+    client: httpx.AsyncClient, otklik: Otklik, tmp_path: Path, form: dict[str, Any], detail: str
+) -> None:
+    sid = await new_session(client)
+    before = await inbound_count(otklik)
+    response = await client.post(f"/api/webchat/sessions/{sid}/messages", **form, **upload(png()))
+    assert response.status_code == 422 and detail in response.json()["detail"]
+    assert media_files(tmp_path) == []
+    assert await inbound_count(otklik) == before
+
+
+async def test_regression_a_chunked_upload_over_the_limit_is_cut_off_and_not_stored(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    async with chat_app(tmp_path, sqlite_url, max_upload_bytes=4096) as (app_, http):
+        sid = await new_session(http)
+        boundary = "otklikboundary"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        sent = 0
+
+        async def body() -> AsyncIterator[bytes]:  # no Content-Length: the size is only known by reading
+            nonlocal sent
+            yield head
+            for _ in range(200):
+                sent += 1
+                yield b"\x89PNG" + b"0" * 4092
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        response = await http.post(
+            f"/api/webchat/sessions/{sid}/messages",
+            content=body(),
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert response.status_code == 413 and "limit" in response.json()["detail"]
+        assert "content-length" not in response.request.headers
+        assert sent < 200  # refused while reading, not after taking all 800 KB
+        assert media_files(tmp_path) == []
+
+
+async def test_regression_nul_and_control_characters_are_stripped_from_buyer_text(
+    client: httpx.AsyncClient, otklik: Otklik
+) -> None:
+    sid = await new_session(client)
+    raw = '{"text": "при\\u0000вет\\u0007 мир\\r\\nещё\\tстрока", "client_id": "ctrl-0001"}'
+    sent = await client.post(
+        f"/api/webchat/sessions/{sid}/messages", content=raw, headers={"content-type": "application/json"}
+    )
+    assert sent.status_code == 202, sent.text
+    button = await client.post(f"/api/webchat/sessions/{sid}/messages", json={"button": "intent:\x00defective_item"})
+    assert button.status_code == 202
+    async with otklik.db.read() as session:
+        stored = (
+            await session.scalars(select(Message.text).where(Message.direction == "in").order_by(Message.id))
+        ).all()
+        payloads = (
+            await session.scalars(select(Message.payload).where(Message.kind == "button").order_by(Message.id))
+        ).all()
+    assert stored[-2] == "привет мир\nещё\tстрока"
+    assert payloads[-1]["payload"] == "intent:defective_item"
+    history = (await client.get(f"/api/webchat/sessions/{sid}/messages", params={"mine": "true"})).json()
+    assert "привет мир\nещё\tстрока" in [m["text"] for m in history["messages"]]
+    before = await inbound_count(otklik)
+    surrogate = await client.post(
+        f"/api/webchat/sessions/{sid}/messages",
+        content='{"text": "a\\ud800b"}',
+        headers={"content-type": "application/json"},
+    )
+    assert surrogate.status_code == 422  # a lone surrogate is not valid JSON text here
+    only_controls = await client.post(f"/api/webchat/sessions/{sid}/messages", json={"text": "\x00\x01 \x1f"})
+    assert only_controls.status_code == 422 and only_controls.json()["detail"] == "message is empty"
+    assert await inbound_count(otklik) == before
+
+
+async def test_regression_nul_in_any_channel_is_stripped_by_ingest(otklik: Otklik) -> None:
+    """The common ingest path cleans every channel's events (Telegram, API webhook, web chat)."""
+    account = next(a.id for a in otklik.ctx.accounts.values() if a.kind == "webchat")
+    event = InboundEvent(
+        account,
+        "nul-\x001",
+        "api-buyer\x00",
+        EventKind.TEXT,
+        text="a\x00b\x1bc\ud800",  # e.g. Telegram's JSON decodes a lone surrogate
+        sender_name="Ан\x00на",
+        attachments=(Attachment(kind="file", media_id="0" * 64, filename="x\x00.pdf"),),
+    )
+    result = await otklik.ingest(event)
+    async with otklik.db.read() as session:
+        message = await session.get(Message, result.message_id)
+        assert message is not None
+        assert message.text == "abc" and message.payload["attachments"][0]["filename"] == "x.pdf"
+        assert message.external_id == "nul-1"
+        name = await session.scalar(
+            select(Contact.display_name)
+            .join(Conversation, Conversation.contact_id == Contact.id)
+            .where(Conversation.id == message.conversation_id)
+        )
+    assert name == "Анна"
+
+
+async def test_regression_long_text_is_refused_whole_with_its_length(client: httpx.AsyncClient, otklik: Otklik) -> None:
+    sid = await new_session(client)
+    before = await inbound_count(otklik)
+    text = ("слово " * 1000).strip()  # 5999 characters: never cut mid-word, refused whole
+    response = await client.post(f"/api/webchat/sessions/{sid}/messages", json={"text": text})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "message too long: 5999 characters, the limit is 4096"
+    assert await inbound_count(otklik) == before
+    exactly = await client.post(f"/api/webchat/sessions/{sid}/messages", json={"text": "ё" * 4096})
+    assert exactly.status_code == 202
+    page = (await client.get("/chat")).text
+    assert 'data-max-chars="4096"' in page and '<textarea id="text"' in page
+    assert "maxlength" not in page  # the browser must not cut a pasted text silently

@@ -43,6 +43,7 @@ from otklik.core.flows.model import (
 )
 from otklik.core.messages import Attachment, Button, EventKind, InboundEvent, OutboundMessage
 from otklik.core.packs import PackConfig
+from otklik.core.redact import mask_cards, mask_sensitive
 from otklik.core.templates import pick_language, render
 from otklik.core.understanding import IntentClassifier, Understanding
 
@@ -98,10 +99,20 @@ class Engine:
             run.effects.append(Record(str(event.kind), {"external_id": event.external_id}))
         return StepResult(run.state, tuple(run.effects))
 
+    def sensitive_input(self, state: ConversationState) -> bool:
+        """The conversation waits for the answer to a `sensitive: true` question: the buyer's next text may
+        be stored only masked (the runtime hands the raw text, encrypted, to the action that needs it)."""
+        if state.status != Status.BOT or state.waiting != "input":
+            return False
+        flow = self.flows.get(state.flow or "")
+        node = flow.nodes.get(state.node) if flow is not None and state.node is not None else None
+        return isinstance(node, QuestionNode) and node.sensitive
+
     # --- buyer input -------------------------------------------------------------------------
 
     def _on_input(self, run: _Run) -> None:
         text = (run.event.text or "").strip()
+        sensitive = self.sensitive_input(run.state)
         command = text.lower()
         if command in self.pack.stop_words:
             run.effects += [SetSubscribed(False), Send(self._msg(run, self.pack.text("unsubscribed")))]
@@ -124,7 +135,7 @@ class Engine:
             self._handoff(run, priority=False, reason="buyer_request", text=None)
             return
         if text:  # what the buyer last wrote (a knowledge answer reads it); a button press clears it
-            run.state.vars["last_text"] = text[:1000]
+            run.state.vars["last_text"] = (mask_sensitive(text) if sensitive else mask_cards(text))[:1000]
         else:
             run.state.vars.pop("last_text", None)
         if run.event.kind == EventKind.BUTTON and (run.event.payload or "").startswith("flow:"):
@@ -196,7 +207,7 @@ class Engine:
         value, override = parsed
         run.input_pending = False
         if node.save_as:
-            run.state.vars[node.save_as] = value
+            run.state.vars[node.save_as] = _storable(value, sensitive=node.sensitive)
         run.state.retries = 0
         self._goto(run, override or node.next)
 
@@ -431,3 +442,11 @@ class Engine:
             buttons=rendered,
             request_contact=node.request_contact or node.kind == "phone",
         )
+
+
+def _storable(value: Any, *, sensitive: bool) -> Any:
+    """A parsed answer as it may be kept in the conversation state: masked when the question is sensitive,
+    card numbers hidden in any text."""
+    if sensitive:
+        return mask_sensitive(str(value))
+    return mask_cards(value) if isinstance(value, str) else value

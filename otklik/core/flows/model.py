@@ -99,6 +99,7 @@ class QuestionNode(_Node):
     timeout: str | None = None
     on_timeout: str | None = None
     request_contact: bool = False
+    sensitive: bool = False  # payout details etc.: only a masked form of the answer is ever stored
     next: str | None = None
 
     @field_validator("timeout")

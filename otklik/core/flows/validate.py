@@ -28,6 +28,7 @@ from otklik.core.templates import template_errors
 MAX_SOURCE_BYTES = safe_yaml.MAX_BYTES
 _NODE_ADAPTER: TypeAdapter[Node] = TypeAdapter(Node)
 _PAUSING = ("question", "intent_router", "wait", "action", "handoff", "end")
+SENSITIVE_KINDS = frozenset({"text", "number", "phone", "email", "date"})
 
 
 def guard_source(source: str) -> None:
@@ -150,6 +151,9 @@ def _question_issues(flow: Flow, node_id: str, node: QuestionNode) -> list[FlowI
         issues.append(FlowIssue(flow.id, node_id, "on_timeout", "on_timeout needs a timeout"))
     if node.min is not None and node.max is not None and node.min > node.max:
         issues.append(FlowIssue(flow.id, node_id, "min", "min is greater than max"))
+    if node.sensitive and node.kind not in SENSITIVE_KINDS:
+        kinds = ", ".join(sorted(SENSITIVE_KINDS))
+        issues.append(FlowIssue(flow.id, node_id, "sensitive", f"sensitive is for typed answers ({kinds})"))
     return issues
 
 

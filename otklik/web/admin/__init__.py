@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
 from otklik.web.admin import (
@@ -47,6 +50,7 @@ def mount(app: FastAPI) -> None:
     path whose dependencies visibly include the guard; the route-enumeration test relies on that.
     """
     deps.install(app)
+    app.router.add_route("/favicon.ico", favicon, methods=["GET", "HEAD"], include_in_schema=False)
     for route in auth.public.routes:
         app.router.routes.append(route)
     for module in AREAS:
@@ -62,3 +66,11 @@ def mount(app: FastAPI) -> None:
                 include_in_schema=False,
                 dependencies=[Depends(deps.guard), *route.dependencies],
             )
+
+
+FAVICON = Path(__file__).parent.parent / "static" / "favicon.svg"
+
+
+async def favicon(_request: Request) -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page links; the SVG is served under that name too."""
+    return FileResponse(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})

@@ -77,14 +77,7 @@ async def audit_page(request: Request, _p: Principal = Depends(AUDIT)) -> HTMLRe
             prefixes=AUDIT_PREFIXES,
             zone=zone.key,
         )
-    rows = [
-        {
-            "entry": e,
-            "local": e.ts.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-            "data": json.dumps(e.data, ensure_ascii=False, sort_keys=True, default=str)[:4000],
-        }
-        for e in entries
-    ]
+    rows = [{"entry": e, "lines": detail_lines(e.data)} for e in entries]
     filters = {k: v for k, v in params.items() if v and k != "cursor"}
     return render(
         request,
@@ -96,6 +89,31 @@ async def audit_page(request: Request, _p: Principal = Depends(AUDIT)) -> HTMLRe
         prefixes=AUDIT_PREFIXES,
         zone=zone.key,
     )
+
+
+def detail_lines(data: object, limit: int = 4000) -> list[tuple[str, str]]:
+    """An entry's details as `key: value` lines (the template escapes them); nested values as compact JSON.
+
+    At most `limit` characters in all; what is cut off ends in "…".
+    """
+    if not isinstance(data, dict):
+        data = {} if data in (None, "") else {"": data}
+    lines: list[tuple[str, str]] = []
+    left = limit
+    for key in sorted(data, key=str):
+        value = data[key]
+        if isinstance(value, str):
+            text = value
+        elif value is None:
+            text = "—"
+        else:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        if len(text) > left:
+            lines.append((str(key), text[: max(left, 0)] + "…"))
+            break
+        lines.append((str(key), text))
+        left -= len(text)
+    return lines
 
 
 def _cell(value: object) -> str:

@@ -38,7 +38,13 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or str(otklik_of(request).settings.public_url or "").startswith("https://")
 
 
-def _login_page(request: Request, error_key: str = "", status_code: int = 200, **values: str) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    error_key: str = "",
+    status_code: int = 200,
+    error_values: dict[str, object] | None = None,
+    **values: str,
+) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
     response = render(
         request,
@@ -46,6 +52,7 @@ def _login_page(request: Request, error_key: str = "", status_code: int = 200, *
         status_code=status_code,
         login_csrf=token,
         error_key=error_key,
+        error_values=error_values or {},
         next=safe_next(request.query_params.get("next") or values.get("next")),
         **{k: v for k, v in values.items() if k != "next"},
     )
@@ -73,8 +80,12 @@ async def login(
     otk = otklik_of(request)
     try:
         user = await authenticate(otk.db, login, password, client_ip(request))
-    except LoginThrottled:
-        return _login_page(request, "login.throttled", status_code=429, login=login, next=next)
+    except LoginThrottled as exc:
+        page = _login_page(
+            request, "login.throttled", status_code=429, error_values={"seconds": exc.seconds}, login=login, next=next
+        )
+        page.headers["Retry-After"] = str(exc.seconds)
+        return page
     except LoginRefused:
         return _login_page(request, "login.refused", status_code=401, login=login, next=next)
     token = await start_session(otk.db, user, client_ip(request))

@@ -30,7 +30,7 @@ from otklik.core.errors import Conflict, InvalidInput, OtklikError
 from otklik.runtime.audit import audit
 from otklik.runtime.users import Perm, Principal
 from otklik.web.admin.care_charts import bar_chart, stacked_chart
-from otklik.web.admin.deps import nav, need, otklik_of, render
+from otklik.web.admin.deps import local_text, nav, need, otklik_of, render, zone_of
 from otklik.web.admin.i18n import translator
 
 log = logging.getLogger(__name__)
@@ -299,4 +299,9 @@ async def sync_now(request: Request, principal: Principal = Depends(SETTINGS)) -
 
 @router.get("/care/reviews/sync-status", include_in_schema=False)
 async def sync_state(request: Request, _p: Principal = Depends(DASHBOARDS)) -> JSONResponse:
-    return JSONResponse({"accounts": await _accounts_with_status(request)}, headers={"Cache-Control": "no-store"})
+    zone = zone_of(request)
+    accounts = await _accounts_with_status(request)
+    for account in accounts:  # the page shows them in the business's time zone; the raw values stay UTC
+        for key in ("last_run_at", "last_ok_at"):
+            account[key + "_local"] = local_text(account.get(key), zone)
+    return JSONResponse({"accounts": accounts}, headers={"Cache-Control": "no-store"})

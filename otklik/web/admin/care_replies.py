@@ -29,6 +29,7 @@ from otklik.core.errors import InvalidInput, OtklikError, TooLarge
 from otklik.runtime.audit import audit
 from otklik.runtime.users import Perm, Principal
 from otklik.web.admin.deps import nav, need, otklik_of, render
+from otklik.web.params import PathId
 
 router = APIRouter()
 nav("care.nav_replies", "/admin/care/replies", Perm.INBOX_VIEW, 54)
@@ -104,7 +105,7 @@ async def _refused(request: Request, form: dict[str, str], reply_id: int, exc: O
 
 
 @router.post("/care/replies/{reply_id}/edit", include_in_schema=False)
-async def edit(request: Request, reply_id: int, principal: Principal = Depends(REPLY)) -> Response:
+async def edit(request: Request, reply_id: PathId, principal: Principal = Depends(REPLY)) -> Response:
     form = await _form(request)
     try:
         await edit_reply(otklik_of(request).db, reply_id, form.get("text", ""),
@@ -115,7 +116,7 @@ async def edit(request: Request, reply_id: int, principal: Principal = Depends(R
 
 
 @router.post("/care/replies/{reply_id}/approve", include_in_schema=False)
-async def approve(request: Request, reply_id: int, principal: Principal = Depends(REPLY)) -> Response:
+async def approve(request: Request, reply_id: PathId, principal: Principal = Depends(REPLY)) -> Response:
     form = await _form(request)
     text = form.get("text")
     try:
@@ -127,7 +128,7 @@ async def approve(request: Request, reply_id: int, principal: Principal = Depend
 
 
 @router.post("/care/replies/{reply_id}/retry", include_in_schema=False)
-async def retry(request: Request, reply_id: int, principal: Principal = Depends(REPLY)) -> Response:
+async def retry(request: Request, reply_id: PathId, principal: Principal = Depends(REPLY)) -> Response:
     """Approve a failed reply again and post it at once (with the account's other approved replies)."""
     form = await _form(request)
     otk = otklik_of(request)

@@ -22,19 +22,21 @@ from otklik.cashback.rules import Condition, parse_rubles, rubles
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput, NotFound, OtklikError
 from otklik.runtime.users import Perm, Principal
-from otklik.web.admin.deps import nav, need, otklik_of, render
+from otklik.web.admin.deps import nav, need, otklik_of, render, zone_of
+from otklik.web.params import PathId
 
 router = APIRouter()
-nav("cashback.nav", "/admin/campaigns", Perm.SETTINGS, 40)
-TZ = ZoneInfo("Europe/Moscow")  # the admin's dates are Moscow time, stored in UTC
+nav("cashback.nav", "/admin/campaigns", Perm.SETTINGS, 40, also=("/admin/claims", "/admin/payouts"))
+# The admin's dates are in the business's time zone (the business-hours setting), stored in UTC.
 MAX_FORM_FIELD = 20_000
 
 
-def local(moment: datetime | None) -> str:
-    return moment.astimezone(TZ).strftime("%Y-%m-%dT%H:%M") if moment else ""
+def local(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A moment as the value of a `datetime-local` input, in `zone`."""
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if moment else ""
 
 
-def _when(value: str, field: str, *, required: bool) -> datetime | None:
+def _when(value: str, field: str, *, required: bool, zone: ZoneInfo) -> datetime | None:
     value = (value or "").strip()
     if not value:
         if required:
@@ -44,7 +46,7 @@ def _when(value: str, field: str, *, required: bool) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{field}: use YYYY-MM-DD HH:MM") from None
-    return (parsed.replace(tzinfo=TZ) if parsed.tzinfo is None else parsed).astimezone(UTC)
+    return (parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed).astimezone(UTC)
 
 
 def _int(value: str, field: str) -> int | None:
@@ -67,15 +69,15 @@ def _rub(value: str, field: str, *, required: bool) -> int | None:
     return kopecks
 
 
-def campaign_from_form(form: dict[str, str]) -> camp.CampaignInput:
+def campaign_from_form(form: dict[str, str], zone: ZoneInfo) -> camp.CampaignInput:
     """The form's fields -> CampaignInput (InvalidInput names the field that is wrong)."""
-    starts = _when(form.get("starts_at", ""), "starts_at", required=True)
+    starts = _when(form.get("starts_at", ""), "starts_at", required=True, zone=zone)
     assert starts is not None
     return camp.CampaignInput(
         name=form.get("name", ""),
         reward_kopecks=_rub(form.get("reward", ""), "reward", required=True) or 0,
         starts_at=starts,
-        ends_at=_when(form.get("ends_at", ""), "ends_at", required=False),
+        ends_at=_when(form.get("ends_at", ""), "ends_at", required=False, zone=zone),
         status=form.get("status", "draft"),
         all_products=form.get("all_products") == "1",
         products=camp.parse_products(form.get("products", "")),
@@ -90,7 +92,7 @@ def campaign_from_form(form: dict[str, str]) -> camp.CampaignInput:
     )
 
 
-def form_of(row: CashbackCampaign | None) -> dict[str, Any]:
+def form_of(row: CashbackCampaign | None, zone: ZoneInfo) -> dict[str, Any]:
     """The form's values for an existing campaign (or the defaults for a new one)."""
     if row is None:
         return {
@@ -100,7 +102,7 @@ def form_of(row: CashbackCampaign | None) -> dict[str, Any]:
             "one_per_buyer": True,
             "auto_approve": True,
             "erase_after_days": 30,
-            "starts_at": local(utcnow()),
+            "starts_at": local(utcnow(), zone),
             "texts": {},
         }
     products = "\n".join(f"{p['nm_id']} {p.get('name', '')}".strip() for p in camp.products_of(row))
@@ -116,8 +118,8 @@ def form_of(row: CashbackCampaign | None) -> dict[str, Any]:
         "auto_approve": row.auto_approve,
         "budget": f"{row.budget_kopecks / 100:g}" if row.budget_kopecks else "",
         "max_claims": row.max_claims or "",
-        "starts_at": local(row.starts_at),
-        "ends_at": local(row.ends_at),
+        "starts_at": local(row.starts_at, zone),
+        "ends_at": local(row.ends_at, zone),
         "erase_after_days": row.erase_after_days,
         "texts": dict(row.texts or {}),
     }
@@ -172,7 +174,7 @@ async def _edit_page(
         "admin/cashback_campaign.html",
         status_code=status_code,
         campaign=row,
-        form=form or form_of(row),
+        form=form or form_of(row, zone_of(request)),
         links=await links(request, row.id) if row else [],
         defaults=texts.DEFAULTS,
         editable=texts.EDITABLE,
@@ -205,7 +207,7 @@ async def campaigns_page(request: Request, _p: Principal = Depends(need(Perm.SET
         }
         for row in rows
     ]
-    return render(request, "admin/cashback_campaigns.html", items=items, local=local)
+    return render(request, "admin/cashback_campaigns.html", items=items)
 
 
 @router.get("/campaigns/new", response_class=HTMLResponse, include_in_schema=False)
@@ -217,7 +219,7 @@ async def new_campaign(request: Request, _p: Principal = Depends(need(Perm.SETTI
 async def create(request: Request, principal: Principal = Depends(need(Perm.SETTINGS))) -> Response:
     form = await _form(request)
     try:
-        data = campaign_from_form(form)
+        data = campaign_from_form(form, zone_of(request))
         async with otklik_of(request).db.write() as session:
             campaign_id = await camp.create_campaign(session, data, actor=principal.actor, now=utcnow())
     except OtklikError as exc:
@@ -236,7 +238,7 @@ def _echo(form: dict[str, str]) -> dict[str, Any]:
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
 async def edit_campaign(
-    request: Request, campaign_id: int, _p: Principal = Depends(need(Perm.SETTINGS))
+    request: Request, campaign_id: PathId, _p: Principal = Depends(need(Perm.SETTINGS))
 ) -> HTMLResponse:
     try:
         row = await _load(request, campaign_id)
@@ -247,12 +249,12 @@ async def edit_campaign(
 
 @router.post("/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
 async def save_campaign(
-    request: Request, campaign_id: int, principal: Principal = Depends(need(Perm.SETTINGS))
+    request: Request, campaign_id: PathId, principal: Principal = Depends(need(Perm.SETTINGS))
 ) -> Response:
     form = await _form(request)
     try:
         row = await _load(request, campaign_id)
-        data = campaign_from_form(form)
+        data = campaign_from_form(form, zone_of(request))
         async with otklik_of(request).db.write() as session:
             await camp.update_campaign(session, campaign_id, data, actor=principal.actor, now=utcnow())
     except NotFound as exc:
@@ -264,7 +266,7 @@ async def save_campaign(
 
 @router.get("/campaigns/{campaign_id}/qr.{fmt}", include_in_schema=False)
 async def campaign_qr(
-    request: Request, campaign_id: int, fmt: str, target: str = "", _p: Principal = Depends(need(Perm.SETTINGS))
+    request: Request, campaign_id: PathId, fmt: str, target: str = "", _p: Principal = Depends(need(Perm.SETTINGS))
 ) -> Response:
     if fmt not in ("png", "svg"):
         return Response("use qr.png or qr.svg", status_code=404)
@@ -285,7 +287,7 @@ async def campaign_qr(
 
 @router.get("/campaigns/{campaign_id}/funnel", response_class=HTMLResponse, include_in_schema=False)
 async def campaign_funnel(
-    request: Request, campaign_id: int, _p: Principal = Depends(need(Perm.DASHBOARDS))
+    request: Request, campaign_id: PathId, _p: Principal = Depends(need(Perm.DASHBOARDS))
 ) -> HTMLResponse:
     try:
         row = await _load(request, campaign_id)

@@ -17,10 +17,12 @@ from otklik.core.errors import InvalidInput, OtklikError
 from otklik.runtime.audit import audit
 from otklik.runtime.users import Perm, Principal
 from otklik.web.admin.deps import nav, need, otklik_of, render
+from otklik.web.params import PathId
 
 router = APIRouter()
-nav("cashback.moderation", "/admin/claims", Perm.CLAIMS, 41)
-nav("cashback.payouts", "/admin/payouts", Perm.CLAIMS, 42)
+# One top-level "Cashback" entry (campaigns, moderation and payouts are its sub-tabs): a moderator, who
+# may not open campaigns, gets the same entry leading to moderation.
+nav("cashback.nav", "/admin/claims", Perm.CLAIMS, 41, also=("/admin/payouts", "/admin/campaigns"))
 STATES = ("moderation", "approved", "screenshot", "rejected", "paid", "all")
 PAGE = 100
 
@@ -72,7 +74,7 @@ async def queue(
 
 
 @router.get("/claims/{claim_id}", response_class=HTMLResponse, include_in_schema=False)
-async def claim_page(request: Request, claim_id: int, _p: Principal = Depends(need(Perm.CLAIMS))) -> HTMLResponse:
+async def claim_page(request: Request, claim_id: PathId, _p: Principal = Depends(need(Perm.CLAIMS))) -> HTMLResponse:
     async with otklik_of(request).db.read() as session:
         row = (
             await session.execute(
@@ -114,7 +116,7 @@ async def claim_page(request: Request, claim_id: int, _p: Principal = Depends(ne
 
 
 @router.get("/claims/{claim_id}/screenshot", include_in_schema=False)
-async def screenshot(request: Request, claim_id: int, _p: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def screenshot(request: Request, claim_id: PathId, _p: Principal = Depends(need(Perm.CLAIMS))) -> Response:
     otk = otklik_of(request)
     async with otk.db.read() as session:
         media_id = await session.scalar(select(CashbackClaim.screenshot_media_id).where(CashbackClaim.id == claim_id))
@@ -143,7 +145,9 @@ def _back(claim_id: int, **query: str) -> RedirectResponse:
 
 
 @router.post("/claims/{claim_id}/approve", include_in_schema=False)
-async def approve_one(request: Request, claim_id: int, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def approve_one(
+    request: Request, claim_id: PathId, principal: Principal = Depends(need(Perm.CLAIMS))
+) -> Response:
     result = await moderation.approve(otklik_of(request).ctx, [claim_id], actor=principal.actor, now=utcnow())
     if result.refused:
         return _back(claim_id, error=result.refused[claim_id])
@@ -151,7 +155,7 @@ async def approve_one(request: Request, claim_id: int, principal: Principal = De
 
 
 @router.post("/claims/{claim_id}/reject", include_in_schema=False)
-async def reject_one(request: Request, claim_id: int, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def reject_one(request: Request, claim_id: PathId, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
     form = await request.form(max_fields=10, max_files=0)
     reason, note = str(form.get("reason") or ""), str(form.get("note") or "")[:2000]
     try:
@@ -162,7 +166,7 @@ async def reject_one(request: Request, claim_id: int, principal: Principal = Dep
 
 
 @router.post("/claims/{claim_id}/ask-screenshot", include_in_schema=False)
-async def ask_one(request: Request, claim_id: int, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def ask_one(request: Request, claim_id: PathId, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
     form = await request.form(max_fields=10, max_files=0)
     try:
         await moderation.ask_screenshot(

@@ -28,6 +28,7 @@ from otklik.web.admin import flows_console as console
 from otklik.web.admin.deps import nav, need, otklik_of, render
 from otklik.web.admin.i18n import translator
 from otklik.web.app import HERE
+from otklik.web.params import BodyVersion, QueryVersion
 
 router = APIRouter()
 nav("flows.nav", "/admin/flows", Perm.FLOWS_VIEW, 30)
@@ -64,7 +65,7 @@ class SourceIn(BaseModel):
 
 class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: BodyVersion
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ async def new_flow_page(request: Request, _p: Principal = Depends(need(Perm.FLOW
 
 @router.get("/flows/{key}", response_class=HTMLResponse, include_in_schema=False)
 async def flow_page(
-    request: Request, key: str, version: int | None = None, _p: Principal = Depends(need(Perm.FLOWS_VIEW))
+    request: Request, key: str, version: QueryVersion = None, _p: Principal = Depends(need(Perm.FLOWS_VIEW))
 ) -> HTMLResponse:
     flows = otklik_of(request).flows
     current = await flows.get(_checked(key), version)
@@ -98,8 +99,8 @@ async def flow_page(
 async def diff_page(
     request: Request,
     key: str,
-    a: int | None = None,
-    b: int | None = None,
+    a: QueryVersion = None,
+    b: QueryVersion = None,
     _p: Principal = Depends(need(Perm.FLOWS_VIEW)),
 ) -> HTMLResponse:
     flows = otklik_of(request).flows

@@ -33,6 +33,7 @@ from otklik.core.flows.engine import Engine
 from otklik.core.flows.model import Flow
 from otklik.core.messages import EventKind, InboundEvent
 from otklik.runtime.flowstore import FlowVersionSource, parse_source
+from otklik.web.params import BodyVersion
 
 MAX_STATE_BYTES = 64 * 1024
 _CACHE_SIZE = 32
@@ -43,7 +44,7 @@ class ConsoleIn(BaseModel):
     """One console step sent by the page."""
 
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: BodyVersion
     action: Literal["start", "text", "button", "timer", "action_ok", "action_error"]
     text: str | None = Field(None, max_length=4096)
     payload: str | None = Field(None, max_length=256)

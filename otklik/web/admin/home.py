@@ -7,8 +7,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from otklik.adapters.db.models import Conversation
-from otklik.core.errors import InvalidInput
-from otklik.runtime.users import Principal, update_user
+from otklik.core.errors import InvalidInput, NotFound
+from otklik.runtime.demo_data import has_demo_data, remove_demo_data
+from otklik.runtime.users import Principal, Role, update_user
 from otklik.web.admin.deps import guard, otklik_of, render
 
 router = APIRouter()
@@ -30,7 +31,33 @@ async def home(request: Request, principal: Principal = Depends(guard)) -> HTMLR
             )
             or 0
         )
-    return render(request, "admin/home.html", waiting=waiting, priority=priority, base_url=str(request.base_url))
+    demo = principal.role == Role.OWNER and await has_demo_data(otk.db)
+    return render(
+        request,
+        "admin/home.html",
+        waiting=waiting,
+        priority=priority,
+        base_url=str(request.base_url),
+        demo=demo,
+        demo_removed=request.query_params.get("demo") == "removed",
+    )
+
+
+@router.post("/demo/remove", include_in_schema=False)
+async def remove_demo(request: Request, principal: Principal = Depends(guard)) -> Response:
+    """ "Remove demo data" (owner only, confirmed): deletes exactly the recorded demo rows; audited."""
+    if principal.role != Role.OWNER:
+        return render(request, "admin/error.html", status_code=403, message_key="home.demo_owner_only")
+    form = await request.form(max_fields=10, max_files=0)
+    if form.get("confirm") != "yes":
+        return render(request, "admin/error.html", status_code=422, message_key="home.demo_confirm_needed")
+    otk = otklik_of(request)
+    try:
+        await remove_demo_data(otk.db, principal.actor)
+    except NotFound:
+        return RedirectResponse("/admin", status_code=303)  # removed already (a second click, another tab)
+    await otk.reload()
+    return RedirectResponse("/admin?demo=removed", status_code=303)
 
 
 @router.post("/profile/language", include_in_schema=False)

@@ -23,10 +23,17 @@ def catalog() -> dict[str, dict[str, str]]:
     for path in sorted(LOCALES.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for key, texts in data.items():
+            # YAML 1.1 reads a bare `yes:` as True and `{ru: A, B, en: …}` as a key "B" without text:
+            # both left a raw key on the page, so anything but string keys and string texts is refused.
+            if not isinstance(key, str):
+                raise ValueError(f"{path.name}: key {key!r} is not a string (quote it)")
             if key in merged:
                 raise ValueError(f"{path.name}: key {key!r} is defined twice")
             if not isinstance(texts, dict):
                 raise ValueError(f"{path.name}: key {key!r} needs ru/en/es texts")
+            bad = [lang for lang, text in texts.items() if lang not in LANGUAGES or not isinstance(text, str)]
+            if bad:
+                raise ValueError(f"{path.name}: key {key!r}: {bad!r} is not a language with a text (quote commas)")
             merged[str(key)] = {str(lang): str(text) for lang, text in texts.items()}
     return merged
 

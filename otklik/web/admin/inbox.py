@@ -20,7 +20,8 @@ from otklik.runtime import inbox
 from otklik.runtime.inbox_ops import canned_list, canned_scope, render_canned, resume_points
 from otklik.runtime.tags import clean_tag
 from otklik.runtime.users import Perm, Principal
-from otklik.web.admin.deps import nav, need, otklik_of, render, templates
+from otklik.web.admin.deps import nav, need, otklik_of, render, templates, zone_of
+from otklik.web.params import PathId, QueryCursor, QueryId
 
 router = APIRouter()
 nav("nav.inbox", "/admin/inbox", Perm.INBOX_VIEW, 10)
@@ -150,7 +151,7 @@ async def _safe_list_context(
 async def inbox_list(
     request: Request,
     raw: dict[str, str] = Depends(filter_query),
-    selected: int = Query(0, ge=0),
+    selected: QueryCursor = 0,
     principal: Principal = Depends(need(Perm.INBOX_VIEW)),
 ) -> Response:
     """One page of the list as HTML rows (the page's live refresh and "more"); the next cursor in a header."""
@@ -162,7 +163,7 @@ async def inbox_list(
     response = templates.TemplateResponse(
         request,
         "admin/inbox_list.html",
-        {**context, "t": _t(request, principal), "selected": selected, "user": principal},
+        {**context, "t": _t(request, principal), "selected": selected, "user": principal, "tz": zone_of(request)},
     )
     response.headers["X-Next-Cursor"] = context["page"].next_cursor or ""
     response.headers["Cache-Control"] = "no-store"
@@ -190,7 +191,7 @@ async def inbox_pulse(request: Request, principal: Principal = Depends(need(Perm
 @router.get("/inbox/c/{conversation_id}", response_class=HTMLResponse, include_in_schema=False)
 async def conversation_page(
     request: Request,
-    conversation_id: int,
+    conversation_id: PathId,
     raw: dict[str, str] = Depends(filter_query),
     principal: Principal = Depends(need(Perm.INBOX_VIEW)),
 ) -> HTMLResponse:
@@ -265,8 +266,8 @@ async def _operators(otk: Any) -> list[tuple[int, str]]:
 @router.get("/inbox/c/{conversation_id}/messages", include_in_schema=False)
 async def conversation_messages(
     request: Request,
-    conversation_id: int,
-    after: int = Query(0, ge=0),
+    conversation_id: PathId,
+    after: QueryCursor = 0,
     principal: Principal = Depends(need(Perm.INBOX_VIEW)),
 ) -> JSONResponse:
     """New messages after `after` as HTML (the open conversation's live update) and fresh delivery marks."""
@@ -296,8 +297,8 @@ async def conversation_messages(
 @router.get("/inbox/c/{conversation_id}/history", include_in_schema=False)
 async def conversation_history(
     request: Request,
-    conversation_id: int,
-    before: int = Query(..., ge=1),
+    conversation_id: PathId,
+    before: QueryId,
     principal: Principal = Depends(need(Perm.INBOX_VIEW)),
 ) -> JSONResponse:
     """Older messages before the id `before` (the "earlier messages" button), as HTML."""
@@ -312,7 +313,7 @@ async def conversation_history(
 
 @router.get("/inbox/c/{conversation_id}/media/{media_id}", include_in_schema=False)
 async def conversation_media(
-    request: Request, conversation_id: int, media_id: str, principal: Principal = Depends(need(Perm.INBOX_VIEW))
+    request: Request, conversation_id: PathId, media_id: str, principal: Principal = Depends(need(Perm.INBOX_VIEW))
 ) -> Response:
     """A file of this conversation (photos are shown inline); only files its messages refer to."""
     otk = otklik_of(request)
@@ -345,4 +346,4 @@ def _t(request: Request, principal: Principal) -> Any:
 
 def _fragment(request: Request, principal: Principal, template: str, **context: Any) -> str:
     tpl = templates.env.get_template(template)
-    return tpl.render(t=_t(request, principal), user=principal, Perm=Perm, **context)
+    return tpl.render(t=_t(request, principal), user=principal, Perm=Perm, tz=zone_of(request), **context)

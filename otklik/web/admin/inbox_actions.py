@@ -19,6 +19,7 @@ from otklik.runtime import inbox_ops
 from otklik.runtime.users import Perm, Principal
 from otklik.web.admin.deps import need, otklik_of
 from otklik.web.admin.inbox import parse_filter, render_conversation, wants_json
+from otklik.web.params import PathId, parse_id
 
 router = APIRouter()
 _BIG = 1_000_000  # form fields are checked by the use cases (clear 413/422); this only stops abuse
@@ -65,7 +66,7 @@ async def _refused(
 @router.post("/inbox/c/{conversation_id}/reply", include_in_schema=False)
 async def reply(
     request: Request,
-    conversation_id: int,
+    conversation_id: PathId,
     text: str = Form("", max_length=_BIG),
     client_id: str = Form("", max_length=200),
     filters: str = Form("", max_length=2000),
@@ -82,7 +83,7 @@ async def reply(
 @router.post("/inbox/c/{conversation_id}/note", include_in_schema=False)
 async def note(
     request: Request,
-    conversation_id: int,
+    conversation_id: PathId,
     text: str = Form("", max_length=_BIG),
     filters: str = Form("", max_length=2000),
     principal: Principal = Depends(need(Perm.INBOX_REPLY)),
@@ -97,7 +98,7 @@ async def note(
 @router.post("/inbox/c/{conversation_id}/tags", include_in_schema=False)
 async def tags(
     request: Request,
-    conversation_id: int,
+    conversation_id: PathId,
     tag: str = Form("", max_length=1000),
     action: str = Form("add", max_length=16),
     filters: str = Form("", max_length=2000),
@@ -115,7 +116,7 @@ async def tags(
 @router.post("/inbox/c/{conversation_id}/assign", include_in_schema=False)
 async def assign(
     request: Request,
-    conversation_id: int,
+    conversation_id: PathId,
     user: str = Form("", max_length=20),
     filters: str = Form("", max_length=2000),
     principal: Principal = Depends(need(Perm.INBOX_REPLY)),
@@ -125,7 +126,7 @@ async def assign(
         if user == "me":
             target: int | None = principal.user_id
         elif user.strip().isdigit():
-            target = int(user)
+            target = parse_id(user, "user")
         elif not user.strip():
             target = None
         else:
@@ -139,7 +140,7 @@ async def assign(
 @router.post("/inbox/c/{conversation_id}/close", include_in_schema=False)
 async def close(
     request: Request,
-    conversation_id: int,
+    conversation_id: PathId,
     filters: str = Form("", max_length=2000),
     principal: Principal = Depends(need(Perm.INBOX_REPLY)),
 ) -> Response:
@@ -153,7 +154,7 @@ async def close(
 @router.post("/inbox/c/{conversation_id}/bot", include_in_schema=False)
 async def return_to_bot(
     request: Request,
-    conversation_id: int,
+    conversation_id: PathId,
     flow: str = Form("", max_length=200),
     node: str = Form("", max_length=200),
     filters: str = Form("", max_length=2000),

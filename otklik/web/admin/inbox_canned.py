@@ -13,6 +13,7 @@ from otklik.core.errors import OtklikError
 from otklik.runtime import inbox_ops
 from otklik.runtime.users import Perm, Principal
 from otklik.web.admin.deps import need, otklik_of, render
+from otklik.web.params import PathId
 
 router = APIRouter()
 
@@ -47,7 +48,7 @@ async def canned_create(
 @router.post("/inbox/canned/{canned_id}", response_class=HTMLResponse, include_in_schema=False)
 async def canned_update(
     request: Request,
-    canned_id: int,
+    canned_id: PathId,
     title: str = Form("", max_length=10_000),
     text: str = Form("", max_length=100_000),
     language: str = Form("", max_length=8),
@@ -62,7 +63,7 @@ async def canned_update(
 
 @router.post("/inbox/canned/{canned_id}/delete", response_class=HTMLResponse, include_in_schema=False)
 async def canned_delete(
-    request: Request, canned_id: int, principal: Principal = Depends(need(Perm.SETTINGS))
+    request: Request, canned_id: PathId, principal: Principal = Depends(need(Perm.SETTINGS))
 ) -> Response:
     try:
         await inbox_ops.delete_canned(otklik_of(request).ctx, principal, canned_id)

@@ -27,6 +27,7 @@ from otklik.runtime.settings_store import (
 )
 from otklik.runtime.users import Perm, Principal
 from otklik.web.admin.deps import nav, need, otklik_of, render
+from otklik.web.params import PathId
 
 router = APIRouter()
 nav("settings.nav", "/admin/settings", Perm.SETTINGS, 70)
@@ -140,8 +141,71 @@ async def add_telegram(request: Request, principal: Principal = Depends(SETTINGS
     return _done("/admin/settings", "bot_added" if created else "bot_exists", username)
 
 
+def _field(form: Mapping[str, Any], key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+@router.post("/settings/accounts/wildberries", include_in_schema=False)
+async def add_wildberries(request: Request, principal: Principal = Depends(SETTINGS)) -> Response:
+    """A WB API key: the same use case as `otklik channels add wildberries` (JWT read, WB pinged, stored
+    encrypted, audited). The token is never sent back, not even in the form."""
+    otk = otklik_of(request)
+    name = ""
+    try:
+        form = await _form(request)
+        name = _field(form, "name")
+        added = await channel_admin.connect_wildberries(
+            otk,
+            _field(form, "token"),
+            name=name,
+            pack=_field(form, "pack") or otk.settings.default_pack,
+            actor=principal.actor,
+            lang=principal.language,
+        )
+    except OtklikError as exc:
+        if _wants_json(request):
+            return _json_error(exc)
+        return await _accounts_page(request, exc.status_code, errors=_errors_of(exc), wb_form={"name": name[:120]})
+    await otk.reload()
+    if _wants_json(request):
+        body = {"id": added.id, "name": added.name, "token": added.masked, "warnings": added.warnings}
+        return JSONResponse(body, status_code=201)
+    notice = ("settings.wb_added", {"name": added.name, "token": added.masked})
+    return await _accounts_page(request, notice=notice, warnings=added.warnings)
+
+
+@router.post("/settings/accounts/webhook", include_in_schema=False)
+async def add_webhook(request: Request, principal: Principal = Depends(SETTINGS)) -> Response:
+    """The API channel: the same use case as `otklik channels add webhook`; the signing secret is shown
+    on this one response only (never in a URL, never again)."""
+    otk = otklik_of(request)
+    name = url = ""
+    try:
+        form = await _form(request)
+        name, url = _field(form, "name"), _field(form, "url")
+        added = await channel_admin.connect_webhook(
+            otk,
+            url,
+            name=name,
+            pack=_field(form, "pack") or otk.settings.default_pack,
+            actor=principal.actor,
+        )
+    except OtklikError as exc:
+        if _wants_json(request):
+            return _json_error(exc)
+        sent = {"name": name[:120], "url": url[: channel_admin.MAX_URL]}
+        return await _accounts_page(request, exc.status_code, errors=_errors_of(exc), webhook_form=sent)
+    await otk.reload()
+    if _wants_json(request):
+        return JSONResponse({"id": added.id, "name": added.name, "secret": added.secret}, status_code=201)
+    response = await _accounts_page(request, webhook_added={"name": added.name, "secret": added.secret})
+    response.headers["Cache-Control"] = "no-store"  # the secret must not stay in a cache
+    return response
+
+
 @router.post("/settings/accounts/{account_id}/enabled", include_in_schema=False)
-async def enable_account(request: Request, account_id: int, principal: Principal = Depends(SETTINGS)) -> Response:
+async def enable_account(request: Request, account_id: PathId, principal: Principal = Depends(SETTINGS)) -> Response:
     form = await _form(request)
     raw = str(form.get("enabled") or "")
     if raw not in ("0", "1"):
@@ -156,7 +220,7 @@ async def enable_account(request: Request, account_id: int, principal: Principal
 
 
 @router.post("/settings/accounts/{account_id}/test", include_in_schema=False)
-async def test_account(request: Request, account_id: int, _p: Principal = Depends(SETTINGS)) -> Response:
+async def test_account(request: Request, account_id: PathId, _p: Principal = Depends(SETTINGS)) -> Response:
     try:
         check = await channel_admin.check_connection(otklik_of(request), account_id)
     except OtklikError as exc:

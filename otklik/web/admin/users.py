@@ -10,6 +10,7 @@ from otklik.adapters.db.models import User
 from otklik.core.errors import OtklikError
 from otklik.runtime.users import LANGUAGES, Perm, Principal, Role, create_user, set_password, update_user
 from otklik.web.admin.deps import nav, need, otklik_of, render
+from otklik.web.params import PathId
 
 router = APIRouter()
 nav("nav.users", "/admin/users", Perm.USERS, 80)
@@ -64,7 +65,7 @@ async def add_user(
 @router.post("/users/{user_id}", response_class=HTMLResponse, include_in_schema=False)
 async def change_user(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     role: str = Form("", max_length=16),
     active: str = Form("", max_length=8),
     principal: Principal = Depends(need(Perm.USERS)),
@@ -84,7 +85,7 @@ async def change_user(
 
 @router.post("/users/{user_id}/password", response_class=HTMLResponse, include_in_schema=False)
 async def reset_user_password(
-    request: Request, user_id: int, principal: Principal = Depends(need(Perm.USERS))
+    request: Request, user_id: PathId, principal: Principal = Depends(need(Perm.USERS))
 ) -> HTMLResponse:
     db = otklik_of(request).db
     async with db.read() as session:

@@ -19,7 +19,7 @@
       row.dataset.running = account.running ? "1" : "0";
       for (const key of ["last_run_at", "last_ok_at"]) {
         const cell = row.querySelector('[data-field="' + key + '"]');
-        if (cell) { cell.textContent = account[key] ? String(account[key]).slice(0, 19).replace("T", " ") : "—"; }
+        if (cell) { cell.textContent = account[key + "_local"] || "—"; }
       }
       const error = row.querySelector('[data-field="last_error"]');
       if (error) { error.textContent = account.last_error || ""; error.hidden = !account.last_error; }

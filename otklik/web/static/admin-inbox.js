@@ -72,14 +72,9 @@
   const messages = document.getElementById("messages");
   const history = document.getElementById("history");
 
-  function localTimes(scope) {
-    scope.querySelectorAll("time[datetime]").forEach((el) => {
-      const when = new Date(el.getAttribute("datetime"));
-      if (!isNaN(when)) { el.textContent = when.toLocaleString([], { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" }); }
-    });
-  }
+  // Message times come from the server already in the business's time zone (like every admin page),
+  // so they are not rewritten to the browser's zone here.
   function toBottom() { history.scrollTop = history.scrollHeight; }
-  localTimes(messages);
   toBottom();
 
   async function poll() {
@@ -93,7 +88,6 @@
         const near = history.scrollHeight - history.scrollTop - history.clientHeight < 80;
         messages.insertAdjacentHTML("beforeend", data.html);
         conv.dataset.last = String(data.last);
-        localTimes(messages);
         if (near) { toBottom(); }
       }
       const label = document.getElementById("conv-status");
@@ -119,7 +113,6 @@
       const data = await response.json();
       const height = history.scrollHeight;
       messages.insertAdjacentHTML("afterbegin", data.html);
-      localTimes(messages);
       history.scrollTop += history.scrollHeight - height;
       older.hidden = !data.has_older;
     });

@@ -14,6 +14,13 @@
     if (response.status === 401) { window.location = "/admin/login?next=" + encodeURIComponent(location.pathname + location.search); }
     return response;
   }
+  // <select data-autosubmit> submits its form on change (no inline handlers: the admin's CSP forbids them).
+  document.addEventListener("change", (event) => {
+    const target = event.target;
+    if (target instanceof HTMLSelectElement && target.hasAttribute("data-autosubmit") && target.form) {
+      target.form.submit();
+    }
+  });
   window.otklik = {
     csrf,
     post: (url, body) => send("POST", url, body),

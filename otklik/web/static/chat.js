@@ -8,6 +8,8 @@
   const input = document.getElementById("text");
   const fileInput = document.getElementById("file");
   const errorBox = document.getElementById("error");
+  const counter = document.getElementById("counter");
+  const maxChars = parseInt(root.dataset.maxChars, 10) || 4096;
   const storeKey = "otklik.webchat.session";
   let session = sessionStorage.getItem(storeKey);
   let cursor = 0;
@@ -128,12 +130,37 @@
     if (!await post({button: button.payload, client_id: clientId()})) { notSent(li); }
   }
 
+  // Characters as the server counts them (code points: an emoji is one, not two UTF-16 units).
+  function length(text) { return Array.from(text).length; }
+
+  function tooLong(text) {
+    return "Сообщение слишком длинное: " + length(text) + " симв., можно не больше " + maxChars +
+      ". Сократите его или отправьте частями.";
+  }
+
+  // No maxlength: the browser would cut a pasted text silently; the counter shows the limit instead.
+  function updateCounter() {
+    const used = length(input.value.trim());
+    counter.hidden = used < maxChars * 0.8;
+    counter.textContent = used + " / " + maxChars;
+    counter.classList.toggle("chat__counter--over", used > maxChars);
+  }
+
+  input.addEventListener("input", updateCounter);
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {  // Shift+Enter: a new line
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
     const text = input.value.trim();
     if (!text) { return; }
+    if (length(text) > maxChars) { showError(tooLong(text)); return; }  // kept in the box to shorten
     const li = add("in", text);
-    if (await post({text: text, client_id: clientId()})) { input.value = ""; } else { notSent(li); }
+    if (await post({text: text, client_id: clientId()})) { input.value = ""; updateCounter(); } else { notSent(li); }
   });
 
   fileInput.addEventListener("change", async function () {
