@@ -19,6 +19,7 @@ from datetime import datetime
 
 import phonenumbers
 
+from otklik.core.redact import luhn_ok
 from otklik.core.understanding import Entity
 from otklik.nlu.dates import find_dates
 from otklik.nlu.spans import Claimed, Found
@@ -56,15 +57,6 @@ def ean_checksum_ok(digits: str) -> bool:
     body, check = digits[:-1], int(digits[-1])
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return (10 - total % 10) % 10 == check
-
-
-def luhn_ok(digits: str) -> bool:
-    """Luhn checksum (bank cards)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        value = int(ch) * (2 if i % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
 
 
 def _emails(text: str, claimed: Claimed) -> Iterator[Found]:

@@ -112,15 +112,7 @@ async def connect_telegram(otklik: Any, token: str, name: str, pack: str, actor:
         log.warning("Telegram getMe failed: %s", type(exc).__name__)
         raise Unavailable("Telegram did not answer; check the network and try again") from None
     if created:
-        async with otklik.db.write() as session:
-            audit(
-                session,
-                actor,
-                "channel.add",
-                "channel_account",
-                account_id,
-                {"kind": "telegram", "username": username, "pack": pack},
-            )
+        await _audit_added(otklik, actor, account_id, {"kind": "telegram", "username": username, "pack": pack})
     return account_id, username, created
 
 
@@ -218,15 +210,7 @@ async def connect_wildberries(
     if check:
         await _ping_wb(otklik, 0, name, token, lang)
     account_id, problems = await add_wb_account(otklik.db, otklik.vault, token, name=name, pack=pack)
-    async with otklik.db.write() as session:
-        audit(
-            session,
-            actor,
-            "channel.add",
-            "channel_account",
-            account_id,
-            {"kind": KIND, "name": name, "pack": pack, "checked": check},
-        )
+    await _audit_added(otklik, actor, account_id, {"kind": KIND, "name": name, "pack": pack, "checked": check})
     return WBConnected(account_id, name, mask(token), [p.text(_lang(lang)) for p in problems])
 
 
@@ -279,16 +263,15 @@ async def connect_webhook(
     account_id = await add_account(
         otklik.db, otklik.vault, kind="webhook", name=name, pack=pack, secret=secret, config=config
     )
-    async with otklik.db.write() as session:
-        audit(
-            session,
-            actor,
-            "channel.add",
-            "channel_account",
-            account_id,
-            {"kind": "webhook", "name": name, "pack": pack, "host": httpx.URL(url).host},
-        )
+    await _audit_added(
+        otklik, actor, account_id, {"kind": "webhook", "name": name, "pack": pack, "host": httpx.URL(url).host}
+    )
     return WebhookConnected(account_id, name, secret)
+
+
+async def _audit_added(otklik: Any, actor: str, account_id: int, data: dict[str, Any]) -> None:
+    async with otklik.db.write() as session:
+        audit(session, actor, "channel.add", "channel_account", account_id, data)
 
 
 async def set_enabled(otklik: Any, account_id: int, enabled: bool, actor: str) -> None:
