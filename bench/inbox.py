@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from otklik.bootstrap import Otklik
 from otklik.config import Settings
-from otklik.runtime.users import Role, create_user
+from otklik.platform.users import Role, create_user
 from otklik.web.app import create_app
 
 PASSWORD = "bench password 123"

@@ -26,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from otklik.adapters.channels.telegram import SECRET_HEADER  # noqa: E402
+from otklik.channels.telegram.adapter import SECRET_HEADER  # noqa: E402
 from otklik.testing.fake_telegram import FakeTelegramServer  # noqa: E402
 
 SECRET = "fake-webhook-secret-for-the-bench"
@@ -68,7 +68,7 @@ async def add_bot(data: Path, api_url: str, token: str, name: str, limits: dict[
     """Create the data folder's database with one Telegram account (pack echo: one reply per message)."""
     from otklik.bootstrap import Otklik
     from otklik.config import Settings
-    from otklik.runtime.channels import add_account
+    from otklik.platform.channel_accounts import add_account
 
     app = Otklik.build(
         Settings(

@@ -19,20 +19,20 @@ from otklik.adapters.db.migrate import upgrade
 from otklik.adapters.db.models import ChannelAccount, EventLog, Setting
 from otklik.adapters.media import MediaStore
 from otklik.adapters.private_fs import private_dir, private_sqlite, write_private
-from otklik.cashback.jobs import erase_loop
+from otklik.capabilities.cashback.jobs import erase_loop
+from otklik.channels.telegram.runtime import TelegramChannels, telegram_credentials
 from otklik.clock import utcnow
 from otklik.config import Settings
-from otklik.runtime.channels import build_senders
-from otklik.runtime.context import AccountInfo, RuntimeContext
-from otklik.runtime.flowstore import FlowStore
-from otklik.runtime.ingest import Ingest
-from otklik.runtime.outbox import Dispatcher
-from otklik.runtime.packs import Pack, build_classifier, intent_descriptions, load_pack
-from otklik.runtime.settings_store import LiveSettings, SettingsStore
-from otklik.runtime.supervisor import Supervisor
-from otklik.runtime.telegram import TelegramChannels, telegram_credentials
-from otklik.runtime.timers import ActionRegistry, Timers
-from otklik.runtime.understanding import build_llm
+from otklik.conversations.context import AccountInfo, RuntimeContext
+from otklik.conversations.flowstore import FlowStore
+from otklik.conversations.ingest import Ingest
+from otklik.conversations.outbox import Dispatcher
+from otklik.conversations.packs import Pack, build_classifier, intent_descriptions, load_pack
+from otklik.conversations.settings_store import LiveSettings, SettingsStore
+from otklik.conversations.supervisor import Supervisor
+from otklik.conversations.timers import ActionRegistry, Timers
+from otklik.conversations.understanding import build_llm
+from otklik.platform.channel_accounts import build_senders
 
 log = logging.getLogger(__name__)
 WEBCHAT_ACCOUNT = "webchat"
@@ -74,7 +74,7 @@ class Otklik:
         actions = ActionRegistry()
         timers = Timers(ctx, ingest, actions)
         ctx.action_starter = timers.start_action
-        from otklik.runtime.builtin_actions import register_builtin
+        from otklik.conversations.builtin import register_builtin
 
         register_builtin(actions)
         vault = Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
@@ -207,7 +207,7 @@ class Otklik:
         self.supervisor.start("dispatcher", self.dispatcher.run)
         self.supervisor.start("timers", self.timers.run)
         self.supervisor.start("cashback-erase", functools.partial(erase_loop, self.db))
-        from otklik.care.sync import wb_sync_loop  # WB cards, reviews and approved replies (issue 7)
+        from otklik.capabilities.care.sync import wb_sync_loop  # WB cards, reviews and approved replies (issue 7)
 
         self.supervisor.start("wb-sync", wb_sync_loop(self.db, self.settings, self.vault, self.ctx.llm))
         if self.telegram is not None and not self.settings.public_url:  # no public URL: long polling
@@ -232,7 +232,7 @@ class Otklik:
         """Telegram bots listed in settings (`OTKLIK_TELEGRAM_TOKENS`) become channel accounts once."""
         if not self.settings.telegram_tokens:
             return
-        from otklik.runtime.telegram import connect_bot
+        from otklik.channels.telegram.runtime import connect_bot
 
         for token in self.settings.telegram_tokens:
             try:
@@ -243,7 +243,7 @@ class Otklik:
     async def _demo_owner(self) -> bool:
         """The embedded default's first start: an owner account whose password is shown once. False when
         the install already has users (not a first start)."""
-        from otklik.runtime.users import Role, count_users, create_user
+        from otklik.platform.users import Role, count_users, create_user
 
         if await count_users(self.db):
             return False
@@ -272,7 +272,7 @@ class Otklik:
     async def _demo_data(self) -> None:
         """The server's first start on an empty install: demo reviews, incidents and cashback claims (every
         id recorded, removable in one click; never seeded again, never by CLI commands)."""
-        from otklik.runtime.demo_data import seed_demo_data
+        from otklik.demo_data import seed_demo_data
 
         chat = await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
         await seed_demo_data(self.db, self.vault, pack=self.settings.default_pack, chat_account_id=chat)

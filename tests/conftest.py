@@ -11,6 +11,8 @@ import pytest
 from otklik.bootstrap import Otklik
 from otklik.config import Settings
 
+pytest_plugins = ["tests.fixtures.admin"]
+
 PG_URL = os.environ.get("OTKLIK_TEST_PG_URL")
 TEST_PACKS = Path(__file__).parent / "packs"
 

@@ -38,7 +38,7 @@ def add_webhook(
 
     async def go() -> None:
         from otklik.bootstrap import Otklik
-        from otklik.runtime.channel_admin import check_webhook_url, connect_webhook
+        from otklik.platform.channel_admin import check_webhook_url, connect_webhook
 
         check_webhook_url(url)  # a bad URL fails before anything starts
         otklik = Otklik.build(Settings())
@@ -62,10 +62,10 @@ def add_telegram(
     """Add a Telegram bot: the token is checked with getMe, stored encrypted and shown masked."""
 
     async def go() -> None:
-        from otklik.adapters.channels.telegram import deep_link, mask_token
         from otklik.bootstrap import Otklik
+        from otklik.channels.telegram.adapter import deep_link, mask_token
         from otklik.core.errors import Unavailable
-        from otklik.runtime.channel_admin import connect_telegram
+        from otklik.platform.channel_admin import connect_telegram
 
         settings = Settings()
         otklik = Otklik.build(settings)
@@ -100,7 +100,7 @@ def add_wildberries(
 
     async def go() -> None:
         from otklik.bootstrap import Otklik
-        from otklik.runtime.channel_admin import check_wb_token, connect_wildberries
+        from otklik.platform.channel_admin import check_wb_token, connect_wildberries
 
         settings = Settings()
         check_wb_token(token, "ru")  # a pasted non-token fails before anything starts
@@ -127,7 +127,7 @@ def list_accounts() -> None:
 
         from otklik.adapters.db.models import ChannelAccount
         from otklik.bootstrap import Otklik
-        from otklik.runtime.channels import mask
+        from otklik.platform.channel_accounts import mask
 
         otklik = Otklik.build(Settings())
         try:

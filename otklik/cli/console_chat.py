@@ -6,8 +6,8 @@ import asyncio
 import itertools
 from pathlib import Path
 
-from otklik.adapters.channels.console import ConsoleSender
 from otklik.bootstrap import Otklik
+from otklik.channels.console.sender import ConsoleSender
 from otklik.config import Settings
 from otklik.core.messages import Button, EventKind, InboundEvent, match_choice
 
@@ -17,7 +17,7 @@ LABELS = {"ru": ("вы", "бот"), "es": ("tú", "bot"), "en": ("you", "bot")}
 
 def labels(pack: str, extra_dirs: tuple[Path, ...] = ()) -> tuple[str, str]:
     """(buyer, bot) labels for the pack's language; English for a language without its own."""
-    from otklik.runtime.packs import load_pack
+    from otklik.conversations.packs import load_pack
 
     return LABELS.get(load_pack(pack, extra_dirs).config.language, LABELS["en"])
 

@@ -27,10 +27,10 @@ app.add_typer(db_app, name="db")
 
 
 def _channels() -> None:
+    from otklik.capabilities.care.cli import app as wb_app
+    from otklik.channels.telegram.cli import app as telegram_app
+    from otklik.channels.telegram.cli import qr
     from otklik.cli.channels import app as channels_app
-    from otklik.cli.telegram import app as telegram_app
-    from otklik.cli.telegram import qr
-    from otklik.cli.wb import app as wb_app
 
     app.add_typer(channels_app, name="channels")
     app.add_typer(wb_app, name="wb")
@@ -189,9 +189,9 @@ def flows_diagram(
     pack: Annotated[str | None, typer.Option(help="look in this pack (default: all packs)")] = None,
 ) -> None:
     """Print a flow as Mermaid text."""
+    from otklik.conversations.packs import available_packs, load_pack
     from otklik.core.flows.diagram import mermaid
     from otklik.core.flows.validate import parse_flow_yaml
-    from otklik.runtime.packs import available_packs, load_pack
 
     for name in [pack] if pack else available_packs():
         try:
@@ -248,7 +248,7 @@ def _flow_id(file: Path, text: str) -> str:
 
 
 def _pack_flow_ids() -> set[str]:
-    from otklik.runtime.packs import available_packs, load_pack
+    from otklik.conversations.packs import available_packs, load_pack
 
     return {key for name in available_packs() for key in load_pack(name).flow_sources}
 
@@ -256,7 +256,7 @@ def _pack_flow_ids() -> set[str]:
 def _mount_optional() -> None:
     """Capability CLIs that live in their own packages."""
     try:
-        from otklik.nlu.cli import app as nlu_app
+        from otklik.cli.nlu import app as nlu_app
     except ImportError:
         return
     app.add_typer(nlu_app, name="nlu", help="Offline understanding: train, predict, evaluate.")

@@ -57,7 +57,7 @@ def create(
     """Create an admin user."""
 
     async def go(otk: Otklik) -> Any:
-        from otklik.runtime.users import create_user
+        from otklik.platform.users import create_user
 
         return await create_user(otk.db, login, role, password=password, name=name, language=language, actor="cli")
 
@@ -75,7 +75,7 @@ def reset_password(
     """Set a new password; every session of the user ends."""
 
     async def go(otk: Otklik) -> Any:
-        from otklik.runtime.users import set_password
+        from otklik.platform.users import set_password
 
         return await set_password(otk.db, login, password, actor="cli")
 

@@ -5,7 +5,7 @@
 - `mask_cards`: the safety net for any buyer text: a Luhn-valid run of 13–19 digits (a bank card) becomes
   `•••• 1234`. A 13-digit run with a valid EAN-13 check digit is a barcode and is kept.
 - `DIGIT_RUN` / `EMAIL`: the broad "personal numbers" heuristic (7+ digits), also used to keep such texts
-  away from an external LLM (`otklik.llm.privacy`).
+  away from an external LLM (`otklik.conversations.llm.privacy`).
 """
 
 from __future__ import annotations

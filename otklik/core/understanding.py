@@ -1,5 +1,5 @@
 """What the engine needs from natural-language understanding. Implementations live outside the core:
-a keyword matcher (built in) and the offline classifier in `otklik.nlu`."""
+a keyword matcher (built in) and the offline classifier in `otklik.conversations.nlu`."""
 
 from __future__ import annotations
 

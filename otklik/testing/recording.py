@@ -7,7 +7,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from otklik.adapters.channels.base import ChannelLimits, SendError, SendResult
+from otklik.core.channel import ChannelLimits, SendError, SendResult
 from otklik.core.messages import OutboundMessage
 
 

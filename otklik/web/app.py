@@ -6,13 +6,11 @@ import importlib.resources
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import MutableHeaders
@@ -20,10 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otklik.bootstrap import Otklik
 from otklik.core.errors import OtklikError
+from otklik.platform.webkit.deps import templates
+from otklik.platform.webkit.paths import STATIC
 
 log = logging.getLogger(__name__)
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 
 
 def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = True) -> FastAPI:
@@ -46,11 +44,12 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
 
     app = FastAPI(title="otklik", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.otklik = otklik
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders, chat_frame_ancestors=otklik.settings.chat_frame_ancestors)
     _docs(app)
     _errors(app)
-    from otklik.web import webchat, webhooks
+    from otklik.channels.webchat import web as webchat
+    from otklik.web import webhooks
 
     app.include_router(webchat.router)
     app.include_router(webhooks.router)

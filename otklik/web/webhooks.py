@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from otklik.adapters.channels.telegram import SECRET_HEADER
-from otklik.adapters.channels.webhook import WebhookInbound, verify
 from otklik.adapters.db.models import ChannelAccount
 from otklik.bootstrap import Otklik
-from otklik.web.params import PathId
+from otklik.channels.api.adapter import WebhookInbound, verify
+from otklik.channels.telegram.adapter import SECRET_HEADER
+from otklik.platform.webkit.params import PathId
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 MAX_BODY = 256 * 1024

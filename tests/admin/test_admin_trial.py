@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from otklik.adapters.db.models import EventLog, Message
 from otklik.bootstrap import Otklik
-from otklik.runtime.audit import audit
-from otklik.runtime.users import Role
-from otklik.web.admin.i18n import catalog, translator
-from tests.admin.conftest import Admin
-from tests.admin.inbox_helpers import waiting
+from otklik.platform.audit import audit
+from otklik.platform.users import Role
+from otklik.platform.webkit.i18n import catalog, translator
+from tests.capabilities.inbox.inbox_helpers import waiting
+from tests.fixtures.admin import Admin
 
 ZONE = "Asia/Vladivostok"  # UTC+10 all year: every local time differs from the UTC one
 

@@ -12,9 +12,9 @@ import pytest
 
 from otklik.adapters.db.models import EventLog
 from otklik.bootstrap import Otklik
-from otklik.runtime.audit import audit
-from otklik.runtime.users import Role
-from tests.admin.conftest import Admin
+from otklik.platform.audit import audit
+from otklik.platform.users import Role
+from tests.fixtures.admin import Admin
 
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)  # after the users' own sign-in entries
 

@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from otklik.adapters.db.models import AdminSession, EventLog, LoginFailure
 from otklik.bootstrap import Otklik
-from otklik.runtime import users as users_mod
-from otklik.runtime.users import THROTTLE_PAIR_FREE, Role, set_password
-from otklik.web.admin.deps import COOKIE
-from tests.admin.conftest import PASSWORD, csrf_of, sign_in
+from otklik.platform import users as users_mod
+from otklik.platform.users import THROTTLE_PAIR_FREE, Role, set_password
+from otklik.platform.webkit.deps import COOKIE
+from tests.fixtures.admin import PASSWORD, csrf_of, sign_in
 
 
 async def test_an_anonymous_visitor_is_sent_to_the_login_page(anon: httpx.AsyncClient) -> None:

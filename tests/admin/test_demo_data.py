@@ -26,10 +26,10 @@ from otklik.adapters.db.models import (
 )
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
-from otklik.runtime.demo_data import DEMO_KEY, TABLES, seed_demo_data
-from otklik.runtime.users import Role, create_user, set_password
-from tests.admin.conftest import PASSWORD, Admin
+from otklik.demo_data import DEMO_KEY, TABLES, seed_demo_data
+from otklik.platform.users import Role, create_user, set_password
 from tests.conftest import make_settings
+from tests.fixtures.admin import PASSWORD, Admin
 
 SEEDED = (WBFeedback, CareIncident, CashbackCampaign, CashbackClaim, Contact, Conversation, Message)
 

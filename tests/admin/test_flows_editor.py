@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from otklik.adapters.db.models import Conversation, EventLog, FlowVersion, Message, OutboxRow, Timer
 from otklik.bootstrap import Otklik
 from otklik.core.flows.validate import parse_flow_yaml
-from otklik.runtime.users import Role
+from otklik.platform.users import Role
 from otklik.web.admin.flows import diagram_text
 
 KEY = "care.main"

@@ -3,7 +3,7 @@
 `GET /api/webchat/sessions/{sid}/messages?after=9223372036854775808`, `/admin/inbox/c/9223372036854775808`,
 `POST /admin/claims/-9223372036854775809/approve`, `?version=`, `?before=`... raised `OverflowError: Python
 int too large to convert to SQLite INTEGER` (a `DataError` on PostgreSQL). Every int path or query
-parameter is now bounded by the schema (`otklik.web.params`), so such a number is a 422.
+parameter is now bounded by the schema (`otklik.platform.webkit.params`), so such a number is a 422.
 
 The routes are enumerated from the app itself (the admin's plain routes and the routers it includes), so
 a route added later is covered without editing this file.
@@ -21,8 +21,8 @@ import annotated_types
 import httpx
 from fastapi.routing import APIRoute
 
-from otklik.runtime.users import Role
-from otklik.web.params import BIGINT_MAX
+from otklik.platform.users import Role
+from otklik.platform.webkit.params import BIGINT_MAX
 
 OUT_OF_RANGE = (2**63, -(2**63) - 1, 10**30)
 INT32_EDGE = 2**31  # fits a BIGINT id, not a 32-bit INTEGER column: must not be a 500 either
@@ -95,7 +95,7 @@ def test_every_int_path_and_query_parameter_is_bounded_by_the_schema(app) -> Non
         low, high = _bounds(param)
         if low is None or high is None or low < -(2**63) or high > BIGINT_MAX:
             unbounded.append(f"{method} {path} {param.name}: [{low}, {high}]")
-    assert unbounded == [], "int parameters without a 64-bit range (use otklik.web.params)"
+    assert unbounded == [], "int parameters without a 64-bit range (use otklik.platform.webkit.params)"
 
 
 def _url(path: str, where: str, name: str, value: int, values: dict[str, str], route: APIRoute) -> str:
@@ -164,7 +164,7 @@ async def test_ids_beyond_64_bits_in_bodies_and_cursors_are_refused(as_role, otk
     import base64
     import json
 
-    from tests.admin.inbox_helpers import say
+    from tests.capabilities.inbox.inbox_helpers import say
 
     owner = await as_role(Role.OWNER)
     conversation = await say(otklik, "buyer-overflow", "привет")

@@ -1,6 +1,6 @@
 """Issue 13: sign-in throttling must hold under parallel requests and must not let a stranger lock the owner out.
 
-Real SQLite and PostgreSQL, real argon2; only the clock of `otklik.runtime.users` is frozen/advanced by hand.
+Real SQLite and PostgreSQL, real argon2; only the clock of `otklik.platform.users` is frozen/advanced by hand.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from otklik.adapters.db.models import EventLog, LoginFailure
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
-from otklik.runtime import users as users_mod
-from otklik.runtime.users import (
+from otklik.platform import users as users_mod
+from otklik.platform.users import (
     THROTTLE_LOGIN_DELAY,
     THROTTLE_PAIR_FREE,
     THROTTLE_PAIR_MAX_DELAY,
@@ -26,8 +26,8 @@ from otklik.runtime.users import (
     LoginThrottled,
     authenticate,
 )
-from otklik.web.admin.deps import COOKIE
-from tests.admin.conftest import PASSWORD, csrf_of
+from otklik.platform.webkit.deps import COOKIE
+from tests.fixtures.admin import PASSWORD, csrf_of
 
 WRONG = "wrong password 123"
 

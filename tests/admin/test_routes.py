@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 from fastapi.routing import APIRoute
 
-from otklik.runtime.users import ROLE_PERMS, Perm, Role
-from otklik.web.admin.deps import guard
+from otklik.platform.users import ROLE_PERMS, Perm, Role
+from otklik.platform.webkit.deps import guard
 
 PUBLIC = {("GET", "/admin/login"), ("POST", "/admin/login")}
 
@@ -101,7 +101,7 @@ async def test_an_admin_cannot_touch_an_owner(as_role, otklik) -> None:  # type:
 
 
 async def test_i18n_catalog_has_every_language_for_every_key() -> None:
-    from otklik.web.admin.i18n import LANGUAGES, catalog
+    from otklik.platform.webkit.i18n import LANGUAGES, catalog
 
     missing = [(key, lang) for key, texts in catalog().items() for lang in LANGUAGES if not texts.get(lang)]
     assert missing == []

@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from otklik.adapters.db.models import ChannelAccount, EventLog, Setting
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
-from otklik.runtime.settings_store import HOURS_KEY, TEXTS_KEY
-from otklik.runtime.users import Role
+from otklik.conversations.settings_store import HOURS_KEY, TEXTS_KEY
+from otklik.platform.users import Role
 from otklik.testing.fake_telegram import DEFAULT_TOKEN, FakeTelegramServer
-from tests.admin.conftest import Admin
 from tests.conftest import make_settings
+from tests.fixtures.admin import Admin
 
 SECRET_PART = DEFAULT_TOKEN.split(":")[1]
 WEEK_ALL_DAY = dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "00:00-24:00")

@@ -10,15 +10,9 @@ from typing import Any
 
 import pytest
 
-from otklik.core.conversation import ContactView, ConversationState
-from otklik.core.errors import InvalidInput
-from otklik.core.messages import EventKind, InboundEvent
-from otklik.core.packs import PackConfig
-from otklik.core.understanding import KeywordClassifier
-from otklik.runtime.business_hours import parse_schedule
-from otklik.runtime.context import AccountInfo
-from otklik.runtime.packs import load_pack
-from otklik.runtime.settings_store import (
+from otklik.conversations.context import AccountInfo
+from otklik.conversations.packs import load_pack
+from otklik.conversations.settings_store import (
     LanguageEngine,
     LanguagePolicy,
     LiveSettings,
@@ -28,6 +22,12 @@ from otklik.runtime.settings_store import (
     default_text,
     pack_languages,
 )
+from otklik.core.conversation import ContactView, ConversationState
+from otklik.core.errors import InvalidInput
+from otklik.core.messages import EventKind, InboundEvent
+from otklik.core.packs import PackConfig
+from otklik.core.understanding import KeywordClassifier
+from otklik.platform.business_hours import parse_schedule
 
 CONFIG = PackConfig(id="shop", language="ru", default_flow="x", texts={"handoff": "Зову менеджера."})
 CLOSED_WEEK = {"timezone": "Europe/Moscow", "enabled": True, "week": {}, "holidays": []}
@@ -110,8 +110,8 @@ def test_texts_are_trimmed_and_empty_ones_dropped() -> None:
 async def test_an_api_webhook_is_tested_with_a_signed_ping() -> None:
     import httpx
 
-    from otklik.adapters.channels.webhook import verify
-    from otklik.runtime.channel_admin import ping_webhook
+    from otklik.channels.api.adapter import verify
+    from otklik.platform.channel_admin import ping_webhook
 
     received: list[httpx.Request] = []
 

@@ -3,7 +3,7 @@
 Each test gets its own server (uvicorn in a background thread) with a fresh data dir and SQLite database,
 so tests never see each other's conversations. The servers understand text with the pack's keyword
 matcher (`nlu = "keywords"`): these tests are about the web chat, the offline classifier has its own tests
-in tests/nlu, and training it would cost more than the whole folder.
+in tests/conversations/nlu, and training it would cost more than the whole folder.
 
 Chromium: `/usr/bin/chromium`. When it is missing the tests are skipped, unless `OTKLIK_REQUIRE_BROWSER=1`
 (CI), in which case they fail. Screenshots for the docs are written only when `OTKLIK_SCREENSHOTS=1`.
@@ -138,7 +138,7 @@ ADMIN_PASSWORD = "browser test password"
 async def _seed_admin_users(settings: object) -> None:
     """One admin user per role (login == role name), created before the server starts."""
     from otklik.bootstrap import Otklik
-    from otklik.runtime.users import Role, create_user
+    from otklik.platform.users import Role, create_user
 
     otk = Otklik.build(settings)  # type: ignore[arg-type]
     try:

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import LiveServer, sign_in
-from tests.cashback.screens import review_screenshot
+from tests.capabilities.cashback.screens import review_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +27,7 @@ CARD = "4111 1111 1111 1111"
 
 async def _campaign(server: LiveServer) -> int:
     from otklik.bootstrap import Otklik
-    from otklik.cashback.campaigns import CampaignInput, create_campaign
+    from otklik.capabilities.cashback.campaigns import CampaignInput, create_campaign
     from otklik.clock import utcnow
     from otklik.config import Settings
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from otklik.conversations.llm.privacy import holds_personal_numbers
 from otklik.core.conversation import ContactView, ConversationState
 from otklik.core.errors import FlowInvalid
 from otklik.core.flows.engine import Engine
@@ -15,7 +16,6 @@ from otklik.core.messages import EventKind, InboundEvent
 from otklik.core.packs import PackConfig
 from otklik.core.redact import mask_cards, mask_sensitive
 from otklik.core.understanding import KeywordClassifier
-from otklik.llm.privacy import holds_personal_numbers
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 FLOW = """

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from otklik.conversations.packs import available_packs, load_pack
 from otklik.core.errors import FlowInvalid
 from otklik.core.flows.diagram import mermaid
 from otklik.core.flows.validate import parse_flow_yaml
 from otklik.core.templates import render
-from otklik.runtime.packs import available_packs, load_pack
 
 
 def errors(source: str, **kwargs: object) -> list[str]:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from otklik.adapters.channels.webhook import verify
+from otklik.channels.api.adapter import verify
 
 
 @dataclass

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from otklik.adapters.db.models import OutboxRow
 from otklik.bootstrap import Otklik
 from otklik.core.messages import EventKind, InboundEvent
-from otklik.runtime.channels import add_account, new_secret
+from otklik.platform.channel_accounts import add_account, new_secret
 from tests.conftest import TEST_PACKS, make_settings
 from tests.integration.receiver import Receiver
 

@@ -15,8 +15,8 @@ from sqlalchemy.exc import OperationalError
 from otklik.adapters.db.models import Contact, Conversation, EventLog, InboundEventRow, Message, OutboxRow
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
+from otklik.conversations import understanding as understanding_module
 from otklik.core.messages import EventKind, InboundEvent
-from otklik.runtime import understanding as understanding_module
 from otklik.testing.recording import RecordingSender
 from tests.conftest import make_settings
 

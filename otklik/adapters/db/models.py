@@ -302,7 +302,7 @@ class ContactTag(Base):
     created_at: Mapped[datetime]
 
 
-# --- care: Wildberries product cache, feedbacks and reply drafts, care incidents (otklik.care) ---------
+# --- care: Wildberries product cache, feedbacks and reply drafts, care incidents (otklik.capabilities.care) ---------
 
 
 class WBProduct(Base):
@@ -394,7 +394,7 @@ class WBReviewReply(Base):
 
 
 class CareIncident(Base):
-    """One care case of a conversation: category, product, outcome, rating (otklik.care.incidents)."""
+    """One care case of a conversation: category, product, outcome, rating (otklik.capabilities.care.incidents)."""
 
     __tablename__ = "care_incidents"
     __table_args__ = (
@@ -419,7 +419,7 @@ class CareIncident(Base):
 
 
 class CashbackCampaign(Base):
-    """A cashback-for-review campaign (otklik.cashback.campaigns). Money is kept in kopecks."""
+    """A cashback-for-review campaign (otklik.capabilities.cashback.campaigns). Money is kept in kopecks."""
 
     __tablename__ = "cashback_campaigns"
     __table_args__ = (Index("ix_cashback_campaigns_window", "status", "starts_at"),)

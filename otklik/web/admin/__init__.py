@@ -8,22 +8,15 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
-from otklik.web.admin import (
-    audit,
-    auth,
-    care,
-    care_replies,
-    cashback,
-    cashback_claims,
-    deps,
-    flows,
-    home,
-    inbox,
-    inbox_actions,
-    inbox_canned,
-    settings,
-    users,
-)
+from otklik.capabilities.care import admin as care
+from otklik.capabilities.care import admin_replies as care_replies
+from otklik.capabilities.cashback import admin as cashback
+from otklik.capabilities.cashback import admin_claims as cashback_claims
+from otklik.capabilities.inbox import admin as inbox
+from otklik.capabilities.inbox import admin_actions as inbox_actions
+from otklik.capabilities.inbox import admin_canned as inbox_canned
+from otklik.platform.webkit import deps
+from otklik.web.admin import audit, auth, flows, home, settings, users
 
 # Each admin area is a module with a `router`; listing it here mounts it behind the login guard.
 AREAS = [

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from otklik.core.errors import InvalidInput
-from otklik.runtime import audit_log
-from otklik.runtime.audit import AUDIT_PREFIXES
-from otklik.runtime.users import Perm, Principal
-from otklik.web.admin.deps import nav, need, otklik_of, render
+from otklik.platform import audit_log
+from otklik.platform.audit import AUDIT_PREFIXES
+from otklik.platform.users import Perm, Principal
+from otklik.platform.webkit.deps import nav, need, otklik_of, render
 
 router = APIRouter()
 nav("audit.nav", "/admin/audit", Perm.AUDIT, 90)

@@ -11,7 +11,7 @@ import secrets
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from otklik.runtime.users import (
+from otklik.platform.users import (
     LoginRefused,
     LoginThrottled,
     Principal,
@@ -20,7 +20,7 @@ from otklik.runtime.users import (
     end_session,
     start_session,
 )
-from otklik.web.admin.deps import COOKIE, client_ip, guard, otklik_of, render
+from otklik.platform.webkit.deps import COOKIE, client_ip, guard, otklik_of, render
 
 public = APIRouter(prefix="/admin")  # no guard: login only
 router = APIRouter()  # mounted with the guard

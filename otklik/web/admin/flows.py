@@ -18,17 +18,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from otklik.conversations.flowstore import FlowVersionSource, parse_source
 from otklik.core import safe_yaml
 from otklik.core.errors import FlowInvalid, FlowIssue, InvalidInput, NotFound, TooLarge
 from otklik.core.flows.diagram import mermaid
 from otklik.core.flows.model import Flow
-from otklik.runtime.flowstore import FlowVersionSource, parse_source
-from otklik.runtime.users import Perm, Principal
+from otklik.platform.users import Perm, Principal
+from otklik.platform.webkit.deps import nav, need, otklik_of, render
+from otklik.platform.webkit.i18n import translator
+from otklik.platform.webkit.params import BodyVersion, QueryVersion
+from otklik.platform.webkit.paths import TEMPLATES
 from otklik.web.admin import flows_console as console
-from otklik.web.admin.deps import nav, need, otklik_of, render
-from otklik.web.admin.i18n import translator
-from otklik.web.app import HERE
-from otklik.web.params import BodyVersion, QueryVersion
 
 router = APIRouter()
 nav("flows.nav", "/admin/flows", Perm.FLOWS_VIEW, 30)
@@ -368,7 +368,7 @@ def diagram_text(flow: Flow) -> str | None:
 
 def _handler_hashes() -> str:
     """The base template's inline handlers (e.g. the language switch) are allowed by their hash."""
-    base = (HERE / "templates" / "admin" / "base.html").read_text(encoding="utf-8")
+    base = (TEMPLATES / "admin" / "base.html").read_text(encoding="utf-8")
     handlers = sorted(set(re.findall(r'\son[a-z]+="([^"]*)"', base)))
     return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(h.encode()).digest()).decode()}'" for h in handlers)
 

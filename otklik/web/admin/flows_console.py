@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from otklik.clock import utcnow
+from otklik.conversations.flowstore import FlowVersionSource, parse_source
 from otklik.core.conversation import (
     ContactView,
     ConversationState,
@@ -32,8 +33,7 @@ from otklik.core.errors import InvalidInput, NotFound
 from otklik.core.flows.engine import Engine
 from otklik.core.flows.model import Flow
 from otklik.core.messages import EventKind, InboundEvent
-from otklik.runtime.flowstore import FlowVersionSource, parse_source
-from otklik.web.params import BodyVersion
+from otklik.platform.webkit.params import BodyVersion
 
 MAX_STATE_BYTES = 64 * 1024
 _CACHE_SIZE = 32

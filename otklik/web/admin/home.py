@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from otklik.adapters.db.models import Conversation
 from otklik.core.errors import InvalidInput, NotFound
-from otklik.runtime.demo_data import has_demo_data, remove_demo_data
-from otklik.runtime.users import Principal, Role, update_user
-from otklik.web.admin.deps import guard, otklik_of, render
+from otklik.demo_data import has_demo_data, remove_demo_data
+from otklik.platform.users import Principal, Role, update_user
+from otklik.platform.webkit.deps import guard, otklik_of, render
 
 router = APIRouter()
 

@@ -15,19 +15,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from otklik.clock import utcnow
-from otklik.core.errors import OtklikError
-from otklik.runtime import business_hours as bh
-from otklik.runtime import channel_admin
-from otklik.runtime.packs import available_packs
-from otklik.runtime.settings_store import (
+from otklik.conversations.packs import available_packs
+from otklik.conversations.settings_store import (
     ADMIN_LANGUAGES,
     HANDOFF_TEXTS,
     default_text,
     pack_languages,
 )
-from otklik.runtime.users import Perm, Principal
-from otklik.web.admin.deps import nav, need, otklik_of, render
-from otklik.web.params import PathId
+from otklik.core.errors import OtklikError
+from otklik.platform import business_hours as bh
+from otklik.platform import channel_admin
+from otklik.platform.users import Perm, Principal
+from otklik.platform.webkit.deps import nav, need, otklik_of, render
+from otklik.platform.webkit.params import PathId
 
 router = APIRouter()
 nav("settings.nav", "/admin/settings", Perm.SETTINGS, 70)

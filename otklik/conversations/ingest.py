@@ -1,0 +1,367 @@
+"""Ingest: one inbound event -> one transaction that stores it, runs the flow and writes the effects.
+
+Order per conversation: the conversation row is locked (PostgreSQL `FOR UPDATE`; SQLite writers are
+serialised by `BEGIN IMMEDIATE`) before the event is stored, so events are handled in the order their
+transactions take the lock. A redelivered event is recognised by its (channel account, external id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from otklik.adapters.db.engine import has_fast_path, raw_write
+from otklik.clock import utcnow
+from otklik.conversations import repo
+from otklik.conversations.context import RuntimeContext
+from otklik.conversations.outbox import outbound_row, outbox_row
+from otklik.conversations.sealed import SEALED, seal_text
+from otklik.conversations.understanding import understand
+from otklik.core.conversation import (
+    ContactView,
+    ConversationState,
+    Effect,
+    Handoff,
+    Record,
+    RunAction,
+    Send,
+    SetSubscribed,
+    StartTimer,
+    Status,
+)
+from otklik.core.errors import NotFound
+from otklik.core.messages import EventKind, InboundEvent, OutboundMessage, clean_inbound
+from otklik.core.redact import mask_cards, mask_sensitive
+from otklik.core.understanding import Understanding
+
+log = logging.getLogger(__name__)
+Writer = repo.SessionWriter | repo.RawWriter
+
+_AUTHOR_KIND = {
+    EventKind.BUTTON: "button",
+    EventKind.PHOTO: "photo",
+    EventKind.FILE: "file",
+    EventKind.CONTACT: "contact",
+    EventKind.EDITED: "edited",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    duplicate: bool
+    conversation_id: int | None
+    message_id: int | None = None
+    replies: int = 0
+
+
+class Ingest:
+    """The one use case every channel adapter calls."""
+
+    def __init__(self, ctx: RuntimeContext) -> None:
+        self.ctx = ctx
+
+    async def __call__(self, event: InboundEvent) -> IngestResult:
+        event = clean_inbound(event)  # NUL and other controls: never stored, whatever the channel
+        understanding = await understand(self.ctx, event)
+        for attempt in range(3):
+            try:
+                result, actions = await self._once(event, understanding)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                continue  # a concurrent first message created the contact: retry and find it
+            if result.conversation_id is not None:
+                self.after_commit(result.conversation_id, event.channel_account_id, result.replies, actions)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self, event: InboundEvent, understanding: Understanding | None = None
+    ) -> tuple[IngestResult, list[tuple[int, RunAction]]]:
+        now = utcnow()
+        account = self.ctx.accounts.get(event.channel_account_id)
+        if account is None:
+            raise NotFound("unknown channel account")
+        async with self._transaction() as writer:
+            conv = await writer.load_conversation(account_id=account.id, sender_id=event.sender_id, lock=True)
+            if conv is None:
+                await writer.create_conversation(
+                    account_id=account.id,
+                    sender_id=event.sender_id,
+                    name=event.sender_name,
+                    language=event.language,
+                    now=now,
+                )
+                conv = await writer.load_conversation(account_id=account.id, sender_id=event.sender_id, lock=True)
+                assert conv is not None
+            if not await writer.record_inbound(
+                account_id=account.id,
+                external_id=event.external_id,
+                conversation_id=conv.id,
+                kind=str(event.kind),
+                now=now,
+            ):
+                return IngestResult(duplicate=True, conversation_id=conv.id), []
+            return await self._handle(writer, conv, event, now, understanding)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Writer]:
+        """The hot path's plain-SQL transaction; the ORM session where there is none (in-memory SQLite)."""
+        if has_fast_path(self.ctx.db):
+            async with raw_write(self.ctx.db) as tx:
+                yield repo.RawWriter(tx)
+        else:
+            async with self.ctx.db.write() as session:
+                yield repo.SessionWriter(session)
+
+    async def _handle(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        event: InboundEvent,
+        now: datetime,
+        understanding: Understanding | None = None,
+    ) -> tuple[IngestResult, list[tuple[int, RunAction]]]:
+        if event.kind == EventKind.STATUS:
+            await self._status(writer, conv.id, event, now)
+            return IngestResult(False, conv.id), []
+        if event.kind == EventKind.REACHABILITY:
+            await writer.update_contact(conv.contact_id, reachable=event.payload != "blocked")
+            return IngestResult(False, conv.id), []
+        inbound = {
+            "conversation_id": conv.id,
+            "direction": "in",
+            "author": "buyer",
+            "kind": _AUTHOR_KIND.get(event.kind, "text"),
+            "text": (event.text or "")[:8192],
+            "payload": _inbound_payload(event),
+            "external_id": event.external_id,
+            "status": "received",
+            "created_at": now,
+            "sent_at": None,
+        }
+        replies, actions, message_id = await self._step(writer, conv, event, now, understanding, inbound)
+        return IngestResult(False, conv.id, message_id, replies), actions
+
+    async def step(
+        self,
+        session: AsyncSession | Writer,
+        conv: repo.ConversationRow,
+        event: InboundEvent,
+        now: datetime,
+        understanding: Understanding | None = None,
+    ) -> tuple[int, list[tuple[int, RunAction]]]:
+        """Run the engine on the event and write state and effects. Returns (replies, actions to run)."""
+        writer = repo.SessionWriter(session) if isinstance(session, AsyncSession) else session
+        replies, actions, _ = await self._step(writer, conv, event, now, understanding, None)
+        return replies, actions
+
+    async def _step(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        event: InboundEvent,
+        now: datetime,
+        understanding: Understanding | None,
+        inbound: dict[str, Any] | None,
+    ) -> tuple[int, list[tuple[int, RunAction]], int | None]:
+        """The engine step; `inbound` (the buyer's message row) is written first, in the same statement as
+        the replies. Returns (replies, actions to run, the inbound message id).
+
+        Nothing the buyer typed is written unmasked: at a `sensitive` question only the masked form is
+        stored (the raw text travels encrypted in the row's payload to the action that needs it, see
+        `otklik.conversations.sealed`), and card numbers are hidden in any text."""
+        engine = self.ctx.engine_for(conv.channel_account_id)
+        state = ConversationState.from_dict(conv.state)
+        state.status = conv.status
+        sensitive = engine.sensitive_input(state)
+        if inbound is not None:
+            self._protect(inbound, event, sensitive)
+        contact = ContactView(
+            first_name=conv.contact_name.split(" ")[0] if conv.contact_name else "",
+            language=conv.contact_language,
+            subscribed=conv.subscribed,
+            tags=tuple(conv.tags.get("list", [])),
+            fields=conv.fields,
+        )
+        result = engine.handle(state, event, contact, now, understanding)
+        new = result.state
+        sends = [e.message for e in result.effects if isinstance(e, Send)]
+        values: dict[str, Any] = {
+            "state": new.to_dict(),
+            "flow": new.flow,
+            "node": new.node,
+            "status": str(new.status),
+            "updated_at": now,
+            "last_message_at": now,
+        }
+        if new.status == Status.WAITING_OPERATOR and conv.status != Status.WAITING_OPERATOR:
+            values["waiting_since"] = now
+            after_hours = self.ctx.after_hours_text(conv.channel_account_id, now) if self.ctx.after_hours_text else None
+            if after_hours:
+                sends.append(OutboundMessage(text=after_hours))
+        unread = False
+        if event.kind in _BUYER_MESSAGE_KINDS:
+            values["last_text"] = _preview(event, sensitive)
+            unread = new.status in (Status.WAITING_OPERATOR, Status.OPERATOR)
+        if new.priority:
+            values["priority"] = True
+        local = self.ctx.is_local(conv.channel_account_id)
+        message_id = await self._send(writer, conv, sends, now, local, inbound)
+        actions = await self.apply(writer, conv, result.effects, now)
+        await writer.set_conversation(conv.id, values, unread=unread)
+        return len(sends), actions, message_id
+
+    def _protect(self, inbound: dict[str, Any], event: InboundEvent, sensitive: bool) -> None:
+        """Mask the buyer's text in its message row. What masking hid travels on only encrypted (for the
+        action that reads it: the payout step; also for a card typed where no sensitive question asks, e.g.
+        a flow version stored before its payout question was marked sensitive)."""
+        raw = inbound["text"]
+        if not raw:
+            return
+        masked = mask_sensitive(raw) if sensitive else mask_cards(raw)
+        inbound["text"] = masked
+        if masked != raw and event.kind == EventKind.TEXT and not raw.startswith("/"):
+            inbound["payload"] = {**inbound["payload"], SEALED: seal_text(self.ctx.settings, raw)}
+
+    async def _send(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        messages: list[OutboundMessage],
+        now: datetime,
+        local: bool,
+        inbound: dict[str, Any] | None,
+    ) -> int | None:
+        """Messages (the buyer's first, then the replies, in order) and the replies' outbox rows.
+
+        `local`: the channel is our own database (the web chat): the reply is delivered by this very
+        transaction, so it is written as sent (exactly once by construction) and no dispatcher round is
+        needed."""
+        rows = [inbound] if inbound is not None else []
+        rows += [outbound_row(conv.id, m, author="bot", now=now, local=local) for m in messages]
+        ids = await writer.add_messages(rows)
+        if inbound is not None:
+            inbound_id, ids = ids[0], ids[1:]
+        else:
+            inbound_id = None
+        await writer.add_outbox(
+            [
+                outbox_row(conv.id, message_id, conv.channel_account_id, conv.recipient, now=now, local=local)
+                for message_id in ids
+            ]
+        )
+        return inbound_id
+
+    async def apply(
+        self, writer: Writer, conv: repo.ConversationRow, effects: tuple[Effect, ...], now: datetime
+    ) -> list[tuple[int, RunAction]]:
+        """Write every effect but `Send` (see `_send`) in the caller's transaction."""
+        logs: list[dict[str, Any]] = []
+        actions: list[tuple[int, RunAction]] = []
+        for effect in effects:
+            if isinstance(effect, StartTimer):
+                await self._timer(
+                    writer, conv.id, effect.purpose, effect.token, {}, now + timedelta(seconds=effect.seconds), now
+                )
+            elif isinstance(effect, RunAction):
+                payload = {"name": effect.name, "args": effect.args, "timeout": effect.timeout}
+                deadline = now + timedelta(seconds=effect.timeout + self.ctx.settings.action_grace_seconds)
+                timer_id = await self._timer(writer, conv.id, "action", effect.token, payload, deadline, now)
+                actions.append((timer_id, effect))
+            elif isinstance(effect, SetSubscribed):
+                await writer.update_contact(conv.contact_id, subscribed=effect.subscribed)
+                logs.append(_log(now, "subscription", conv.id, {"subscribed": effect.subscribed}))
+            elif isinstance(effect, Handoff):
+                logs.append(_log(now, "handoff", conv.id, {"priority": effect.priority, "reason": effect.reason}))
+            elif isinstance(effect, Record):
+                logs.append(_log(now, effect.kind, conv.id, effect.data))
+        await writer.log_events(logs)
+        return actions
+
+    async def _timer(
+        self,
+        writer: Writer,
+        conversation_id: int,
+        kind: str,
+        token: str,
+        payload: dict[str, Any],
+        due: datetime,
+        now: datetime,
+    ) -> int:
+        return await writer.add_timer(
+            conversation_id=conversation_id,
+            kind=kind,
+            token=token,
+            payload=payload,
+            status="pending",
+            due_at=due,
+            attempts=0,
+            created_at=now,
+        )
+
+    async def _status(self, writer: Writer, conversation_id: int, event: InboundEvent, now: datetime) -> None:
+        column = {"delivered": "delivered_at", "read": "read_at", "failed": "failed_at"}.get(event.payload or "")
+        target = event.data.get("message_external_id")
+        if column is None or not target:
+            return
+        values: dict[str, Any] = {column: now}
+        if event.payload in ("delivered", "read"):
+            values["status"] = event.payload
+        await writer.mark_message(conversation_id, str(target), values)
+
+    def after_commit(
+        self, conversation_id: int, account_id: int, replies: int, actions: list[tuple[int, RunAction]]
+    ) -> None:
+        """Wake whoever waits: long-polls for local replies, the dispatcher for the others; start actions."""
+        if replies:
+            if self.ctx.is_local(account_id):
+                self.ctx.notifier.delivered(conversation_id)
+            else:
+                self.ctx.notifier.outbox_changed()
+        for timer_id, _action in actions:
+            self.ctx.start_action(timer_id)
+
+
+_BUYER_MESSAGE_KINDS = frozenset({EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT})
+_PREVIEW_MARKS = {EventKind.PHOTO: "[photo]", EventKind.FILE: "[file]", EventKind.CONTACT: "[contact]"}
+
+
+def _preview(event: InboundEvent, sensitive: bool) -> str:
+    raw = event.text or ""
+    text = " ".join((mask_sensitive(raw) if sensitive else mask_cards(raw)).split())
+    mark = _PREVIEW_MARKS.get(event.kind)
+    if mark:
+        text = f"{mark} {text}".strip()
+    return text[:200]
+
+
+def _inbound_payload(event: InboundEvent) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    if event.payload:
+        payload["payload"] = event.payload
+    if event.attachments:
+        payload["attachments"] = [a.to_dict() for a in event.attachments]
+    if event.phone:
+        payload["phone_shared"] = True  # the number itself lives only in flow variables when asked for
+    if event.data.get("upload_error"):
+        payload["upload_error"] = event.data["upload_error"]
+    return payload
+
+
+def _log(now: datetime, kind: str, conversation_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ts": now,
+        "actor": "bot",
+        "kind": kind,
+        "subject_type": "conversation",
+        "subject_id": str(conversation_id),
+        "data": data,
+    }

@@ -1,0 +1,90 @@
+"""In-process limits: per-channel-account and per-chat send pacing (waits), and sliding windows (refuse)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+
+from otklik.core.channel import ChannelLimits
+
+
+class _Interval:
+    """Hands out send slots spaced `interval` seconds apart (a strict pace, no burst)."""
+
+    __slots__ = ("interval", "lock", "next_at")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.next_at = 0.0
+        self.lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_at)
+            self.next_at = slot + self.interval
+        delay = slot - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class RateLimiter:
+    """Waits until both the account's and the chat's pace allow one more message."""
+
+    def __init__(self, max_chats: int = 100_000) -> None:
+        self._accounts: dict[int, _Interval] = {}
+        self._chats: OrderedDict[tuple[int, str], _Interval] = OrderedDict()
+        self._max_chats = max_chats
+
+    async def wait(self, account_id: int, chat: str, limits: ChannelLimits) -> None:
+        if limits.per_chat_interval:
+            await self._chat(account_id, chat, limits.per_chat_interval).wait()
+        if limits.per_second:
+            account = self._accounts.get(account_id)
+            if account is None:  # 1 % under the limit, so no 1-second window ever holds one too many
+                account = self._accounts[account_id] = _Interval(1.01 / limits.per_second)
+            await account.wait()
+
+    def _chat(self, account_id: int, chat: str, interval: float) -> _Interval:
+        key = (account_id, chat)
+        pacer = self._chats.get(key)
+        if pacer is None:
+            pacer = self._chats[key] = _Interval(interval)
+            if len(self._chats) > self._max_chats:
+                self._chats.popitem(last=False)
+        else:
+            self._chats.move_to_end(key)
+        return pacer
+
+
+class SlidingWindow:
+    """Refuses (never waits): at most `limit` hits per key in any `window` seconds, in this process.
+
+    `hit(key)` records a hit and returns None, or records nothing and returns the seconds until the next
+    hit would be allowed. `limit` 0 means no limit. The least recently used keys are forgotten past
+    `max_keys`, so memory stays bounded whatever the number of keys (addresses, sessions)."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._max_keys = max_keys
+
+    def hit(self, key: str, now: float | None = None) -> float | None:
+        if self.limit <= 0:
+            return None
+        now = time.monotonic() if now is None else now
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+            if len(self._hits) > self._max_keys:
+                self._hits.popitem(last=False)
+        else:
+            self._hits.move_to_end(key)
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return hits[0] + self.window - now
+        hits.append(now)
+        return None
