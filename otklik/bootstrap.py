@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -19,23 +20,22 @@ from otklik.adapters.db.migrate import upgrade
 from otklik.adapters.db.models import ChannelAccount, EventLog, Setting
 from otklik.adapters.media import MediaStore
 from otklik.adapters.private_fs import private_dir, private_sqlite, write_private
-from otklik.capabilities.cashback.jobs import erase_loop
-from otklik.channels.telegram.runtime import TelegramChannels, telegram_credentials
 from otklik.clock import utcnow
 from otklik.config import Settings
 from otklik.conversations.context import AccountInfo, RuntimeContext
 from otklik.conversations.flowstore import FlowStore
 from otklik.conversations.ingest import Ingest
 from otklik.conversations.outbox import Dispatcher
-from otklik.conversations.packs import Pack, build_classifier, intent_descriptions, load_pack
+from otklik.conversations.packs import Pack, available_packs, build_classifier, intent_descriptions, load_pack
 from otklik.conversations.settings_store import LiveSettings, SettingsStore
 from otklik.conversations.supervisor import Supervisor
 from otklik.conversations.timers import ActionRegistry, Timers
 from otklik.conversations.understanding import build_llm
-from otklik.platform.channel_accounts import build_senders
+from otklik.core.channel import ChannelSender
+from otklik.platform.plugins import Capability, ChannelKind, folder, resolve
+from otklik.registry import CAPABILITIES, CHANNEL_KINDS
 
 log = logging.getLogger(__name__)
-WEBCHAT_ACCOUNT = "webchat"
 OWNER_PASSWORD_FILE = "initial-owner-password.txt"  # noqa: S105 - a file name
 
 
@@ -55,7 +55,9 @@ class Otklik:
     live: LiveSettings  # admin settings (business hours, languages, hand-off texts) of this process
     packs: dict[str, Pack] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
-    telegram: TelegramChannels | None = None
+    capabilities: tuple[Capability, ...] = CAPABILITIES
+    channel_kinds: dict[str, ChannelKind] = field(default_factory=lambda: {k.kind: k for k in CHANNEL_KINDS})
+    channel_runtimes: dict[str, Any] = field(default_factory=dict)  # kind -> its runtime (inbound, polling)
     webchat_sessions: dict[str, int] = field(default_factory=dict)  # session key -> conversation id
     _revision: int = -1
     _accounts_seen: str | None = None  # fingerprint of the enabled channel accounts loaded by `reload`
@@ -64,7 +66,14 @@ class Otklik:
     _sender_prints: dict[int, str] = field(default_factory=dict)  # account id -> fingerprint its sender was built on
 
     @classmethod
-    def build(cls, settings: Settings) -> Otklik:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        capabilities: Sequence[Capability] = CAPABILITIES,
+        channel_kinds: Sequence[ChannelKind] = CHANNEL_KINDS,
+    ) -> Otklik:
+        """`capabilities`, `channel_kinds`: what `otklik.registry` lists (tests pass their own)."""
         private_dir(settings.data_dir)
         private_dir(settings.media_dir)
         private_sqlite(settings.db_url)
@@ -74,14 +83,19 @@ class Otklik:
         actions = ActionRegistry()
         timers = Timers(ctx, ingest, actions)
         ctx.action_starter = timers.start_action
-        from otklik.conversations.builtin import register_builtin
-
-        register_builtin(actions)
+        for capability in capabilities:
+            for spec in resolve(capability.actions) if capability.actions else ():
+                actions.register(spec.name, spec.fn)
+        ctx.local_kinds = frozenset(k.kind for k in channel_kinds if k.local)
+        ctx.marketplace_kinds = frozenset(k.kind for k in channel_kinds if k.marketplace)
         vault = Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
         ctx.llm = build_llm(settings, _usage_logger(db))
         live = LiveSettings(SettingsStore(db), ctx)
         ctx.after_hours_text = live.after_hours_text
-        return cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault, live)
+        app = cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault, live)
+        app.capabilities = tuple(capabilities)
+        app.channel_kinds = {k.kind: k for k in channel_kinds}
+        return app
 
     async def start(self, *, migrate: bool = True, demo_owner: bool = False) -> None:
         """Migrate (SQLite always; PostgreSQL when asked), seed, load accounts, flows and engines.
@@ -90,13 +104,17 @@ class Otklik:
         """
         async with self.db.startup_lock():
             if migrate:
-                await upgrade(self.db)
-            await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
+                await upgrade(self.db, locations=self.migration_folders())
+            for kind in self.channel_kinds.values():
+                if kind.default_account:
+                    await self.ensure_account(kind.default_account, kind.kind, self.settings.default_pack)
             if self.settings.demo:
                 await self._seed_demo()
                 if demo_owner and await self._demo_owner():  # the first start: no user yet
                     await self._demo_data()
-            await self._configured_bots()
+            for kind in self.channel_kinds.values():
+                if kind.configured:  # accounts named in settings (e.g. OTKLIK_TELEGRAM_TOKENS) are added once
+                    await resolve(kind.configured)(self)
             await self.reload()
 
     async def ensure_account(self, name: str, kind: str, pack: str, config: dict[str, object] | None = None) -> int:
@@ -133,7 +151,7 @@ class Otklik:
             self.ctx.intent_descriptions[pack_id] = intent_descriptions(pack)
             await self.flows.seed(pack_id, pack.flow_sources)
         await self._rebuild_engines(force=True)
-        senders = await build_senders(self.ctx, self.vault)
+        senders = await self._build_senders()
         for account_id, sender in senders.items():
             old = self.ctx.senders.get(account_id)
             built_on = self._sender_prints.get(account_id)
@@ -148,14 +166,68 @@ class Otklik:
             if account_id in self._sender_prints:  # disabled or removed (senders set by hand are left alone)
                 self._retired_senders.append(self.ctx.senders.pop(account_id))
                 del self._sender_prints[account_id]
-        tokens, secrets = await telegram_credentials(self.db, self.vault.decrypt)
-        if self.telegram is None or set(tokens) != set(self.telegram.tokens):
-            if self.telegram is not None:
-                await self.telegram.aclose()
-            self.telegram = TelegramChannels(self.ctx, self.ingest, tokens, secrets)
-        else:
-            self.telegram.secrets = secrets  # a webhook secret set while running
+        for kind in self.channel_kinds.values():
+            if kind.runtime is not None:
+                runtime = self.channel_runtimes.get(kind.kind)
+                if runtime is None:
+                    runtime = self.channel_runtimes[kind.kind] = resolve(kind.runtime)(self)
+                await runtime.reload(self)
         self._accounts_seen = _accounts_print(fingerprints)
+
+    async def _build_senders(self) -> dict[int, ChannelSender]:
+        """A sender per enabled account whose kind has one (`ChannelKind.sender`)."""
+        out: dict[int, ChannelSender] = {}
+        async with self.db.read() as session:
+            accounts = (await session.execute(select(ChannelAccount).where(ChannelAccount.enabled.is_(True)))).scalars()
+            for account in accounts:
+                kind = self.channel_kinds.get(account.kind)
+                if kind is None or kind.sender is None:
+                    continue
+                secret = self.vault.decrypt(account.secret) if account.secret else None
+                out[account.id] = resolve(kind.sender)(account, secret, self.ctx)
+        return out
+
+    def migration_folders(self) -> list[Path]:
+        """Capabilities' own Alembic folders (`Capability.migrations`), upgraded with the shared ones."""
+        return [folder(c.migrations) for c in self.capabilities if c.migrations]
+
+    def runtime_of(self, kind: str) -> Any:
+        """The runtime of a channel kind (Telegram's inbound handlers and polling), None before `reload`."""
+        return self.channel_runtimes.get(kind)
+
+    @property
+    def telegram(self) -> Any:
+        return self.channel_runtimes.get("telegram")
+
+    def available_packs(self) -> list[str]:
+        return available_packs(self.settings.packs_dirs)
+
+    async def deep_links(self, payload: str, base_url: str) -> list[dict[str, str]]:
+        """Entry links of every enabled account whose kind has them (`t.me/<bot>?start=`, `/chat?start=`):
+        `target` (kind-id, or the kind's default account name), `label`, `url`."""
+        out: list[dict[str, str]] = []
+        base = (self.settings.public_url or base_url).rstrip("/")
+        async with self.db.read() as session:
+            rows = (
+                await session.execute(
+                    select(ChannelAccount).where(ChannelAccount.enabled.is_(True)).order_by(ChannelAccount.id)
+                )
+            ).scalars()
+            accounts = [(a.id, a.kind, a.name, dict(a.config or {})) for a in rows]
+        ordered = sorted(accounts, key=lambda a: bool(self.channel_kinds.get(a[1]) and self.channel_kinds[a[1]].local))
+        for account_id, kind_name, name, config in ordered:
+            kind = self.channel_kinds.get(kind_name)
+            if kind is None or kind.deep_link is None:
+                continue
+            url = kind.deep_link(config, payload, base)
+            if not url:
+                continue
+            if kind.default_account == name:
+                out.append({"target": name, "label": kind.label, "url": url})
+            else:
+                detail = kind.detail(config, None) if kind.detail else name
+                out.append({"target": f"{kind.kind}-{account_id}", "label": f"{kind.label} {detail}", "url": url})
+        return out
 
     async def refresh_accounts(self) -> bool:
         """Reload when the enabled channel accounts changed since the last load (another process, the CLI,
@@ -206,12 +278,11 @@ class Otklik:
     def start_worker(self) -> None:
         self.supervisor.start("dispatcher", self.dispatcher.run)
         self.supervisor.start("timers", self.timers.run)
-        self.supervisor.start("cashback-erase", functools.partial(erase_loop, self.db))
-        from otklik.capabilities.care.sync import wb_sync_loop  # WB cards, reviews and approved replies (issue 7)
-
-        self.supervisor.start("wb-sync", wb_sync_loop(self.db, self.settings, self.vault, self.ctx.llm))
-        if self.telegram is not None and not self.settings.public_url:  # no public URL: long polling
-            for name, loop in self.telegram.polling_loops().items():
+        for capability in self.capabilities:
+            for job in capability.jobs:
+                self.supervisor.start(job.name, resolve(job.factory)(self))
+        for runtime in self.channel_runtimes.values():  # e.g. Telegram's long polling without a public URL
+            for name, loop in runtime.polling_loops().items():
                 self.supervisor.start(name, loop)
 
     def start_watchers(self) -> None:
@@ -220,25 +291,13 @@ class Otklik:
     async def close(self) -> None:
         await self.supervisor.close()
         await self.timers.cancel_actions()  # actions started right after a commit run outside the supervisor
-        if self.telegram is not None:
-            await self.telegram.aclose()
+        for runtime in self.channel_runtimes.values():
+            await runtime.aclose()
         if self.ctx.llm is not None:
             await self.ctx.llm.aclose()
         for sender in [*self.ctx.senders.values(), *self._retired_senders]:
             await sender.aclose()
         await self.db.dispose()
-
-    async def _configured_bots(self) -> None:
-        """Telegram bots listed in settings (`OTKLIK_TELEGRAM_TOKENS`) become channel accounts once."""
-        if not self.settings.telegram_tokens:
-            return
-        from otklik.channels.telegram.runtime import connect_bot
-
-        for token in self.settings.telegram_tokens:
-            try:
-                await connect_bot(self, token.get_secret_value(), name=None, pack=self.settings.default_pack)
-            except Exception as exc:  # a bad or unreachable bot must not keep the rest of the product down
-                log.error("Telegram bot from settings not connected: %s", exc)
 
     async def _demo_owner(self) -> bool:
         """The embedded default's first start: an owner account whose password is shown once. False when
@@ -274,7 +333,8 @@ class Otklik:
         id recorded, removable in one click; never seeded again, never by CLI commands)."""
         from otklik.demo_data import seed_demo_data
 
-        chat = await self.ensure_account(WEBCHAT_ACCOUNT, "webchat", self.settings.default_pack)
+        local = next(k for k in self.channel_kinds.values() if k.local and k.default_account)
+        chat = await self.ensure_account(str(local.default_account), local.kind, self.settings.default_pack)
         await seed_demo_data(self.db, self.vault, pack=self.settings.default_pack, chat_account_id=chat)
 
 

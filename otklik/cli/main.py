@@ -26,22 +26,25 @@ app.add_typer(flows_app, name="flows")
 app.add_typer(db_app, name="db")
 
 
-def _channels() -> None:
-    from otklik.capabilities.care.cli import app as wb_app
-    from otklik.channels.telegram.cli import app as telegram_app
-    from otklik.channels.telegram.cli import qr
+def _mount() -> None:
+    """The platform's sub-apps, then what capabilities and channel kinds declare (`cli`, `commands`)."""
     from otklik.cli.channels import app as channels_app
+    from otklik.cli.users import app as users_app
+    from otklik.platform.plugins import resolve
+    from otklik.registry import CAPABILITIES, CHANNEL_KINDS
 
     app.add_typer(channels_app, name="channels")
-    app.add_typer(wb_app, name="wb")
-    app.add_typer(telegram_app, name="telegram")
-    app.command("qr")(qr)
-    from otklik.cli.users import app as users_app
-
     app.add_typer(users_app, name="users")
+    named = [*(c for cap in CAPABILITIES for c in cap.cli), *(c for kind in CHANNEL_KINDS for c in kind.commands)]
+    for name, ref in named:
+        target = resolve(ref)
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
 
 
-_channels()
+_mount()
 console = Console()
 err = Console(stderr=True)
 
@@ -207,17 +210,19 @@ def flows_diagram(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply database migrations (SQLite is also migrated automatically at start)."""
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "heads") -> None:
+    """Apply database migrations, the capabilities' own included (SQLite is also migrated at start)."""
     from otklik.adapters.db.engine import Database
     from otklik.adapters.db.migrate import upgrade
+    from otklik.platform.plugins import folder
+    from otklik.registry import CAPABILITIES
 
     settings = _settings()
 
     async def go() -> None:
         db = Database(settings.db_url)
         try:
-            await upgrade(db, revision)
+            await upgrade(db, revision, [folder(c.migrations) for c in CAPABILITIES if c.migrations])
         finally:
             await db.dispose()
 

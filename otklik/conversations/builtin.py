@@ -1,4 +1,5 @@
-"""Actions every install has. Capability packages register more (e.g. `wb.check_barcode`)."""
+"""What the kernel itself adds to every install, declared like a capability: the actions `contact.add_tag`
+and `knowledge.answer`. Capabilities declare more in their own folders (e.g. `wb.check_barcode`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Any
 
 from otklik.clock import utcnow
 from otklik.conversations import tags
-from otklik.conversations.timers import ActionContext, ActionRegistry
+from otklik.conversations.knowledge.action import answer
+from otklik.conversations.timers import ActionContext
+from otklik.platform.plugins import ActionSpec
 
 
 async def add_tag(ctx: ActionContext, args: dict[str, Any]) -> list[str]:
@@ -18,12 +21,4 @@ async def add_tag(ctx: ActionContext, args: dict[str, Any]) -> list[str]:
         return await tags.add_tag(session, ctx.contact_id, tag, utcnow())
 
 
-def register_builtin(registry: ActionRegistry) -> None:
-    from otklik.capabilities.care.actions import register as register_care
-    from otklik.capabilities.cashback.actions import register as register_cashback
-    from otklik.conversations.knowledge.action import answer
-
-    registry.register("contact.add_tag", add_tag)
-    registry.register("knowledge.answer", answer)
-    register_care(registry)
-    register_cashback(registry)
+ACTIONS = (ActionSpec("contact.add_tag", add_tag), ActionSpec("knowledge.answer", answer))

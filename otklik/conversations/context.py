@@ -35,7 +35,8 @@ class RuntimeContext:
     accounts: dict[int, AccountInfo] = field(default_factory=dict)
     engines: dict[str, Engine] = field(default_factory=dict)  # by pack id
     senders: dict[int, ChannelSender] = field(default_factory=dict)  # by channel account id
-    local_kinds: frozenset[str] = frozenset({"webchat"})
+    local_kinds: frozenset[str] = frozenset({"webchat"})  # from the channel kinds (`ChannelKind.local`)
+    marketplace_kinds: frozenset[str] = frozenset()  # `ChannelKind.marketplace`: their chat rules apply
     action_starter: Callable[[int], None] | None = None
     llm: Any = None  # otklik.conversations.llm.LLMClient when an LLM is configured
     intent_descriptions: dict[str, dict[str, str]] = field(default_factory=dict)  # by pack id

@@ -25,6 +25,10 @@ class Supervisor:
             return
         self._tasks[name] = asyncio.get_running_loop().create_task(self._keep(name, loop), name=name)
 
+    def names(self) -> list[str]:
+        """The loops started (running or restarting), by name."""
+        return sorted(self._tasks)
+
     async def _keep(self, name: str, loop: Loop) -> None:
         delay = 0.5
         while not self.stop.is_set():

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otklik.bootstrap import Otklik
 from otklik.core.errors import OtklikError
+from otklik.platform.plugins import resolve
 from otklik.platform.webkit.deps import templates
 from otklik.platform.webkit.paths import STATIC
 
@@ -48,14 +49,12 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
     app.add_middleware(SecurityHeaders, chat_frame_ancestors=otklik.settings.chat_frame_ancestors)
     _docs(app)
     _errors(app)
-    from otklik.channels.webchat import web as webchat
-    from otklik.web import webhooks
-
-    app.include_router(webchat.router)
-    app.include_router(webhooks.router)
+    for kind in otklik.channel_kinds.values():  # the web chat API, webhooks of each channel kind
+        for ref in kind.inbound:
+            app.include_router(resolve(ref))
     from otklik.web import admin
 
-    admin.mount(app)
+    admin.mount(app, otklik.capabilities)
     _pages(app)
     return app
 

@@ -111,7 +111,7 @@ async def test_an_api_webhook_is_tested_with_a_signed_ping() -> None:
     import httpx
 
     from otklik.channels.api.adapter import verify
-    from otklik.platform.channel_admin import ping_webhook
+    from otklik.channels.api.admin import ping_webhook
 
     received: list[httpx.Request] = []
 

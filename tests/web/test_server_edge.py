@@ -19,9 +19,9 @@ from otklik.adapters.db.models import ChannelAccount
 from otklik.bootstrap import Otklik
 from otklik.channels.api.adapter import sign
 from otklik.platform.channel_accounts import add_account, new_secret
+from otklik.platform.webkit.bodies import MAX_BODY
 from otklik.platform.webkit.client_ip import client_address
 from otklik.web.app import create_app
-from otklik.web.webhooks import MAX_BODY
 from tests.conftest import make_settings
 from tests.integration.receiver import Receiver
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +19,27 @@ from otklik.adapters.db.models import Base
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, locations: Sequence[Path] = ()) -> Config:
+    """`locations`: more version folders — a capability's own migrations, on a branch labelled with its name."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    if locations:
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("version_locations", os.pathsep.join(map(str, [MIGRATIONS / "versions", *locations])))
     if connection is not None:
         config.attributes["connection"] = connection
     return config
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
+async def upgrade(db: Database, revision: str = "heads", locations: Sequence[Path] = ()) -> None:
     async with db.write_engine.connect() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync, locations), revision))
         await conn.commit()
 
 
-async def downgrade(db: Database, revision: str) -> None:
+async def downgrade(db: Database, revision: str, locations: Sequence[Path] = ()) -> None:
     async with db.write_engine.connect() as conn:
-        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync, locations), revision))
         await conn.commit()
 
 

@@ -20,7 +20,7 @@ from otklik.adapters.wildberries import (
     token_problems,
 )
 from otklik.config import Settings
-from otklik.core.errors import Conflict, InvalidInput
+from otklik.core.errors import InvalidInput
 
 KIND = "wildberries"
 NEEDED = ("feedbacks", "content")  # reviews (read and answer) and product cards (barcodes)
@@ -58,23 +58,6 @@ def check_token(token: str) -> list[TokenProblem]:
     if blocking:
         raise InvalidInput(" ".join(p.text("ru") for p in blocking), details=blocking)
     return problems
-
-
-async def add_wb_account(
-    db: Database, vault: Vault, token: str, *, name: str = "wildberries", pack: str = "care-ru"
-) -> tuple[int, list[TokenProblem]]:
-    """Store a WB API key (encrypted). Returns (account id, non-blocking problems such as "expires soon").
-
-    The same token added twice is a Conflict; a second seller account gets another `name`."""
-    from otklik.platform.channel_accounts import add_account
-
-    token = token.strip().removeprefix("Bearer ").strip()
-    problems = check_token(token)
-    for account in await wb_accounts(db, vault):
-        if account.token == token:
-            raise Conflict(f"this token is already stored as account {account.name!r}")
-    account_id = await add_account(db, vault, kind=KIND, name=name, pack=pack, secret=token, config={})
-    return account_id, problems
 
 
 async def wb_accounts(db: Database, vault: Vault) -> list[WBAccount]:

@@ -7,5 +7,20 @@
 - `reviews`: imported WB feedbacks, their classification (`classify`), reply drafts, approval and
   posting (`replies`).
 
-See docs/care.md. Modules are imported directly (`from otklik.capabilities.care.incidents.incident_stats`) import  as incident_stats`).
+See docs/care.md. Modules are imported directly (`from otklik.capabilities.care.incidents import incident_stats`).
 """
+
+from otklik.platform.plugins import Capability, JobSpec, NavEntry
+
+CAPABILITY = Capability(
+    name="care",
+    actions="otklik.capabilities.care.actions:ACTIONS",
+    jobs=(JobSpec("wb-sync", "otklik.capabilities.care.sync:sync_job"),),
+    admin=("otklik.capabilities.care.admin:router", "otklik.capabilities.care.admin_replies:router"),
+    nav=(
+        NavEntry("care.nav_incidents", "/admin/care/incidents", "dashboards", 50),
+        NavEntry("care.nav_reviews", "/admin/care/reviews", "dashboards", 52),
+        NavEntry("care.nav_replies", "/admin/care/replies", "inbox.view", 54),
+    ),
+    cli=(("wb", "otklik.capabilities.care.cli:app"),),
+)

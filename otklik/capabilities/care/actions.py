@@ -20,8 +20,9 @@ from otklik.capabilities.care.catalog import product_in_text
 from otklik.capabilities.care.incidents import IncidentInput, record_incident
 from otklik.clock import utcnow
 from otklik.conversations import repo
-from otklik.conversations.timers import ActionContext, ActionRegistry
+from otklik.conversations.timers import ActionContext
 from otklik.core.errors import InvalidInput
+from otklik.platform.plugins import ActionSpec
 
 
 async def _last_buyer_message(ctx: ActionContext) -> BuyerInput:
@@ -104,7 +105,8 @@ async def care_find_product(ctx: ActionContext, args: dict[str, Any]) -> dict[st
     return {"found": True, "nm_id": found.nm_id, "title": found.title}
 
 
-def register(registry: ActionRegistry) -> None:
-    registry.register("wb.check_barcode", wb_check_barcode)
-    registry.register("care.find_product", care_find_product)
-    registry.register("care.record_incident", care_record_incident)
+ACTIONS = (
+    ActionSpec("wb.check_barcode", wb_check_barcode),
+    ActionSpec("care.find_product", care_find_product),
+    ActionSpec("care.record_incident", care_record_incident),
+)

@@ -10,7 +10,7 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +18,6 @@ from fastapi.datastructures import QueryParams
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from otklik.adapters.wildberries.accounts import wb_accounts
-from otklik.bootstrap import Otklik
 from otklik.capabilities.care import admin_queries as q
 from otklik.capabilities.care.admin_charts import bar_chart, stacked_chart
 from otklik.capabilities.care.categories import CARE_CATEGORIES, OUTCOMES, REVIEW_CATEGORIES
@@ -30,13 +29,14 @@ from otklik.clock import utcnow
 from otklik.core.errors import Conflict, InvalidInput, OtklikError
 from otklik.platform.audit import audit
 from otklik.platform.users import Perm, Principal
-from otklik.platform.webkit.deps import local_text, nav, need, otklik_of, render, zone_of
+from otklik.platform.webkit.deps import local_text, need, otklik_of, render, zone_of
 from otklik.platform.webkit.i18n import translator
+
+if TYPE_CHECKING:
+    from otklik.bootstrap import Otklik
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-nav("care.nav_incidents", "/admin/care/incidents", Perm.DASHBOARDS, 50)
-nav("care.nav_reviews", "/admin/care/reviews", Perm.DASHBOARDS, 52)
 DASHBOARDS = need(Perm.DASHBOARDS)
 SETTINGS = need(Perm.SETTINGS)
 PAGE = 50

@@ -6,7 +6,7 @@ needs Perm.INBOX_REPLY and is audited in the transaction of the change (`review.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -14,7 +14,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.wildberries.accounts import client_for, wb_accounts
-from otklik.bootstrap import Otklik
 from otklik.capabilities.care import admin_queries as q
 from otklik.capabilities.care.replies import (
     MAX_CHARS,
@@ -28,11 +27,13 @@ from otklik.capabilities.care.replies import (
 from otklik.core.errors import InvalidInput, OtklikError, TooLarge
 from otklik.platform.audit import audit
 from otklik.platform.users import Perm, Principal
-from otklik.platform.webkit.deps import nav, need, otklik_of, render
+from otklik.platform.webkit.deps import need, otklik_of, render
 from otklik.platform.webkit.params import PathId
 
+if TYPE_CHECKING:
+    from otklik.bootstrap import Otklik
+
 router = APIRouter()
-nav("care.nav_replies", "/admin/care/replies", Perm.INBOX_VIEW, 54)
 VIEW = need(Perm.INBOX_VIEW)
 REPLY = need(Perm.INBOX_REPLY)
 PAGE = 50

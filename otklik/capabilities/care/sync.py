@@ -153,3 +153,8 @@ async def _interval(db: Database) -> float:
         configs = (await session.execute(select(ChannelAccount.config).where(ChannelAccount.kind == KIND))).scalars()
         minutes = [float(c.get("sync_minutes")) for c in configs if isinstance(c.get("sync_minutes"), int | float)]
     return max(60.0, min(minutes) * 60) if minutes else DEFAULT_INTERVAL
+
+
+def sync_job(app: Any) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """The capability's job (`JobSpec`): WB cards, reviews and approved replies on the container's services."""
+    return wb_sync_loop(app.db, app.settings, app.vault, app.ctx.llm)

@@ -14,3 +14,16 @@
 - `funnel.py`    campaign funnel figures
 - `actions.py`   flow actions (`cashback.step`, `cashback.nudge`), `jobs.py` the periodic erasure
 """
+
+from otklik.platform.plugins import Capability, JobSpec, NavEntry
+
+CAPABILITY = Capability(
+    name="cashback",
+    actions="otklik.capabilities.cashback.actions:ACTIONS",
+    jobs=(JobSpec("cashback-erase", "otklik.capabilities.cashback.jobs:erase_job"),),
+    admin=("otklik.capabilities.cashback.admin:router", "otklik.capabilities.cashback.admin_claims:router"),
+    nav=(
+        NavEntry("cashback.nav", "/admin/campaigns", "settings", 40, also=("/admin/claims", "/admin/payouts")),
+        NavEntry("cashback.nav", "/admin/claims", "claims", 41, also=("/admin/payouts", "/admin/campaigns")),
+    ),
+)

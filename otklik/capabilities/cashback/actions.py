@@ -13,7 +13,8 @@ from typing import Any
 
 from otklik.capabilities.cashback.claims import Journey
 from otklik.conversations import repo
-from otklik.conversations.timers import ActionContext, ActionRegistry
+from otklik.conversations.timers import ActionContext
+from otklik.platform.plugins import ActionSpec
 
 
 async def _previous(ctx: ActionContext) -> dict[str, Any]:
@@ -36,6 +37,4 @@ async def nudge(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
     return result.as_dict()
 
 
-def register(registry: ActionRegistry) -> None:
-    registry.register("cashback.step", step)
-    registry.register("cashback.nudge", nudge)
+ACTIONS = (ActionSpec("cashback.step", step), ActionSpec("cashback.nudge", nudge))

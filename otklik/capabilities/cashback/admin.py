@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from otklik.adapters.db.models import CashbackCampaign, ChannelAccount
+from otklik.adapters.db.models import CashbackCampaign
 from otklik.adapters.qr import write_qr
 from otklik.capabilities.cashback import campaigns as camp
 from otklik.capabilities.cashback import texts
@@ -22,11 +22,10 @@ from otklik.capabilities.cashback.rules import Condition, parse_rubles, rubles
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput, NotFound, OtklikError
 from otklik.platform.users import Perm, Principal
-from otklik.platform.webkit.deps import nav, need, otklik_of, render, zone_of
+from otklik.platform.webkit.deps import need, otklik_of, render, zone_of
 from otklik.platform.webkit.params import PathId
 
 router = APIRouter()
-nav("cashback.nav", "/admin/campaigns", Perm.SETTINGS, 40, also=("/admin/claims", "/admin/payouts"))
 # The admin's dates are in the business's time zone (the business-hours setting), stored in UTC.
 MAX_FORM_FIELD = 20_000
 
@@ -131,25 +130,11 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 async def links(request: Request, campaign_id: int) -> list[dict[str, str]]:
-    """Entry deep links: each Telegram bot, then the web chat."""
+    """Entry deep links of the campaign: every channel account whose kind has them (Telegram bots first,
+    then the web chat)."""
     otk = otklik_of(request)
-    payload = camp.deep_link_payload(campaign_id)
-    out = []
-    async with otk.db.read() as session:
-        bots = (await session.execute(select(ChannelAccount).where(ChannelAccount.kind == "telegram"))).scalars()
-        for bot in bots:
-            username = (bot.config or {}).get("username")
-            if username:
-                out.append(
-                    {
-                        "target": f"telegram-{bot.id}",
-                        "label": f"Telegram @{username}",
-                        "url": f"https://t.me/{username}?start={payload}",
-                    }
-                )
-    base = (otk.settings.public_url or str(request.base_url)).rstrip("/")
-    out.append({"target": "webchat", "label": "Web chat", "url": f"{base}/chat?start={payload}"})
-    return out
+    links: list[dict[str, str]] = await otk.deep_links(camp.deep_link_payload(campaign_id), str(request.base_url))
+    return links
 
 
 async def _load(request: Request, campaign_id: int) -> CashbackCampaign:

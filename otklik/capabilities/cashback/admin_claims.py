@@ -16,13 +16,12 @@ from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput, OtklikError
 from otklik.platform.audit import audit
 from otklik.platform.users import Perm, Principal
-from otklik.platform.webkit.deps import nav, need, otklik_of, render
+from otklik.platform.webkit.deps import need, otklik_of, render
 from otklik.platform.webkit.params import PathId
 
 router = APIRouter()
 # One top-level "Cashback" entry (campaigns, moderation and payouts are its sub-tabs): a moderator, who
 # may not open campaigns, gets the same entry leading to moderation.
-nav("cashback.nav", "/admin/claims", Perm.CLAIMS, 41, also=("/admin/payouts", "/admin/campaigns"))
 STATES = ("moderation", "approved", "screenshot", "rejected", "paid", "all")
 PAGE = 100
 

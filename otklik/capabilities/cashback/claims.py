@@ -45,7 +45,6 @@ from otklik.conversations.sealed import SEALED, unseal_text
 from otklik.conversations.timers import ACTION_MESSAGES
 from otklik.core.messages import Button, OutboundMessage
 
-MARKETPLACE_KINDS = frozenset({"wb_chat", "ozon_chat", "wildberries"})
 NUDGED_STAGES = ("screenshot", "payout")
 
 
@@ -181,7 +180,7 @@ class Journey:
             )
             current = await self._current(session)
         account = self.ctx.accounts.get(self.account_id)
-        if account is not None and account.kind in MARKETPLACE_KINDS:
+        if account is not None and account.kind in self.ctx.marketplace_kinds:
             self.result.say(texts.text("not_here"))  # compliance: no rewards, no payout details on marketplace chats
             return await self._flush()
         if mode == "enter":

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from otklik.adapters.db.engine import Database
 from otklik.capabilities.cashback.payouts import erase_due
@@ -23,3 +26,8 @@ async def erase_loop(db: Database, stop: asyncio.Event, every: float = ERASE_EVE
             await asyncio.wait_for(stop.wait(), every)
         except TimeoutError:
             pass
+
+
+def erase_job(app: Any) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """The capability's job (`JobSpec`): the erasure loop on the container's database."""
+    return functools.partial(erase_loop, app.db)

@@ -20,11 +20,10 @@ from otklik.clock import utcnow
 from otklik.conversations.tags import clean_tag
 from otklik.core.errors import InvalidInput, NotFound, OtklikError
 from otklik.platform.users import Perm, Principal
-from otklik.platform.webkit.deps import nav, need, otklik_of, render, templates, zone_of
+from otklik.platform.webkit.deps import need, otklik_of, render, templates, zone_of
 from otklik.platform.webkit.params import PathId, QueryCursor, QueryId
 
 router = APIRouter()
-nav("nav.inbox", "/admin/inbox", Perm.INBOX_VIEW, 10)
 
 _IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
 

@@ -125,3 +125,9 @@ def _message_id(response: httpx.Response) -> str | None:
     except ValueError:
         return None
     return str(data["id"]) if isinstance(data, dict) and data.get("id") is not None else None
+
+
+def sender_for(account: Any, secret: str | None, _ctx: Any) -> WebhookSender:
+    """The kind's sender factory: the account's URL, its signing secret, its pace (`per_second`)."""
+    per_second = account.config.get("per_second")
+    return WebhookSender(str(account.config["url"]), secret or "", per_second=float(per_second) if per_second else None)

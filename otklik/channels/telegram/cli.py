@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from otklik.config import Settings
+from otklik.core.errors import OtklikError
 
 app = typer.Typer(help="Telegram bots: webhooks.", no_args_is_help=True)
 console = Console()
@@ -92,3 +93,45 @@ def qr(
         raise typer.Exit(2) from None
     write_qr(link, output, caption=caption)
     console.print(f"{output}: {link}")
+
+
+def _run(coro: object) -> None:
+    try:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    except OtklikError as exc:
+        err.print(f"[red]{exc.user_message}[/red]")
+        raise typer.Exit(2) from None
+
+
+def add(
+    token: Annotated[str, typer.Option(help="the bot token from @BotFather")],
+    name: Annotated[str | None, typer.Option(help="account name (default: the bot's username)")] = None,
+    pack: Annotated[str, typer.Option(help="pack whose flows answer this bot")] = "care-ru",
+) -> None:
+    """Add a Telegram bot: the token is checked with getMe, stored encrypted and shown masked."""
+
+    async def go() -> None:
+        from otklik.bootstrap import Otklik
+        from otklik.channels.telegram.adapter import deep_link, mask_token
+        from otklik.channels.telegram.admin import connect_telegram
+        from otklik.core.errors import Unavailable
+
+        settings = Settings()
+        otklik = Otklik.build(settings)
+        try:
+            await otklik.start()
+            # the same use case as the admin's Settings page: checked, stored encrypted, audited
+            account_id, username, created = await connect_telegram(otklik, token, name or "", pack, actor="cli")
+        except Unavailable:
+            err.print(f"[red]cannot reach the Telegram Bot API at {settings.telegram_api_url}[/red]")
+            raise typer.Exit(2) from None
+        except OtklikError as exc:
+            err.print(f"[red]the token was refused: {exc.user_message}[/red]")
+            raise typer.Exit(2) from None
+        finally:
+            await otklik.close()
+        state = "added" if created else "already connected:"
+        console.print(f"{state} Telegram bot @{username} as account #{account_id} (token {mask_token(token)})")
+        console.print(f"buyers start here: {deep_link(username, 'care')}")
+
+    _run(go())

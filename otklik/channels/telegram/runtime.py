@@ -83,12 +83,31 @@ def telegram_sender(account: ChannelAccount, token: str | None, ctx: RuntimeCont
 class TelegramChannels:
     """Inbound side of every Telegram account of this install."""
 
-    def __init__(self, ctx: RuntimeContext, ingest: Any, tokens: dict[int, str], secrets: dict[int, str]) -> None:
+    def __init__(
+        self,
+        ctx: RuntimeContext,
+        ingest: Any,
+        tokens: dict[int, str] | None = None,
+        secrets: dict[int, str] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.ingest = ingest
-        self.tokens = tokens
-        self.secrets = secrets
+        self.tokens = tokens or {}
+        self.secrets = secrets or {}
         self._inbound: dict[int, TelegramInbound] = {}
+
+    @classmethod
+    def for_app(cls, app: Any) -> TelegramChannels:
+        """The kind's runtime (`ChannelKind.runtime`), built once per container."""
+        return cls(app.ctx, app.ingest)
+
+    async def reload(self, app: Any) -> None:
+        """The enabled bots' tokens and webhook secrets; a bot added or removed rebuilds the inbound side."""
+        tokens, secrets = await telegram_credentials(app.db, app.vault.decrypt)
+        if set(tokens) != set(self.tokens):
+            await self.aclose()
+            self.tokens = tokens
+        self.secrets = secrets  # a webhook secret set while running
 
     def inbound(self, account_id: int) -> TelegramInbound:
         handler = self._inbound.get(account_id)
@@ -118,8 +137,10 @@ class TelegramChannels:
         await self.inbound(account_id).handle_update(update)
 
     def polling_loops(self) -> dict[str, Any]:
-        """One long-polling loop per bot, for installs without a public URL."""
-        loops = {}
+        """One long-polling loop per bot, for installs without a public URL (with one, Telegram calls us)."""
+        loops: dict[str, Any] = {}
+        if self.ctx.settings.public_url:
+            return loops
         for account_id in self.tokens:
 
             async def loop(stop: asyncio.Event, account_id: int = account_id) -> None:
@@ -173,3 +194,14 @@ async def connect_bot(otklik: Any, token: str, *, name: str | None, pack: str) -
         otklik.db, otklik.vault, kind="telegram", name=name or info.username, pack=pack, secret=token, config=config
     )
     return account_id, info.username, True
+
+
+async def connect_configured(app: Any) -> None:
+    """Telegram bots listed in settings (`OTKLIK_TELEGRAM_TOKENS`) become channel accounts once."""
+    if not app.settings.telegram_tokens:
+        return
+    for token in app.settings.telegram_tokens:
+        try:
+            await connect_bot(app, token.get_secret_value(), name=None, pack=app.settings.default_pack)
+        except Exception as exc:  # a bad or unreachable bot must not keep the rest of the product down
+            log.error("Telegram bot from settings not connected: %s", exc)

@@ -8,7 +8,7 @@ import re
 import secrets
 import weakref
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,13 +17,16 @@ from sqlalchemy import String, cast, select
 from otklik.adapters.db.engine import has_fast_path, raw_read
 from otklik.adapters.db.models import ContactIdentity, Conversation, Message
 from otklik.adapters.media import MediaTooLarge
-from otklik.bootstrap import WEBCHAT_ACCOUNT, Otklik
+from otklik.channels.webchat import ACCOUNT as WEBCHAT_ACCOUNT
 from otklik.config import Settings
 from otklik.conversations.ratelimit import SlidingWindow
 from otklik.core.errors import InvalidInput, NotFound, RateLimited, TooLarge
 from otklik.core.messages import Attachment, EventKind, InboundEvent, strip_controls
 from otklik.platform.webkit import client_ip
 from otklik.platform.webkit.params import QueryCursor
+
+if TYPE_CHECKING:
+    from otklik.bootstrap import Otklik
 
 router = APIRouter(prefix="/api/webchat", tags=["webchat"])
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -460,3 +463,10 @@ def _first_error(exc: ValueError) -> str:
         msg = str(first.get("msg", "invalid"))
         return f"{where}: {msg}" if where else msg
     return str(exc)
+
+
+async def check(_otklik: Any, _account: Any, _secret: str) -> Any:
+    """The Settings page's connection test: the chat is this server."""
+    from otklik.platform.channel_admin import Check
+
+    return Check(True, "web chat: served by this server")

@@ -9,8 +9,6 @@ from typing import Any
 from otklik.conversations import repo
 from otklik.conversations.timers import ActionContext
 
-MARKETPLACE_KINDS = frozenset({"wb_chat", "ozon_chat"})
-
 
 @lru_cache(maxsize=16)
 def _knowledge_base(pack: str, threshold: float) -> Any:
@@ -40,7 +38,7 @@ async def answer(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
         question[:1000],
         kb,
         language,
-        channel_is_marketplace=account.kind in MARKETPLACE_KINDS,
+        channel_is_marketplace=account.kind in ctx.runtime.marketplace_kinds,
         product=args.get("product") or None,
         llm=None if holds_personal_numbers(question) else runtime.llm,  # the article answers offline
     )

@@ -8,10 +8,10 @@ State-changing requests (POST, PUT, PATCH, DELETE) must carry the session's CSRF
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -19,19 +19,31 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import pass_context
+from jinja2 import FileSystemLoader, pass_context
 from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from otklik.bootstrap import Otklik
+from otklik.platform.plugins import NavEntry
 from otklik.platform.users import Perm, Principal, csrf_ok, load_session
 from otklik.platform.webkit.client_ip import client_address
 from otklik.platform.webkit.i18n import translator
 from otklik.platform.webkit.paths import TEMPLATES
 
+if TYPE_CHECKING:
+    from otklik.bootstrap import Otklik
+
 COOKIE = "otklik_admin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 templates = Jinja2Templates(directory=TEMPLATES)
+
+
+def add_template_folders(folders: Sequence[Path]) -> None:
+    """Capabilities' own admin templates (`Capability.templates`), looked up after the shared ones."""
+    loader = templates.env.loader
+    known = list(getattr(loader, "searchpath", [])) if isinstance(loader, FileSystemLoader) else []
+    new = [str(f) for f in folders if str(f) not in known]
+    if new and isinstance(loader, FileSystemLoader):
+        loader.searchpath.extend(new)
 
 
 class NeedLogin(Exception):
@@ -46,39 +58,14 @@ class BadCsrf(Exception):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class NavItem:
-    key: str  # i18n key of the label
-    href: str
-    perm: Perm
-    order: int
-    also: tuple[str, ...] = ()  # more path prefixes that light this entry up (its sub-tabs)
-
-    @property
-    def prefixes(self) -> tuple[str, ...]:
-        return (self.href, *self.also)
-
-
-NAV: list[NavItem] = []
-
-
-def nav(key: str, href: str, perm: Perm, order: int, also: tuple[str, ...] = ()) -> None:
-    """Admin areas register their menu entry at import; the menu shows only what the role may open.
-
-    Entries with the same `key` are one menu item: the first (by order) the role may open is shown,
-    so an area with sub-tabs under different permissions still has a single entry.
-    """
-    if not any(item.href == href for item in NAV):
-        NAV.append(NavItem(key, href, perm, order, also))
-        NAV.sort(key=lambda item: item.order)
-
-
-def menu_for(principal: Principal | None) -> list[NavItem]:
+def menu_for(principal: Principal | None, entries: Sequence[NavEntry]) -> list[NavEntry]:
+    """The admin menu of a role: entries with one `key` are one item, the first (by order) the role may open
+    is shown — an area with sub-tabs under different permissions still has a single entry."""
     if principal is None:
         return []
-    items: dict[str, NavItem] = {}
-    for item in NAV:
-        if principal.can(item.perm):
+    items: dict[str, NavEntry] = {}
+    for item in sorted(entries, key=lambda e: e.order):
+        if principal.can(item.perm):  # type: ignore[arg-type]
             items.setdefault(item.key, item)
     return list(items.values())
 
@@ -200,7 +187,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "csrf_token": principal.csrf_token if principal else context.pop("login_csrf", ""),
         "t": t,
         "lang": language,
-        "nav": menu_for(principal),
+        "nav": menu_for(principal, getattr(request.app.state, "nav", ())),
         "path": request.url.path,
         "Perm": Perm,
         "tz": zone,

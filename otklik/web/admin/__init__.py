@@ -2,42 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
-from otklik.capabilities.care import admin as care
-from otklik.capabilities.care import admin_replies as care_replies
-from otklik.capabilities.cashback import admin as cashback
-from otklik.capabilities.cashback import admin_claims as cashback_claims
-from otklik.capabilities.inbox import admin as inbox
-from otklik.capabilities.inbox import admin_actions as inbox_actions
-from otklik.capabilities.inbox import admin_canned as inbox_canned
+from otklik.platform.plugins import Capability, NavEntry, folder, resolve
 from otklik.platform.webkit import deps
 from otklik.web.admin import audit, auth, flows, home, settings, users
 
-# Each admin area is a module with a `router`; listing it here mounts it behind the login guard.
-AREAS = [
-    auth,
-    home,
-    users,
-    flows,
-    inbox,
-    inbox_actions,
-    inbox_canned,
-    settings,
-    audit,
-    cashback,
-    cashback_claims,
-    care,
-    care_replies,
-]
+# The platform's own admin areas; capabilities add theirs (`Capability.admin`, `Capability.nav`).
+AREAS = [auth, home, users, flows, settings, audit]
+NAV = (
+    NavEntry("flows.nav", "/admin/flows", "flows.view", 30),
+    NavEntry("settings.nav", "/admin/settings", "settings", 70),
+    NavEntry("nav.users", "/admin/users", "users", 80),
+    NavEntry("audit.nav", "/admin/audit", "audit", 90),
+)
 
 
-def mount(app: FastAPI) -> None:
-    """Add every area's routes under /admin with `deps.guard` as their first dependency.
+def mount(app: FastAPI, capabilities: Sequence[Capability]) -> None:
+    """Add every area's routes (the platform's and each capability's) under /admin with `deps.guard` as their
+    first dependency, and build the menu.
 
     Routes are added one by one (not with `include_router`) so each is a plain `APIRoute` at its full
     path whose dependencies visibly include the guard; the route-enumeration test relies on that.
@@ -46,8 +34,12 @@ def mount(app: FastAPI) -> None:
     app.router.add_route("/favicon.ico", favicon, methods=["GET", "HEAD"], include_in_schema=False)
     for route in auth.public.routes:
         app.router.routes.append(route)
-    for module in AREAS:
-        for route in module.router.routes:
+    routers = [module.router for module in AREAS]
+    routers += [resolve(ref) for capability in capabilities for ref in capability.admin]
+    deps.add_template_folders([folder(c.templates) for c in capabilities if c.templates])
+    app.state.nav = tuple(sorted([*NAV, *(e for c in capabilities for e in c.nav)], key=lambda e: e.order))
+    for router in routers:
+        for route in router.routes:
             assert isinstance(route, APIRoute)
             app.router.add_api_route(
                 "/admin" + route.path,

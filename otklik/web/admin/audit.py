@@ -17,10 +17,9 @@ from otklik.core.errors import InvalidInput
 from otklik.platform import audit_log
 from otklik.platform.audit import AUDIT_PREFIXES
 from otklik.platform.users import Perm, Principal
-from otklik.platform.webkit.deps import nav, need, otklik_of, render
+from otklik.platform.webkit.deps import need, otklik_of, render
 
 router = APIRouter()
-nav("audit.nav", "/admin/audit", Perm.AUDIT, 90)
 AUDIT = need(Perm.AUDIT)
 _FIELDS = ("actor", "kind", "subject", "from", "to")
 

@@ -24,14 +24,13 @@ from otklik.core.errors import FlowInvalid, FlowIssue, InvalidInput, NotFound, T
 from otklik.core.flows.diagram import mermaid
 from otklik.core.flows.model import Flow
 from otklik.platform.users import Perm, Principal
-from otklik.platform.webkit.deps import nav, need, otklik_of, render
+from otklik.platform.webkit.deps import need, otklik_of, render
 from otklik.platform.webkit.i18n import translator
 from otklik.platform.webkit.params import BodyVersion, QueryVersion
 from otklik.platform.webkit.paths import TEMPLATES
 from otklik.web.admin import flows_console as console
 
 router = APIRouter()
-nav("flows.nav", "/admin/flows", Perm.FLOWS_VIEW, 30)
 
 MAX_BODY = 4 * 1024 * 1024  # larger sources still get a listed error from the flow's own size limit
 MAX_CONSOLE_BODY = 96 * 1024

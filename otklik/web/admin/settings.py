@@ -14,6 +14,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from otklik.channels.api import admin as api_admin
+from otklik.channels.telegram import admin as telegram_admin
+from otklik.channels.wildberries import admin as wb_admin
 from otklik.clock import utcnow
 from otklik.conversations.packs import available_packs
 from otklik.conversations.settings_store import (
@@ -26,11 +29,10 @@ from otklik.core.errors import OtklikError
 from otklik.platform import business_hours as bh
 from otklik.platform import channel_admin
 from otklik.platform.users import Perm, Principal
-from otklik.platform.webkit.deps import nav, need, otklik_of, render
+from otklik.platform.webkit.deps import need, otklik_of, render
 from otklik.platform.webkit.params import PathId
 
 router = APIRouter()
-nav("settings.nav", "/admin/settings", Perm.SETTINGS, 70)
 MAX_JSON = 512 * 1024
 SETTINGS = need(Perm.SETTINGS)
 
@@ -127,7 +129,7 @@ async def add_telegram(request: Request, principal: Principal = Depends(SETTINGS
     otk = otklik_of(request)
     name = str(form.get("name") or "")
     try:
-        account_id, username, created = await channel_admin.connect_telegram(
+        account_id, username, created = await telegram_admin.connect_telegram(
             otk, str(form.get("token") or ""), name, str(form.get("pack") or otk.settings.default_pack), principal.actor
         )
     except OtklikError as exc:  # the token is never sent back, not even in the form
@@ -155,7 +157,7 @@ async def add_wildberries(request: Request, principal: Principal = Depends(SETTI
     try:
         form = await _form(request)
         name = _field(form, "name")
-        added = await channel_admin.connect_wildberries(
+        added = await wb_admin.connect_wildberries(
             otk,
             _field(form, "token"),
             name=name,
@@ -184,7 +186,7 @@ async def add_webhook(request: Request, principal: Principal = Depends(SETTINGS)
     try:
         form = await _form(request)
         name, url = _field(form, "name"), _field(form, "url")
-        added = await channel_admin.connect_webhook(
+        added = await api_admin.connect_webhook(
             otk,
             url,
             name=name,
@@ -194,7 +196,7 @@ async def add_webhook(request: Request, principal: Principal = Depends(SETTINGS)
     except OtklikError as exc:
         if _wants_json(request):
             return _json_error(exc)
-        sent = {"name": name[:120], "url": url[: channel_admin.MAX_URL]}
+        sent = {"name": name[:120], "url": url[: api_admin.MAX_URL]}
         return await _accounts_page(request, exc.status_code, errors=_errors_of(exc), webhook_form=sent)
     await otk.reload()
     if _wants_json(request):

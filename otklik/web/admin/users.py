@@ -9,11 +9,10 @@ from sqlalchemy import select
 from otklik.adapters.db.models import User
 from otklik.core.errors import OtklikError
 from otklik.platform.users import LANGUAGES, Perm, Principal, Role, create_user, set_password, update_user
-from otklik.platform.webkit.deps import nav, need, otklik_of, render
+from otklik.platform.webkit.deps import need, otklik_of, render
 from otklik.platform.webkit.params import PathId
 
 router = APIRouter()
-nav("nav.users", "/admin/users", Perm.USERS, 80)
 
 
 async def _page(request: Request, status_code: int = 200, **context: object) -> HTMLResponse:

@@ -16,9 +16,10 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from otklik.adapters.wildberries import accounts as wbaccounts
-from otklik.adapters.wildberries.accounts import add_wb_account, client_for, wb_accounts
+from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.bootstrap import Otklik
 from otklik.capabilities.care.catalog import sync_cards
+from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.testing.fake_wb import FakeCard, FakeSize, FakeWB, ean13
 from otklik.web.app import create_app
 from tests.conftest import make_settings

@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from otklik.adapters.db.models import EventLog, WBReviewReply
 from otklik.adapters.wildberries import accounts as wbaccounts
-from otklik.adapters.wildberries.accounts import add_wb_account, client_for, wb_accounts
+from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.bootstrap import Otklik
 from otklik.capabilities.care.classify import ReviewClassifier
 from otklik.capabilities.care.incidents import IncidentInput, record_incident
 from otklik.capabilities.care.replies import create_drafts
 from otklik.capabilities.care.reviews import import_feedbacks
+from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.platform.users import Role
 from otklik.testing.fake_wb import FakeFeedback, FakeWB
 from tests.capabilities.care.conftest import seller_cards

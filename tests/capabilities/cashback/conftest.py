@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from otklik.adapters.wildberries import accounts as wbaccounts
-from otklik.adapters.wildberries.accounts import add_wb_account
 from otklik.bootstrap import Otklik
 from otklik.capabilities.cashback import feedbacks, ocr
 from otklik.capabilities.cashback.campaigns import CampaignInput, create_campaign
+from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.clock import utcnow
 from otklik.testing.fake_wb import FakeFeedback, FakeWB
 from otklik.web.app import create_app

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from otklik.adapters.wildberries.accounts import add_wb_account, client_for, vault_for, wb_accounts
+from otklik.adapters.wildberries.accounts import client_for, vault_for, wb_accounts
 from otklik.adapters.wildberries.ratelimit import FEEDBACKS
 from otklik.bootstrap import Otklik
 from otklik.capabilities.cashback.feedbacks import FeedbacksUnavailable, WBFeedbackSource
+from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.clock import utcnow
 from otklik.testing.fake_wb import FakeFeedback, FakeWB
 from tests.capabilities.cashback.conftest import GEL, fresh_wb_state

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from otklik.adapters.db.models import CashbackClaim
-from otklik.adapters.wildberries.accounts import add_wb_account
 from otklik.bootstrap import Otklik
 from otklik.channels.telegram.adapter import SECRET_HEADER
+from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.platform.channel_accounts import add_account
 from otklik.testing.fake_telegram import DEFAULT_TOKEN, FakeTelegramServer
 from otklik.testing.fake_wb import FakeWB

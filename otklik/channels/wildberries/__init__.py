@@ -1,0 +1,34 @@
+"""Wildberries seller API keys (kind `wildberries`): reviews, product cards, the buyer chat later. The key
+is the account; the care and cashback capabilities read with it through `otklik.adapters.wildberries`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from otklik.platform.plugins import ChannelKind
+
+
+def _detail(config: Mapping[str, Any], secret: str | None) -> str:
+    """`expires 2026-05-01` from the token's own payload (never the token)."""
+    if config.get("demo"):
+        return "demo"
+    if not secret:
+        return ""
+    from otklik.adapters.wildberries import inspect_token
+
+    try:
+        info = inspect_token(secret)
+    except Exception:
+        return ""
+    return f"expires {info.expires_at.date().isoformat()}" if info.expires_at else ""
+
+
+KIND = ChannelKind(
+    kind="wildberries",
+    label="Wildberries",
+    marketplace=True,
+    detail=_detail,
+    check="otklik.channels.wildberries.admin:check",
+    cli="otklik.channels.wildberries.cli:add",
+)

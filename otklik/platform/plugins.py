@@ -1,0 +1,121 @@
+"""What a capability and a channel kind declare, so the entry points can mount them without naming them.
+
+A capability (`otklik/capabilities/<name>/__init__.py`) and a channel kind (`otklik/channels/<kind>/__init__.py`)
+each build one frozen declaration from these types; `otklik/registry.py` lists them. Code is referenced by
+import strings (`"package.module:attribute"`), resolved by the entry point that needs it: the worker imports
+job loops, the web app admin routers, the CLI its sub-apps — and `import otklik.registry` stays cheap (the
+CLI's `--help` imports no database, web or NLU library).
+
+No framework imports here: this module sits in the platform layer and is imported by every plug-in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Ref = str  # "package.module:attribute"
+
+
+def folder(ref: Ref) -> Path:
+    """The folder a `"package:folder"` reference names, inside the installed package."""
+    package, sep, name = ref.partition(":")
+    if not sep:
+        raise ValueError(f"not a folder reference 'package:folder': {ref!r}")
+    module = importlib.import_module(package)
+    return Path(str(module.__file__)).parent / name
+
+
+def resolve(ref: Ref) -> Any:
+    """The object an import string names; a clear error when it does not exist."""
+    module, sep, attr = ref.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"not an import string 'package.module:attribute': {ref!r}")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """A flow action (`action: care.record_incident` in a flow's YAML).
+
+    `fn(ctx, conversation_id, args) -> dict` runs outside any transaction through the durable timer (slow:
+    HTTP, OCR, LLM), exactly once. `quick` actions run inside the ingest transaction (see docs/architecture.md).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    quick: bool = False
+    quick_if: Callable[[Any], bool] | None = None  # quick under a condition of the runtime (e.g. no LLM)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A background loop of the worker process: `factory(app) -> async loop(stop: asyncio.Event)`."""
+
+    name: str  # the supervisor's task name, unique in the install ("cashback-erase")
+    factory: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class NavEntry:
+    """An admin menu entry. Entries with one `key` are one item: the first the role may open is shown."""
+
+    key: str  # locale string of the label
+    href: str
+    perm: str  # the permission needed to see it
+    order: int  # position in the menu (platform pages use 10-90 in steps of 10)
+    also: tuple[str, ...] = ()  # more path prefixes that light this entry up (its sub-tabs)
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        return (self.href, *self.also)
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """A permission a capability adds; owner and admin always have it, `roles` name who else gets it."""
+
+    key: str
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    """One folder under `otklik/capabilities/`: what it adds to the product."""
+
+    name: str
+    actions: Ref | None = None  # a tuple[ActionSpec, ...]
+    jobs: tuple[JobSpec, ...] = ()
+    admin: tuple[Ref, ...] = ()  # APIRouters mounted under /admin behind the login guard
+    nav: tuple[NavEntry, ...] = ()
+    permissions: tuple[Permission, ...] = ()
+    cli: tuple[tuple[str, Ref], ...] = ()  # ("wb", "…cli:app") -> `otklik wb …`
+    migrations: Ref | None = None  # "package:folder" of Alembic revisions, on a branch labelled with `name`
+    templates: Ref | None = None  # "package:folder" of admin templates, found after the shared ones
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelKind:
+    """One folder under `otklik/channels/`: a kind of channel account (`channel_accounts.kind`)."""
+
+    kind: str
+    label: str
+    sender: Ref | None = None  # factory(account, secret, ctx) -> ChannelSender; None: no outbound of its own
+    local: bool = False  # delivered inside the claiming transaction (the web chat's long-poll)
+    default_account: str | None = None  # an account of this name is ensured at start (the web chat's)
+    marketplace: bool = False  # a marketplace's buyer chat: its rules apply (no links out, no review talk)
+    inbound: tuple[Ref, ...] = ()  # APIRouters mounted at the application root (webhooks, the chat API)
+    runtime: Ref | None = None  # class(app) with reload(accounts), polling_loops(), aclose()
+    deep_link: Callable[[Mapping[str, Any], str, str], str | None] | None = None  # (config, payload, base URL)
+    mask: Callable[[str], str] | None = None  # how the admin shows a stored secret
+    detail: Callable[[Mapping[str, Any], str | None], str] | None = None  # (config, secret) -> "@bot", a host
+    check: Ref | None = None  # async check(app, account, secret) -> Check (the Settings page's "Test")
+    configured: Ref | None = None  # async connect_configured(app) -> None: accounts named in settings/env
+    cli: Ref | None = None  # a Typer command `otklik channels add <kind>`
+    commands: tuple[tuple[str, Ref], ...] = ()  # more CLI: (name, Typer app or command function)

@@ -1,0 +1,29 @@
+"""`example.note` {text}: store a note of the conversation; the flow gets the number of its notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from otklik.clock import utcnow
+from otklik.conversations.timers import ActionContext
+from otklik.platform.plugins import ActionSpec
+from tests.capabilities.example.models import notes
+
+
+async def note(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
+    text = str(args.get("text") or "").strip()[:200]
+    if not text:
+        raise ValueError("text is required")
+    async with ctx.runtime.db.write() as session:
+        await session.execute(
+            insert(notes).values(conversation_id=ctx.conversation_id, text=text, digested=0, created_at=utcnow())
+        )
+        count = await session.scalar(
+            select(func.count()).select_from(notes).where(notes.c.conversation_id == ctx.conversation_id)
+        )
+    return {"count": int(count or 0)}
+
+
+ACTIONS = (ActionSpec("example.note", note),)
