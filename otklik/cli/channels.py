@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from otklik.config import Settings
-from otklik.core.errors import OtklikError
+from otklik.platform.clikit import run_command
 
 app = typer.Typer(help="Channel accounts: bots, numbers, marketplace keys, the API channel.", no_args_is_help=True)
 add_app = typer.Typer(help="Add a channel account.", no_args_is_help=True)
@@ -29,14 +27,6 @@ def _kinds() -> None:
 _kinds()
 console = Console()
 err = Console(stderr=True)
-
-
-def _run(coro_factory: object) -> None:
-    try:
-        asyncio.run(coro_factory)  # type: ignore[arg-type]
-    except OtklikError as exc:
-        err.print(f"[red]{exc.user_message}[/red]")
-        raise typer.Exit(2) from None
 
 
 @app.command("list")
@@ -63,4 +53,4 @@ def list_accounts() -> None:
         finally:
             await otklik.close()
 
-    _run(go())
+    run_command(go())

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from otklik.config import Settings
 from otklik.core.errors import OtklikError
+from otklik.platform.clikit import run_command
 
 app = typer.Typer(help="Telegram bots: webhooks.", no_args_is_help=True)
 console = Console()
@@ -95,14 +96,6 @@ def qr(
     console.print(f"{output}: {link}")
 
 
-def _run(coro: object) -> None:
-    try:
-        asyncio.run(coro)  # type: ignore[arg-type]
-    except OtklikError as exc:
-        err.print(f"[red]{exc.user_message}[/red]")
-        raise typer.Exit(2) from None
-
-
 def add(
     token: Annotated[str, typer.Option(help="the bot token from @BotFather")],
     name: Annotated[str | None, typer.Option(help="account name (default: the bot's username)")] = None,
@@ -134,4 +127,4 @@ def add(
         console.print(f"{state} Telegram bot @{username} as account #{account_id} (token {mask_token(token)})")
         console.print(f"buyers start here: {deep_link(username, 'care')}")
 
-    _run(go())
+    run_command(go())

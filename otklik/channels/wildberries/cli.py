@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from otklik.config import Settings
-from otklik.core.errors import OtklikError
+from otklik.platform.clikit import run_command
 
 console = Console()
 err = Console(stderr=True)
-
-
-def _run(coro: object) -> None:
-    try:
-        asyncio.run(coro)  # type: ignore[arg-type]
-    except OtklikError as exc:
-        err.print(f"[red]{exc.user_message}[/red]")
-        raise typer.Exit(2) from None
 
 
 def add(
@@ -49,4 +40,4 @@ def add(
             console.print(f"[yellow]{warning}[/yellow]")
         console.print("next: `otklik wb sync` caches the product cards and imports the reviews")
 
-    _run(go())
+    run_command(go())
