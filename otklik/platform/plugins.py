@@ -98,6 +98,7 @@ class Capability:
     cli: tuple[tuple[str, Ref], ...] = ()  # ("wb", "…cli:app") -> `otklik wb …`
     migrations: Ref | None = None  # "package:folder" of Alembic revisions, on a branch labelled with `name`
     templates: Ref | None = None  # "package:folder" of admin templates, found after the shared ones
+    locales: Ref | None = None  # "package:folder" of <area>.yaml admin strings (ru/en/es), merged in the catalog
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ language falls back to English, a missing key shows the key (and a test checks t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -15,12 +16,22 @@ import yaml
 from otklik.platform.webkit.paths import LOCALES
 
 LANGUAGES = ("ru", "en", "es")
+_folders: tuple[Path, ...] = (LOCALES,)
+
+
+def add_locale_folders(folders: Sequence[Path]) -> None:
+    """Capabilities' own admin strings (`Capability.locales`); a key defined twice is refused."""
+    global _folders
+    new = tuple(f for f in folders if f not in _folders)
+    if new:
+        _folders = (*_folders, *new)
+        catalog.cache_clear()
 
 
 @cache
 def catalog() -> dict[str, dict[str, str]]:
     merged: dict[str, dict[str, str]] = {}
-    for path in sorted(LOCALES.glob("*.yaml")):
+    for path in [p for folder in _folders for p in sorted(folder.glob("*.yaml"))]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for key, texts in data.items():
             # YAML 1.1 reads a bare `yes:` as True and `{ru: A, B, en: …}` as a key "B" without text:

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from otklik.platform.plugins import Capability, NavEntry, folder, resolve
 from otklik.platform.webkit import deps
+from otklik.platform.webkit.i18n import add_locale_folders
 from otklik.web.admin import audit, auth, flows, home, settings, users
 
 # The platform's own admin areas; capabilities add theirs (`Capability.admin`, `Capability.nav`).
@@ -37,6 +38,7 @@ def mount(app: FastAPI, capabilities: Sequence[Capability]) -> None:
     routers = [module.router for module in AREAS]
     routers += [resolve(ref) for capability in capabilities for ref in capability.admin]
     deps.add_template_folders([folder(c.templates) for c in capabilities if c.templates])
+    add_locale_folders([folder(c.locales) for c in capabilities if c.locales])
     app.state.nav = tuple(sorted([*NAV, *(e for c in capabilities for e in c.nav)], key=lambda e: e.order))
     for router in routers:
         for route in router.routes:

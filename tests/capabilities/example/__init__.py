@@ -11,7 +11,8 @@ CAPABILITY = Capability(
     actions="tests.capabilities.example.actions:ACTIONS",
     jobs=(JobSpec("example-digest", "tests.capabilities.example.jobs:digest_job"),),
     admin=("tests.capabilities.example.admin:router",),
-    nav=(NavEntry("Notes", "/admin/example/notes", "settings", 95),),
+    nav=(NavEntry("example.nav", "/admin/example/notes", "settings", 95),),
     migrations="tests.capabilities.example:migrations",
     templates="tests.capabilities.example:templates",
+    locales="tests.capabilities.example:locales",
 )

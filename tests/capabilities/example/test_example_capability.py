@@ -106,12 +106,13 @@ async def test_its_admin_page_is_guarded_and_in_the_menu(plugged: Otklik) -> Non
             insert(notes).values(conversation_id=1, text="<b>hi</b>", digested=0, created_at=utcnow())
         )
     for role in (Role.OWNER, Role.OPERATOR):
-        await create_user(plugged.db, role.value, role, password=PASSWORD)
+        await create_user(plugged.db, role.value, role, password=PASSWORD, language="en")
     owner = await sign_in(web, "owner")
     page = await owner.http.get("/admin/example/notes")
     assert page.status_code == 200
     assert "&lt;b&gt;hi&lt;/b&gt;" in page.text and "<b>hi</b>" not in page.text  # escaped like every page
-    assert 'data-nav="/admin/example/notes"' in (await owner.http.get("/admin")).text
+    home = (await owner.http.get("/admin")).text
+    assert 'data-nav="/admin/example/notes">Notes of the example</a>' in home  # its own locale strings
     operator = await sign_in(web, "operator")
     assert (await operator.http.get("/admin/example/notes")).status_code == 403
     assert 'data-nav="/admin/example/notes"' not in (await operator.http.get("/admin")).text
