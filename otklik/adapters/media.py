@@ -35,8 +35,7 @@ class MediaStore:
     async def save(self, data: bytes, content_type: str, filename: str | None = None) -> StoredMedia:
         if len(data) > self.max_bytes:
             raise MediaTooLarge(f"file is {len(data)} bytes, the limit is {self.max_bytes}")
-        digest = hashlib.sha256(data).hexdigest()
-        await asyncio.to_thread(self._write, digest, data)
+        digest = await asyncio.to_thread(self._store, data)  # hashing 10 MB is CPU work: not on the loop
         return StoredMedia(digest, len(data), content_type, filename)
 
     def path(self, media_id: str) -> Path:
@@ -49,6 +48,11 @@ class MediaStore:
         if not path.exists():
             raise KeyError(media_id)
         return await asyncio.to_thread(path.read_bytes)
+
+    def _store(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        self._write(digest, data)
+        return digest
 
     def _write(self, digest: str, data: bytes) -> None:
         target = self.path(digest)

@@ -50,24 +50,43 @@ def write_qr(
     25 mm wide. `border` is the quiet zone in modules (4 is the standard's minimum).
     """
     kind = fmt or out.suffix.lstrip(".").lower()
-    if kind not in ("png", "svg"):
-        raise ValueError(f"unsupported QR format {kind!r}: use png or svg")
+    body = render_qr(url, fmt=kind, scale=scale, border=border, caption=caption, error=error)
+    out.write_bytes(body)
+    return out
+
+
+def render_qr(
+    url: str,
+    *,
+    fmt: str,
+    scale: int = 10,
+    border: int = 4,
+    caption: str | None = None,
+    error: ErrorLevel = "q",
+) -> bytes:
+    """The QR code for `url` as PNG or SVG bytes (`fmt`: png or svg; see `write_qr`), rendered in memory.
+
+    CPU-bound (segno, Pillow, a TrueType font): async callers run it in a worker thread.
+    """
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"unsupported QR format {fmt!r}: use png or svg")
     if border < 4:
         raise ValueError("the quiet zone must be at least 4 modules wide, or phones will not read the code")
     qr = segno.make(url, error=error, boost_error=False, micro=False)
     width_modules = qr.symbol_size(scale=1, border=border)[0]
     min_scale = math.ceil(MIN_SIDE_MM / MM_PER_INCH * DPI / width_modules)
     scale = max(scale, min_scale)
-    if kind == "png":
+    out = io.BytesIO()
+    if fmt == "png":
         _write_png(qr, out, scale=scale, border=border, caption=caption)
     else:
         _write_svg(qr, out, module_mm=scale * MM_PER_INCH / DPI, border=border, caption=caption)
-    return out
+    return out.getvalue()
 
 
-def _write_png(qr: segno.QRCode, out: Path, *, scale: int, border: int, caption: str | None) -> None:
+def _write_png(qr: segno.QRCode, out: io.BytesIO, *, scale: int, border: int, caption: str | None) -> None:
     if not caption:
-        qr.save(str(out), kind="png", scale=scale, border=border, dpi=DPI)
+        qr.save(out, kind="png", scale=scale, border=border, dpi=DPI)
         return
     buffer = io.BytesIO()
     qr.save(buffer, kind="png", scale=scale, border=border, dpi=DPI)
@@ -110,11 +129,11 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, max_wid
     return lines
 
 
-def _write_svg(qr: segno.QRCode, out: Path, *, module_mm: float, border: int, caption: str | None) -> None:
+def _write_svg(qr: segno.QRCode, out: io.BytesIO, *, module_mm: float, border: int, caption: str | None) -> None:
     buffer = io.BytesIO()
     qr.save(buffer, kind="svg", scale=round(module_mm, 4), border=border, unit="mm", light="#fff")
     if not caption:
-        out.write_bytes(buffer.getvalue())
+        out.write(buffer.getvalue())
         return
     ET.register_namespace("", _SVG_NS)
     root = ET.fromstring(buffer.getvalue())  # noqa: S314 - segno's own output, not untrusted input

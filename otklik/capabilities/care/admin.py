@@ -5,6 +5,7 @@ inline-SVG charts and the "sync now" button for a WB account (Perm.SETTINGS). Re
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
@@ -61,8 +62,9 @@ def neutralise_csv(text: str) -> str:
     return out.getvalue()
 
 
-def _csv(text: str, name: str) -> Response:
-    body = "\ufeff" + neutralise_csv(text)  # the BOM makes spreadsheet apps read UTF-8
+async def _csv(text: str, name: str) -> Response:
+    # Re-reading a whole export is CPU work: a worker thread, not the event loop.
+    body = "\ufeff" + await asyncio.to_thread(neutralise_csv, text)  # the BOM makes spreadsheet apps read UTF-8
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
@@ -152,7 +154,7 @@ async def incidents_export(request: Request, _p: Principal = Depends(DASHBOARDS)
     except InvalidInput as exc:
         return _error(request, exc)
     text = await incidents_csv(otklik_of(request).db, f.period, category=f.category)
-    return _csv(text, f"incidents-{f.first.isoformat()}-{f.last.isoformat()}.csv")
+    return await _csv(text, f"incidents-{f.first.isoformat()}-{f.last.isoformat()}.csv")
 
 
 # --- review insights -------------------------------------------------------------------------------------
@@ -223,7 +225,7 @@ async def reviews_export(request: Request, _p: Principal = Depends(DASHBOARDS)) 
     except InvalidInput as exc:
         return _error(request, exc)
     text = await reviews_csv(otklik_of(request).db, f.period, negative_only=not everything, account_id=f.account_id)
-    return _csv(text, f"reviews-{f.first.isoformat()}-{f.last.isoformat()}.csv")
+    return await _csv(text, f"reviews-{f.first.isoformat()}-{f.last.isoformat()}.csv")
 
 
 # --- sync now ------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ top phrases, CSV export). Service functions only; the admin pages call them."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -239,11 +240,17 @@ CSV_COLUMNS = ("id", "created_at", "category", "product", "barcode", "outcome", 
 
 
 async def incidents_csv(db: Database, period: Period, *, category: str | None = None) -> str:
-    """The period's incidents as CSV (UTF-8, comma-separated, header row); formulas are neutralised."""
+    """The period's incidents as CSV (UTF-8, comma-separated, header row); formulas are neutralised.
+    The file is written in a worker thread: a long period is CPU work the event loop must not do."""
+    rows = await list_incidents(db, period, category=category, limit=1_000_000)
+    return await asyncio.to_thread(_incidents_csv_text, rows)
+
+
+def _incidents_csv_text(rows: list[IncidentView]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for r in reversed(await list_incidents(db, period, category=category, limit=1_000_000)):
+    for r in reversed(rows):
         writer.writerow(
             [
                 r.id,

@@ -295,8 +295,13 @@ REVIEW_CSV_COLUMNS = (
 async def reviews_csv(
     db: Database, period: Period, *, negative_only: bool = True, account_id: int | None = None
 ) -> str:
-    """The period's (negative) reviews as CSV with their category; buyer text cannot run as a formula."""
+    """The period's (negative) reviews as CSV with their category; buyer text cannot run as a formula.
+    The file is written in a worker thread: a long period is CPU work the event loop must not do."""
     rows = await _period_rows(db, period, account_id=account_id, nm_id=None, category=None)
+    return await asyncio.to_thread(_reviews_csv_text, rows, negative_only)
+
+
+def _reviews_csv_text(rows: list[WBFeedback], negative_only: bool) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(REVIEW_CSV_COLUMNS)

@@ -3,9 +3,9 @@ beside the reward condition, entry deep links and a print-ready QR code (PNG/SVG
 
 from __future__ import annotations
 
-import tempfile
+import asyncio
+from collections import OrderedDict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from otklik.adapters.db.models import CashbackCampaign
-from otklik.adapters.qr import write_qr
+from otklik.adapters.qr import render_qr
 from otklik.capabilities.cashback import campaigns as camp
 from otklik.capabilities.cashback import texts
 from otklik.capabilities.cashback.funnel import funnel
@@ -28,6 +28,8 @@ from otklik.platform.webkit.params import PathId
 router = APIRouter()
 # The admin's dates are in the business's time zone (the business-hours setting), stored in UTC.
 MAX_FORM_FIELD = 20_000
+QR_CAPTION = "Бонус за отзыв — наведите камеру"
+QR_CACHE_SIZE = 64  # rendered cards kept per app (a PNG is a few tens of KB)
 
 
 def local(moment: datetime | None, zone: ZoneInfo) -> str:
@@ -180,7 +182,8 @@ async def campaigns_page(request: Request, _p: Principal = Depends(need(Perm.SET
             .scalars()
             .all()
         )
-        usage = {row.id: await camp.usage(session, row.id) for row in rows}
+        # One aggregate query for the whole page, however many campaigns it lists.
+        usage = await camp.usage_of(session, [row.id for row in rows])
     items = [
         {
             "row": row,
@@ -249,6 +252,36 @@ async def save_campaign(
     return RedirectResponse(f"/admin/campaigns/{campaign_id}?saved=1", status_code=303)
 
 
+class QrCache:
+    """Rendered QR cards by (campaign, link target, link URL, format), least recently used dropped first.
+
+    The URL is part of the key, so a renamed bot or a new public URL renders a fresh card."""
+
+    def __init__(self, size: int = QR_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[int, str, str, str], bytes] = OrderedDict()
+
+    def get(self, key: tuple[int, str, str, str]) -> bytes | None:
+        body = self._items.get(key)
+        if body is not None:
+            self._items.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[int, str, str, str], body: bytes) -> None:
+        self._items[key] = body
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+def qr_cache(request: Request) -> QrCache:
+    """The app's QR cache (one per app: it goes away with the app, tests never share one)."""
+    cache: QrCache | None = getattr(request.app.state, "cashback_qr_cache", None)
+    if cache is None:
+        cache = request.app.state.cashback_qr_cache = QrCache()
+    return cache
+
+
 @router.get("/campaigns/{campaign_id}/qr.{fmt}", include_in_schema=False)
 async def campaign_qr(
     request: Request, campaign_id: PathId, fmt: str, target: str = "", _p: Principal = Depends(need(Perm.SETTINGS))
@@ -261,10 +294,13 @@ async def campaign_qr(
         return Response("no such campaign", status_code=404)
     options = await links(request, campaign_id)
     link = next((o for o in options if o["target"] == target), options[0])
-    caption = "Бонус за отзыв — наведите камеру"
-    with tempfile.TemporaryDirectory() as folder:
-        out = write_qr(link["url"], Path(folder) / f"qr.{fmt}", caption=caption)
-        body = out.read_bytes()
+    cache = qr_cache(request)
+    key = (campaign_id, link["target"], link["url"], fmt)
+    body = cache.get(key)
+    if body is None:
+        # Segno and Pillow are CPU-bound: rendered in a worker thread, never on the event loop.
+        body = await asyncio.to_thread(render_qr, link["url"], fmt=fmt, caption=QR_CAPTION)
+        cache.put(key, body)
     media = "image/png" if fmt == "png" else "image/svg+xml"
     name = f"cashback-{campaign_id}-{link['target']}.{fmt}"
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})

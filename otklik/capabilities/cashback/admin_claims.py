@@ -5,6 +5,8 @@ paid. Every decision is audited by otklik.capabilities.cashback."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
@@ -219,14 +221,16 @@ async def payouts_page(request: Request, _p: Principal = Depends(need(Perm.CLAIM
 async def _registry(request: Request, principal: Principal, fmt: str) -> Response:
     otk = otklik_of(request)
     async with otk.db.read() as session:
-        rows = await payouts.registry_rows(session, otk.vault)
+        rows = await payouts.registry_rows(session, otk.vault)  # at most REGISTRY_LIMIT rows
     async with otk.db.write() as session:
         audit(session, principal.actor, "payout.export", "payouts", None, {"format": fmt, "rows": len(rows)})
     stamp = utcnow().strftime("%Y%m%d-%H%M")
+    # Building the file (openpyxl above all) is CPU work: a worker thread, never the event loop.
     if fmt == "csv":
-        body, media = payouts.registry_csv(rows), "text/csv; charset=utf-8"
+        body, media = await asyncio.to_thread(payouts.registry_csv, rows), "text/csv; charset=utf-8"
     else:
-        body, media = payouts.registry_xlsx(rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        body = await asyncio.to_thread(payouts.registry_xlsx, rows)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     headers = {"Content-Disposition": f'attachment; filename="payouts-{stamp}.{fmt}"', "Cache-Control": "no-store"}
     return Response(body, media_type=media, headers=headers)
 

@@ -111,7 +111,8 @@ async def run_checks(
     outcome.add("image", PASS, f"{info.format} {info.width}×{info.height}")
     async with db.read() as session:
         earlier = await earlier_hashes(session, claim.id)
-    duplicates(info.phash, claim.contact_id, earlier, outcome)
+    # Comparing with every earlier screenshot grows with the claims: a worker thread, not the event loop.
+    await asyncio.to_thread(duplicates, info.phash, claim.contact_id, earlier, outcome)
     reading: ocr.OcrResult | None = None
     started = time.perf_counter()
     if not ocr.available():
@@ -158,7 +159,7 @@ async def _wb_match(
         outcome.add("wb_match", SKIP, f"Wildberries is unavailable: {str(exc)[:200]}")
         outcome.reasons.append("wb_unavailable")
         return
-    match = best_match(reading, reviews)
+    match = await asyncio.to_thread(best_match, reading, reviews)  # fuzzy matching of every review: CPU work
     outcome.match = match
     if not match.certain:
         outcome.add("wb_match", WARN if match.review else FAIL, f"no certain match ({match.why})", **match.as_dict())

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -50,33 +51,47 @@ class RegistryRow:
     approved_at: str
 
 
+REGISTRY_LIMIT = 10_000  # rows in one export: the file stays bounded
 REGISTRY_HEADER = ("claim", "campaign", "amount_rub", "method", "sbp_phone", "bank", "card_number", "approved_at")
 
 
 async def registry_rows(session: AsyncSession, vault: Vault) -> list[RegistryRow]:
-    """Approved, unpaid claims with payout details: the only place where details are shown unmasked."""
+    """Approved, unpaid claims with payout details: the only place where details are shown unmasked.
+
+    At most REGISTRY_LIMIT rows; decrypting them (CPU work) runs in a worker thread, off the event loop."""
     rows = (
         await session.execute(
-            select(CashbackClaim, CashbackCampaign.name)
+            select(
+                CashbackClaim.id,
+                CashbackCampaign.name,
+                CashbackClaim.amount_kopecks,
+                CashbackClaim.payout_secret,
+                CashbackClaim.decided_at,
+            )
             .join(CashbackCampaign, CashbackCampaign.id == CashbackClaim.campaign_id)
             .where(CashbackClaim.state == Stage.APPROVED, CashbackClaim.payout_secret.is_not(None))
             .order_by(CashbackClaim.id)
-            .limit(10_000)
+            .limit(REGISTRY_LIMIT)
         )
     ).all()
+    sealed = [(int(cid), str(name), int(amount), str(secret), decided) for cid, name, amount, secret, decided in rows]
+    return await asyncio.to_thread(_unseal_rows, vault, sealed)
+
+
+def _unseal_rows(vault: Vault, sealed: Sequence[tuple[int, str, int, str, datetime | None]]) -> list[RegistryRow]:
     out = []
-    for claim, campaign_name in rows:
-        details = unseal(vault, str(claim.payout_secret))
+    for claim_id, campaign_name, amount_kopecks, secret, decided_at in sealed:
+        details = unseal(vault, secret)
         out.append(
             RegistryRow(
-                claim_id=int(claim.id),
-                campaign=str(campaign_name),
-                amount=f"{claim.amount_kopecks / 100:.2f}",
+                claim_id=claim_id,
+                campaign=campaign_name,
+                amount=f"{amount_kopecks / 100:.2f}",
                 method=details.method,
                 phone=details.phone,
                 bank=details.bank,
                 card=details.card,
-                approved_at=claim.decided_at.strftime("%Y-%m-%d %H:%M") if claim.decided_at else "",
+                approved_at=decided_at.strftime("%Y-%m-%d %H:%M") if decided_at else "",
             )
         )
     return out
@@ -92,6 +107,7 @@ def csv_safe(value: str) -> str:
 
 
 def registry_csv(rows: Sequence[RegistryRow]) -> bytes:
+    """The registry as CSV (CPU work for thousands of rows: async callers run it in a worker thread)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
     writer.writerow(REGISTRY_HEADER)
@@ -101,6 +117,7 @@ def registry_csv(rows: Sequence[RegistryRow]) -> bytes:
 
 
 def registry_xlsx(rows: Sequence[RegistryRow]) -> bytes:
+    """The registry as XLSX (openpyxl is CPU-bound and slow: async callers run it in a worker thread)."""
     from openpyxl import Workbook
 
     book = Workbook()
