@@ -33,6 +33,7 @@ from otklik.conversations.timers import ActionRegistry, Timers
 from otklik.conversations.understanding import build_llm
 from otklik.core.channel import ChannelSender
 from otklik.platform.plugins import Capability, ChannelKind, folder, resolve
+from otklik.platform.users import role_perms
 from otklik.registry import CAPABILITIES, CHANNEL_KINDS
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Otklik:
     capabilities: tuple[Capability, ...] = CAPABILITIES
     channel_kinds: dict[str, ChannelKind] = field(default_factory=lambda: {k.kind: k for k in CHANNEL_KINDS})
     channel_runtimes: dict[str, Any] = field(default_factory=dict)  # kind -> its runtime (inbound, polling)
+    role_perms: dict[Any, frozenset[str]] = field(default_factory=dict)  # role -> permissions (capabilities' too)
     webchat_sessions: dict[str, int] = field(default_factory=dict)  # session key -> conversation id
     _revision: int = -1
     _accounts_seen: str | None = None  # fingerprint of the enabled channel accounts loaded by `reload`
@@ -95,6 +97,7 @@ class Otklik:
         app = cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault, live)
         app.capabilities = tuple(capabilities)
         app.channel_kinds = {k.kind: k for k in channel_kinds}
+        app.role_perms = role_perms(p for c in capabilities for p in c.permissions)
         return app
 
     async def start(self, *, migrate: bool = True, demo_owner: bool = False) -> None:

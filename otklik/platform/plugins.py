@@ -94,7 +94,7 @@ class Capability:
     jobs: tuple[JobSpec, ...] = ()
     admin: tuple[Ref, ...] = ()  # APIRouters mounted under /admin behind the login guard
     nav: tuple[NavEntry, ...] = ()
-    permissions: tuple[Permission, ...] = ()
+    permissions: tuple[Permission, ...] = ()  # owner and admin get each; `Permission.roles` name who else
     cli: tuple[tuple[str, Ref], ...] = ()  # ("wb", "…cli:app") -> `otklik wb …`
     migrations: Ref | None = None  # "package:folder" of Alembic revisions, on a branch labelled with `name`
     templates: Ref | None = None  # "package:folder" of admin templates, found after the shared ones

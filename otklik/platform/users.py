@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import math
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -26,6 +27,7 @@ from otklik.adapters.db.models import AdminSession, LoginFailure, User
 from otklik.clock import utcnow
 from otklik.core.errors import Conflict, Forbidden, InvalidInput, NotFound, OtklikError
 from otklik.platform.audit import audit
+from otklik.platform.plugins import Permission
 
 
 class Role(StrEnum):
@@ -44,18 +46,29 @@ class Perm(StrEnum):
     SETTINGS = "settings"  # channel accounts, business hours, languages, hand-off texts, canned responses
     USERS = "users"
     AUDIT = "audit"
-    CLAIMS = "claims"  # cashback moderation and payouts
-    DASHBOARDS = "dashboards"
 
 
 _ALL = frozenset(Perm)
-ROLE_PERMS: dict[Role, frozenset[Perm]] = {
+#: The platform's permissions per role. Capabilities add their own (`Capability.permissions`, e.g. cashback's
+#: "claims"); the container combines both with `role_perms` and every Principal carries the result.
+ROLE_PERMS: dict[Role, frozenset[str]] = {
     Role.OWNER: _ALL,
     Role.ADMIN: _ALL,
     Role.OPERATOR: frozenset({Perm.INBOX_VIEW, Perm.INBOX_REPLY}),
-    Role.MODERATOR: frozenset({Perm.INBOX_VIEW, Perm.CLAIMS, Perm.DASHBOARDS}),
-    Role.ANALYST: frozenset({Perm.INBOX_VIEW, Perm.DASHBOARDS, Perm.FLOWS_VIEW}),
+    Role.MODERATOR: frozenset({Perm.INBOX_VIEW}),
+    Role.ANALYST: frozenset({Perm.INBOX_VIEW, Perm.FLOWS_VIEW}),
 }
+
+
+def role_perms(grants: Iterable[Permission]) -> dict[Role, frozenset[str]]:
+    """The platform's permissions plus the capabilities': owner and admin get every one, another role a
+    capability's permission when the declaration names it."""
+    out = {role: set(perms) for role, perms in ROLE_PERMS.items()}
+    for grant in grants:
+        for role in Role:
+            if role in (Role.OWNER, Role.ADMIN) or role.value in grant.roles:
+                out[role].add(grant.key)
+    return {role: frozenset(perms) for role, perms in out.items()}
 LANGUAGES = ("ru", "en", "es")
 MIN_PASSWORD = 10
 SESSION_IDLE = timedelta(hours=12)
@@ -102,9 +115,10 @@ class Principal:
     language: str
     session_id: str
     csrf_token: str
+    perms: frozenset[str] = frozenset()  # of the role, the capabilities' included (`role_perms`)
 
-    def can(self, perm: Perm) -> bool:
-        return perm in ROLE_PERMS[self.role]
+    def can(self, perm: str) -> bool:
+        return perm in self.perms
 
     @property
     def actor(self) -> str:
@@ -365,7 +379,9 @@ async def start_session(db: Database, user: User, ip: str) -> str:
     return token
 
 
-async def load_session(db: Database, token: str | None) -> Principal | None:
+async def load_session(
+    db: Database, token: str | None, perms: Mapping[Role, frozenset[str]] = ROLE_PERMS
+) -> Principal | None:
     """The principal for a cookie value, or None when absent, unknown, expired, idle or deactivated."""
     if not token or len(token) > 200:
         return None
@@ -394,6 +410,7 @@ async def load_session(db: Database, token: str | None) -> Principal | None:
         language=user.language,
         session_id=sid,
         csrf_token=sess.csrf_token,
+        perms=perms[Role(user.role)],
     )
 
 

@@ -10,16 +10,19 @@
 See docs/care.md. Modules are imported directly (`from otklik.capabilities.care.incidents import incident_stats`).
 """
 
-from otklik.platform.plugins import Capability, JobSpec, NavEntry
+from otklik.platform.plugins import Capability, JobSpec, NavEntry, Permission
+
+DASHBOARDS = "dashboards"  # incidents and review insights (shared with cashback's funnels)
 
 CAPABILITY = Capability(
     name="care",
     actions="otklik.capabilities.care.actions:ACTIONS",
     jobs=(JobSpec("wb-sync", "otklik.capabilities.care.sync:sync_job"),),
+    permissions=(Permission(DASHBOARDS, frozenset({"moderator", "analyst"})),),
     admin=("otklik.capabilities.care.admin:router", "otklik.capabilities.care.admin_replies:router"),
     nav=(
-        NavEntry("care.nav_incidents", "/admin/care/incidents", "dashboards", 50),
-        NavEntry("care.nav_reviews", "/admin/care/reviews", "dashboards", 52),
+        NavEntry("care.nav_incidents", "/admin/care/incidents", DASHBOARDS, 50),
+        NavEntry("care.nav_reviews", "/admin/care/reviews", DASHBOARDS, 52),
         NavEntry("care.nav_replies", "/admin/care/replies", "inbox.view", 54),
     ),
     cli=(("wb", "otklik.capabilities.care.cli:app"),),

@@ -1,4 +1,4 @@
-"""Care dashboards (Perm.DASHBOARDS): the incidents dashboard and the review insights, with CSV exports,
+"""Care dashboards (DASHBOARDS): the incidents dashboard and the review insights, with CSV exports,
 inline-SVG charts and the "sync now" button for a WB account (Perm.SETTINGS). Reply drafts are in
 `care_replies`. The figures come from `otklik.capabilities.care` (incidents, reviews); dates are UTC days.
 """
@@ -19,6 +19,7 @@ from fastapi.datastructures import QueryParams
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from otklik.adapters.wildberries.accounts import wb_accounts
+from otklik.capabilities.care import DASHBOARDS
 from otklik.capabilities.care import admin_queries as q
 from otklik.capabilities.care.admin_charts import bar_chart, stacked_chart
 from otklik.capabilities.care.categories import CARE_CATEGORIES, OUTCOMES, REVIEW_CATEGORIES
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-DASHBOARDS = need(Perm.DASHBOARDS)
+DASHBOARDS_PAGE = need(DASHBOARDS)
 SETTINGS = need(Perm.SETTINGS)
 PAGE = 50
 MAX_PARAM = 200  # longer query values are garbage: cut before parsing (the parser then refuses them)
@@ -111,7 +112,7 @@ def incident_filters(raw: dict[str, str]) -> IncidentFilters:
 
 
 @router.get("/care/incidents", response_class=HTMLResponse, include_in_schema=False)
-async def incidents_page(request: Request, _p: Principal = Depends(DASHBOARDS)) -> HTMLResponse:
+async def incidents_page(request: Request, _p: Principal = Depends(DASHBOARDS_PAGE)) -> HTMLResponse:
     raw = _params(request.query_params)
     try:
         f = incident_filters(raw)
@@ -148,7 +149,7 @@ def _product_label(key: str, titles: dict[str, str]) -> str:
 
 
 @router.get("/care/incidents.csv", include_in_schema=False)
-async def incidents_export(request: Request, _p: Principal = Depends(DASHBOARDS)) -> Response:
+async def incidents_export(request: Request, _p: Principal = Depends(DASHBOARDS_PAGE)) -> Response:
     try:
         f = incident_filters(_params(request.query_params))
     except InvalidInput as exc:
@@ -184,7 +185,7 @@ SYNC_NOTICES = {"sync_started": "care.sync.started"}
 
 
 @router.get("/care/reviews", response_class=HTMLResponse, include_in_schema=False)
-async def reviews_page(request: Request, principal: Principal = Depends(DASHBOARDS)) -> HTMLResponse:
+async def reviews_page(request: Request, principal: Principal = Depends(DASHBOARDS_PAGE)) -> HTMLResponse:
     otk = otklik_of(request)
     raw = _params(request.query_params)
     accounts = await _accounts_with_status(request)
@@ -217,7 +218,7 @@ async def reviews_page(request: Request, principal: Principal = Depends(DASHBOAR
 
 
 @router.get("/care/reviews.csv", include_in_schema=False)
-async def reviews_export(request: Request, _p: Principal = Depends(DASHBOARDS)) -> Response:
+async def reviews_export(request: Request, _p: Principal = Depends(DASHBOARDS_PAGE)) -> Response:
     raw = _params(request.query_params)
     try:
         f = review_filters(raw)
@@ -300,7 +301,7 @@ async def sync_now(request: Request, principal: Principal = Depends(SETTINGS)) -
 
 
 @router.get("/care/reviews/sync-status", include_in_schema=False)
-async def sync_state(request: Request, _p: Principal = Depends(DASHBOARDS)) -> JSONResponse:
+async def sync_state(request: Request, _p: Principal = Depends(DASHBOARDS_PAGE)) -> JSONResponse:
     zone = zone_of(request)
     accounts = await _accounts_with_status(request)
     for account in accounts:  # the page shows them in the business's time zone; the raw values stay UTC

@@ -15,15 +15,22 @@
 - `actions.py`   flow actions (`cashback.step`, `cashback.nudge`), `jobs.py` the periodic erasure
 """
 
-from otklik.platform.plugins import Capability, JobSpec, NavEntry
+from otklik.platform.plugins import Capability, JobSpec, NavEntry, Permission
+
+CLAIMS = "claims"  # moderation and payouts
+DASHBOARDS = "dashboards"  # campaign funnels (shared with care's dashboards)
 
 CAPABILITY = Capability(
     name="cashback",
     actions="otklik.capabilities.cashback.actions:ACTIONS",
     jobs=(JobSpec("cashback-erase", "otklik.capabilities.cashback.jobs:erase_job"),),
+    permissions=(
+        Permission(CLAIMS, frozenset({"moderator"})),
+        Permission(DASHBOARDS, frozenset({"moderator", "analyst"})),
+    ),
     admin=("otklik.capabilities.cashback.admin:router", "otklik.capabilities.cashback.admin_claims:router"),
     nav=(
         NavEntry("cashback.nav", "/admin/campaigns", "settings", 40, also=("/admin/claims", "/admin/payouts")),
-        NavEntry("cashback.nav", "/admin/claims", "claims", 41, also=("/admin/payouts", "/admin/campaigns")),
+        NavEntry("cashback.nav", "/admin/claims", CLAIMS, 41, also=("/admin/payouts", "/admin/campaigns")),
     ),
 )

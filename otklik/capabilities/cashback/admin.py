@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from otklik.adapters.db.models import CashbackCampaign
 from otklik.adapters.qr import render_qr
+from otklik.capabilities.cashback import DASHBOARDS, texts
 from otklik.capabilities.cashback import campaigns as camp
-from otklik.capabilities.cashback import texts
 from otklik.capabilities.cashback.funnel import funnel
 from otklik.capabilities.cashback.rules import Condition, parse_rubles, rubles
 from otklik.clock import utcnow
@@ -308,7 +308,7 @@ async def campaign_qr(
 
 @router.get("/campaigns/{campaign_id}/funnel", response_class=HTMLResponse, include_in_schema=False)
 async def campaign_funnel(
-    request: Request, campaign_id: PathId, _p: Principal = Depends(need(Perm.DASHBOARDS))
+    request: Request, campaign_id: PathId, _p: Principal = Depends(need(DASHBOARDS))
 ) -> HTMLResponse:
     try:
         row = await _load(request, campaign_id)

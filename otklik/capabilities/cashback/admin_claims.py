@@ -1,4 +1,4 @@
-"""Cashback moderation and payouts (Perm.CLAIMS): the queue with the screenshot, check results, matched
+"""Cashback moderation and payouts (CLAIMS): the queue with the screenshot, check results, matched
 WB review and the buyer's history; approve, reject with a reason template, ask for a better screenshot,
 bulk approve; payouts with masked details, the bank registry (CSV, XLSX: the only unmasked view), mark
 paid. Every decision is audited by otklik.capabilities.cashback."""
@@ -12,12 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Contact
-from otklik.capabilities.cashback import moderation, payouts
+from otklik.capabilities.cashback import CLAIMS, moderation, payouts
 from otklik.capabilities.cashback.rules import RejectReason, Stage, rubles
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput, OtklikError
 from otklik.platform.audit import audit
-from otklik.platform.users import Perm, Principal
+from otklik.platform.users import Principal
 from otklik.platform.webkit.deps import need, otklik_of, render
 from otklik.platform.webkit.params import PathId
 
@@ -42,7 +42,7 @@ async def _form_ids(request: Request) -> list[int]:
 
 @router.get("/claims", response_class=HTMLResponse, include_in_schema=False)
 async def queue(
-    request: Request, state: str = "moderation", _p: Principal = Depends(need(Perm.CLAIMS))
+    request: Request, state: str = "moderation", _p: Principal = Depends(need(CLAIMS))
 ) -> HTMLResponse:
     state = state if state in STATES else "moderation"
     query = (
@@ -75,7 +75,7 @@ async def queue(
 
 
 @router.get("/claims/{claim_id}", response_class=HTMLResponse, include_in_schema=False)
-async def claim_page(request: Request, claim_id: PathId, _p: Principal = Depends(need(Perm.CLAIMS))) -> HTMLResponse:
+async def claim_page(request: Request, claim_id: PathId, _p: Principal = Depends(need(CLAIMS))) -> HTMLResponse:
     async with otklik_of(request).db.read() as session:
         row = (
             await session.execute(
@@ -117,7 +117,7 @@ async def claim_page(request: Request, claim_id: PathId, _p: Principal = Depends
 
 
 @router.get("/claims/{claim_id}/screenshot", include_in_schema=False)
-async def screenshot(request: Request, claim_id: PathId, _p: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def screenshot(request: Request, claim_id: PathId, _p: Principal = Depends(need(CLAIMS))) -> Response:
     otk = otklik_of(request)
     async with otk.db.read() as session:
         media_id = await session.scalar(select(CashbackClaim.screenshot_media_id).where(CashbackClaim.id == claim_id))
@@ -147,7 +147,7 @@ def _back(claim_id: int, **query: str) -> RedirectResponse:
 
 @router.post("/claims/{claim_id}/approve", include_in_schema=False)
 async def approve_one(
-    request: Request, claim_id: PathId, principal: Principal = Depends(need(Perm.CLAIMS))
+    request: Request, claim_id: PathId, principal: Principal = Depends(need(CLAIMS))
 ) -> Response:
     result = await moderation.approve(otklik_of(request).ctx, [claim_id], actor=principal.actor, now=utcnow())
     if result.refused:
@@ -156,7 +156,7 @@ async def approve_one(
 
 
 @router.post("/claims/{claim_id}/reject", include_in_schema=False)
-async def reject_one(request: Request, claim_id: PathId, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def reject_one(request: Request, claim_id: PathId, principal: Principal = Depends(need(CLAIMS))) -> Response:
     form = await request.form(max_fields=10, max_files=0)
     reason, note = str(form.get("reason") or ""), str(form.get("note") or "")[:2000]
     try:
@@ -167,7 +167,7 @@ async def reject_one(request: Request, claim_id: PathId, principal: Principal = 
 
 
 @router.post("/claims/{claim_id}/ask-screenshot", include_in_schema=False)
-async def ask_one(request: Request, claim_id: PathId, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def ask_one(request: Request, claim_id: PathId, principal: Principal = Depends(need(CLAIMS))) -> Response:
     form = await request.form(max_fields=10, max_files=0)
     try:
         await moderation.ask_screenshot(
@@ -179,7 +179,7 @@ async def ask_one(request: Request, claim_id: PathId, principal: Principal = Dep
 
 
 @router.post("/claims/approve", include_in_schema=False)
-async def approve_bulk(request: Request, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def approve_bulk(request: Request, principal: Principal = Depends(need(CLAIMS))) -> Response:
     try:
         ids = await _form_ids(request)
         result = await moderation.approve(otklik_of(request).ctx, ids, actor=principal.actor, now=utcnow())
@@ -192,7 +192,7 @@ async def approve_bulk(request: Request, principal: Principal = Depends(need(Per
 
 
 @router.get("/payouts", response_class=HTMLResponse, include_in_schema=False)
-async def payouts_page(request: Request, _p: Principal = Depends(need(Perm.CLAIMS))) -> HTMLResponse:
+async def payouts_page(request: Request, _p: Principal = Depends(need(CLAIMS))) -> HTMLResponse:
     async with otklik_of(request).db.read() as session:
         rows = (
             await session.execute(
@@ -236,17 +236,17 @@ async def _registry(request: Request, principal: Principal, fmt: str) -> Respons
 
 
 @router.get("/payouts/registry.csv", include_in_schema=False)
-async def registry_csv(request: Request, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def registry_csv(request: Request, principal: Principal = Depends(need(CLAIMS))) -> Response:
     return await _registry(request, principal, "csv")
 
 
 @router.get("/payouts/registry.xlsx", include_in_schema=False)
-async def registry_xlsx(request: Request, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def registry_xlsx(request: Request, principal: Principal = Depends(need(CLAIMS))) -> Response:
     return await _registry(request, principal, "xlsx")
 
 
 @router.post("/payouts/paid", include_in_schema=False)
-async def mark_paid(request: Request, principal: Principal = Depends(need(Perm.CLAIMS))) -> Response:
+async def mark_paid(request: Request, principal: Principal = Depends(need(CLAIMS))) -> Response:
     try:
         ids = await _form_ids(request)
         done = await payouts.mark_paid(otklik_of(request).ctx, ids, actor=principal.actor, now=utcnow())

@@ -65,7 +65,7 @@ def menu_for(principal: Principal | None, entries: Sequence[NavEntry]) -> list[N
         return []
     items: dict[str, NavEntry] = {}
     for item in sorted(entries, key=lambda e: e.order):
-        if principal.can(item.perm):  # type: ignore[arg-type]
+        if principal.can(item.perm):
             items.setdefault(item.key, item)
     return list(items.values())
 
@@ -145,7 +145,7 @@ def client_ip(request: Request) -> str:
 
 async def guard(request: Request) -> Principal:
     """Router-level dependency of every admin route: a valid session, and CSRF for state changes."""
-    principal = await load_session(otklik_of(request).db, request.cookies.get(COOKIE))
+    principal = await load_session(otklik_of(request).db, request.cookies.get(COOKIE), otklik_of(request).role_perms)
     if principal is None:
         raise NeedLogin()
     request.state.principal = principal
@@ -162,7 +162,7 @@ async def guard(request: Request) -> Principal:
     return principal
 
 
-def need(perm: Perm) -> Callable[[Request], Awaitable[Principal]]:
+def need(perm: str) -> Callable[[Request], Awaitable[Principal]]:
     """Endpoint dependency: the principal, if its role has `perm` (403 otherwise)."""
 
     async def check(request: Request) -> Principal:
@@ -237,7 +237,7 @@ def install(app: FastAPI) -> None:
         path = request.url.path
         if exc.status_code != 404 or not (path == "/admin" or path.startswith("/admin/")):
             return await http_exception_handler(request, exc)
-        principal = await load_session(otklik_of(request).db, request.cookies.get(COOKIE))
+        principal = await load_session(otklik_of(request).db, request.cookies.get(COOKIE), otklik_of(request).role_perms)
         if principal is None:
             return await need_login(request, NeedLogin())
         request.state.principal = principal

@@ -170,11 +170,10 @@ async def test_moderation_and_payouts_mask_details_except_the_registry(as_role, 
     assert rejected_claim is not None and rejected_claim.payout_secret is None
 
 
-async def test_the_role_matrix_on_every_cashback_route(app, anon, as_role) -> None:  # type: ignore[no-untyped-def]
+async def test_the_role_matrix_on_every_cashback_route(app, anon, as_role, otklik) -> None:  # type: ignore[no-untyped-def]
     """tests/admin/test_routes.py's matrix, on the cashback routes only (that test stops at the first
     failing area): anonymous refused, every role allowed or refused exactly by its permission, and the
     routes that need an existing row answer without a server error."""
-    from otklik.platform.users import ROLE_PERMS
     from tests.admin.test_routes import admin_routes, concrete, perm_of
 
     prefixes = ("/admin/campaigns", "/admin/claims", "/admin/payouts")
@@ -191,7 +190,7 @@ async def test_the_role_matrix_on_every_cashback_route(app, anon, as_role) -> No
                 response = await client.http.get(url, headers={"accept": "text/html"})
             else:
                 response = await client.post(url, {})
-            if perm not in ROLE_PERMS[role]:
+            if perm not in otklik.role_perms[role]:
                 assert response.status_code == 403, f"{role} reached {method} {path}: {response.status_code}"
             else:
                 assert response.status_code != 403 and response.status_code < 500, f"{role} {method} {path}"
