@@ -80,7 +80,9 @@ class Otklik:
         private_dir(settings.media_dir)
         private_sqlite(settings.db_url)
         db = Database(settings.db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-        ctx = RuntimeContext(db=db, settings=settings, media=MediaStore(settings.media_dir, settings.max_upload_bytes))
+        vault = Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
+        media = MediaStore(settings.media_dir, settings.max_upload_bytes)
+        ctx = RuntimeContext(db=db, settings=settings, media=media, vault=vault)
         ingest = Ingest(ctx)
         actions = ActionRegistry()
         timers = Timers(ctx, ingest, actions)
@@ -90,7 +92,6 @@ class Otklik:
                 actions.register(spec.name, spec.fn)
         ctx.local_kinds = frozenset(k.kind for k in channel_kinds if k.local)
         ctx.marketplace_kinds = frozenset(k.kind for k in channel_kinds if k.marketplace)
-        vault = Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
         ctx.llm = build_llm(settings, _usage_logger(db))
         live = LiveSettings(SettingsStore(db), ctx)
         ctx.after_hours_text = live.after_hours_text

@@ -1,19 +1,28 @@
-"""What the runtime's use cases share: database, settings, channel accounts, engines, senders."""
+"""What the runtime's use cases share: database, settings, channel accounts, engines, senders, and the
+app-scoped state of one install (caches, the Vault, the WB rate-limit buckets) — never module globals, so
+two containers in one process share nothing."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
 from otklik.adapters.media import MediaStore
+from otklik.adapters.wildberries.accounts import AccountLimiters
 from otklik.config import Settings
 from otklik.conversations.notify import Notifier
 from otklik.core.channel import ChannelSender
 from otklik.core.errors import NotFound
 from otklik.core.flows.engine import Engine
+from otklik.core.understanding import Understanding
+
+#: Recent offline readings, (id(classifier), language, text) -> (classifier, reading); see `understanding`.
+Readings = OrderedDict[tuple[int, str | None, str], tuple[object, Understanding]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +40,7 @@ class RuntimeContext:
     db: Database
     settings: Settings
     media: MediaStore
+    vault: Vault  # the install's Vault (`Otklik.vault`): channel secrets, sealed answers, payout details
     notifier: Notifier = field(default_factory=Notifier)
     accounts: dict[int, AccountInfo] = field(default_factory=dict)
     engines: dict[str, Engine] = field(default_factory=dict)  # by pack id
@@ -42,6 +52,11 @@ class RuntimeContext:
     intent_descriptions: dict[str, dict[str, str]] = field(default_factory=dict)  # by pack id
     # (channel account id, now) -> "an operator answers from Monday 09:00" outside business hours, else None
     after_hours_text: Callable[[int, datetime], str | None] | None = None
+    readings: Readings = field(default_factory=OrderedDict)  # the offline readings cache (`understanding`)
+    wb_limiters: AccountLimiters = field(default_factory=AccountLimiters)  # WB rate-limit buckets per account
+    # app-scoped state of capabilities, keyed "<capability>.<name>" (e.g. "inbox.tags_cache"); each
+    # capability creates and reads its own entries
+    state: dict[str, Any] = field(default_factory=dict)
 
     def engine_for(self, account_id: int) -> Engine:
         account = self.accounts.get(account_id)

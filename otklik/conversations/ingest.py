@@ -229,7 +229,7 @@ class Ingest:
         masked = mask_sensitive(raw) if sensitive else mask_cards(raw)
         inbound["text"] = masked
         if masked != raw and event.kind == EventKind.TEXT and not raw.startswith("/"):
-            inbound["payload"] = {**inbound["payload"], SEALED: seal_text(self.ctx.settings, raw)}
+            inbound["payload"] = {**inbound["payload"], SEALED: seal_text(self.ctx.vault, raw)}
 
     async def _send(
         self,

@@ -10,35 +10,24 @@ after a crash, or in another process, still finds it.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-from otklik.adapters.crypto import Vault, load_or_create_key
-from otklik.config import Settings
+from otklik.adapters.crypto import Vault
 
 SEALED = "sealed"
 
 
-@lru_cache(maxsize=8)
-def _vault(key: str) -> Vault:
-    return Vault(key)
+def seal_text(vault: Vault, text: str) -> str:
+    """`vault`: the install's (`RuntimeContext.vault`, the same object as `Otklik.vault`)."""
+    return vault.encrypt(text)
 
 
-def vault_for(settings: Settings) -> Vault:
-    """The install's Vault (the same key as `Otklik.vault`: OTKLIK_FERNET_KEY, or data_dir/fernet.key in dev)."""
-    return _vault(load_or_create_key(settings.fernet_key, settings.data_dir))
-
-
-def seal_text(settings: Settings, text: str) -> str:
-    return vault_for(settings).encrypt(text)
-
-
-def unseal_text(settings: Settings, payload: dict[str, Any] | None) -> str | None:
+def unseal_text(vault: Vault, payload: dict[str, Any] | None) -> str | None:
     """The raw text of a message stored with a sealed copy, or None when it has none (or it cannot be read)."""
     token = (payload or {}).get(SEALED)
     if not isinstance(token, str):
         return None
     try:
-        return vault_for(settings).decrypt(token)
+        return vault.decrypt(token)
     except ValueError:
         return None

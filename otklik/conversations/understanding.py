@@ -4,11 +4,10 @@ and the offline reading is unsure. Network calls never happen while a conversati
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
-from otklik.conversations.context import RuntimeContext
+from otklik.conversations.context import Readings, RuntimeContext
 from otklik.core.messages import EventKind, InboundEvent
 from otklik.core.understanding import Understanding
 
@@ -16,24 +15,23 @@ log = logging.getLogger(__name__)
 
 # Buyers repeat themselves ("1", "2", "да", "привет", "где мой заказ"): the offline reading of a text is a
 # pure function of (classifier, language, text), and `Understanding` is immutable, so recent readings are
-# reused. Only short texts are kept; the cache is bounded and per process.
+# reused. Only short texts are kept; the cache is bounded and belongs to the install (`RuntimeContext.readings`).
 _CACHE_MAX = 4096
 _CACHE_TEXT_MAX = 256
-_cache: OrderedDict[tuple[int, str | None, str], tuple[object, Understanding]] = OrderedDict()
 
 
-def _offline(classifier: object, text: str, language: str | None) -> Understanding:
+def _offline(readings: Readings, classifier: object, text: str, language: str | None) -> Understanding:
     if len(text) > _CACHE_TEXT_MAX:
         return classifier.understand(text, language)  # type: ignore[attr-defined, no-any-return]
     key = (id(classifier), language, text)
-    hit = _cache.get(key)
+    hit = readings.get(key)
     if hit is not None and hit[0] is classifier:  # the id of a dropped classifier may be reused
-        _cache.move_to_end(key)
+        readings.move_to_end(key)
         return hit[1]
     reading: Understanding = classifier.understand(text, language)  # type: ignore[attr-defined]
-    _cache[key] = (classifier, reading)
-    if len(_cache) > _CACHE_MAX:
-        _cache.popitem(last=False)
+    readings[key] = (classifier, reading)
+    if len(readings) > _CACHE_MAX:
+        readings.popitem(last=False)
     return reading
 
 
@@ -47,7 +45,7 @@ async def understand(ctx: RuntimeContext, event: InboundEvent) -> Understanding 
         return None
     engine = ctx.engine_for(account.id)
     language = event.language or engine.pack.language
-    offline = _offline(engine.classifier, text, language)
+    offline = _offline(ctx.readings, engine.classifier, text, language)
     threshold = float(getattr(engine.classifier, "threshold", engine.pack.threshold))
     if ctx.llm is None or offline.red_flag or offline.confidence >= threshold:
         return offline

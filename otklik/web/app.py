@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,6 +46,7 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
 
     app = FastAPI(title="otklik", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.otklik = otklik
+    app.state.flow_drafts = OrderedDict()  # the flow console's parsed drafts (`web.admin.flows_console`)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders, chat_frame_ancestors=otklik.settings.chat_frame_ancestors)
     _docs(app)

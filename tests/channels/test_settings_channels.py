@@ -29,7 +29,6 @@ async def fake_wb() -> AsyncIterator[FakeWB]:
 @pytest.fixture
 async def otklik(tmp_path: Path, db_url: str, fake_wb: FakeWB) -> AsyncIterator[Otklik]:
     """The admin fixtures' Otklik with every WB call going to the fake WB server."""
-    wbaccounts._LIMITERS.clear()
     app = Otklik.build(make_settings(tmp_path, db_url, wb_api_url=fake_wb.url))
     await app.start()
     try:

@@ -4,7 +4,9 @@ guarantee of the paths they replace. Timings are never asserted here."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
+from collections import OrderedDict
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from otklik.adapters.db.models import Contact, Conversation, EventLog, InboundEv
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
 from otklik.conversations import understanding as understanding_module
+from otklik.conversations.context import Readings
 from otklik.core.messages import EventKind, InboundEvent
 from otklik.testing.recording import RecordingSender
 from tests.conftest import make_settings
@@ -160,7 +163,8 @@ def test_the_understanding_cache_is_per_classifier_and_language() -> None:
             return (body, language, self.calls)
 
     one, two = Counting(), Counting()
-    offline = understanding_module._offline
+    readings: Readings = OrderedDict()
+    offline = functools.partial(understanding_module._offline, readings)
     assert offline(one, "да", "ru") == offline(one, "да", "ru") == ("да", "ru", 1)
     assert offline(one, "да", "es") == ("да", "es", 2)
     assert offline(two, "да", "ru") == ("да", "ru", 1)
@@ -168,3 +172,4 @@ def test_the_understanding_cache_is_per_classifier_and_language() -> None:
     offline(one, long_text, "ru")
     offline(one, long_text, "ru")
     assert one.calls == 4  # long texts are not kept
+    assert len(readings) == 3

@@ -1,5 +1,9 @@
 """Wildberries API keys as channel accounts (kind `wildberries`): adding them (the token encrypted with the
-Vault, like Telegram tokens) and building clients that share one rate-limit state per account."""
+Vault, like Telegram tokens) and building clients that share one rate-limit state per account.
+
+The rate-limit state is not a module global: the container owns one `AccountLimiters`
+(`RuntimeContext.wb_limiters`) and every caller passes it to `client_for`, so two containers in one
+process (tests, a CLI command next to a server) never share buckets."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from otklik.adapters.crypto import Vault, load_or_create_key
+from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import ChannelAccount
 from otklik.adapters.wildberries import (
@@ -27,7 +31,19 @@ NEEDED = ("feedbacks", "content")  # reviews (read and answer) and product cards
 #: For a buyer waiting in a chat: give up quickly and take the general path.
 INTERACTIVE_RETRY = RetryPolicy(max_attempts=2, backoff_base=0.2, backoff_max=1.0, max_retry_after=3.0)
 
-_LIMITERS: dict[tuple[str, int], RateLimiters] = {}
+
+class AccountLimiters:
+    """The rate-limit buckets of each seller account (one `RateLimiters` per channel account id) of one
+    install; owned by the container and passed to `client_for`."""
+
+    def __init__(self) -> None:
+        self._by_account: dict[int, RateLimiters] = {}
+
+    def of(self, account_id: int) -> RateLimiters:
+        limiters = self._by_account.get(account_id)
+        if limiters is None:
+            limiters = self._by_account[account_id] = RateLimiters()
+        return limiters
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +54,6 @@ class WBAccount:
 
     def __repr__(self) -> str:  # never show the token
         return f"WBAccount(id={self.id}, name={self.name!r})"
-
-
-def vault_for(settings: Settings) -> Vault:
-    return Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
 
 
 def check_token(token: str) -> list[TokenProblem]:
@@ -74,17 +86,19 @@ async def wb_accounts(db: Database, vault: Vault) -> list[WBAccount]:
 
 
 def client_for(
-    account: WBAccount, settings: Settings, *, retry: RetryPolicy | None = None, timeout: float = 30.0
+    account: WBAccount,
+    settings: Settings,
+    *,
+    limiters: AccountLimiters,
+    retry: RetryPolicy | None = None,
+    timeout: float = 30.0,
 ) -> WBClient:
-    """A client of this account; every client of one account shares its rate-limit buckets."""
-    key = (settings.db_url, account.id)
-    limiters = _LIMITERS.get(key)
-    if limiters is None:
-        limiters = _LIMITERS[key] = RateLimiters()
+    """A client of this account; every client of one account built with the same `limiters` (the
+    container's, `RuntimeContext.wb_limiters`) shares its rate-limit buckets."""
     return WBClient(
         account.token,
         hosts=WBHosts.from_setting(settings.wb_api_url),
-        limiters=limiters,
+        limiters=limiters.of(account.id),
         retry=retry,
         timeout=timeout,
     )

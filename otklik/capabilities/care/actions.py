@@ -58,7 +58,7 @@ async def wb_check_barcode(ctx: ActionContext, args: dict[str, Any]) -> dict[str
     previous = (await _conversation(ctx))[1].get(str(args.get("result_var") or "check"))
     attempt = int(previous.get("attempt", 0)) + 1 if isinstance(previous, dict) else 1
     given = await _last_buyer_message(ctx)
-    result = await check_barcode(runtime.db, runtime.settings, runtime.media, given)
+    result = await check_barcode(runtime, given)
     out = result.as_dict()
     out["attempt"] = attempt if result.status not in ("ours", "not_ours") else 0
     return out

@@ -254,7 +254,7 @@ async def _sync_once(otk: Otklik, account_id: int, running: set[int]) -> None:
     try:
         for account in await wb_accounts(otk.db, otk.vault):
             if account.id == account_id:
-                await sync_account(otk.db, otk.settings, account, llm=otk.ctx.llm)
+                await sync_account(otk.db, otk.settings, account, llm=otk.ctx.llm, limiters=otk.ctx.wb_limiters)
     except Exception as exc:  # a bug or a storage problem: keep it visible on the page, not only in the log
         log.exception("sync now of WB account %s failed", account_id)
         try:

@@ -180,7 +180,7 @@ async def post_now(
         found = True
         async with _lock(request, account_id):  # two clicks in this process do not post the same reply twice
             before = await q.approved_replies(otk.db, account_id)
-            async with client_for(account, otk.settings) as client:
+            async with client_for(account, otk.settings, limiters=otk.ctx.wb_limiters) as client:
                 report = await post_approved(otk.db, client, account_id)
             ok, failed = ok + report.posted, failed + report.failed
             states = await q.reply_states(otk.db, [i for i, _ in before])

@@ -13,13 +13,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from otklik.adapters.db.engine import Database
 from otklik.adapters.media import MediaStore
 from otklik.adapters.wildberries import WBError
-from otklik.adapters.wildberries.accounts import INTERACTIVE_RETRY, client_for, vault_for, wb_accounts
+from otklik.adapters.wildberries.accounts import INTERACTIVE_RETRY, client_for, wb_accounts
 from otklik.capabilities.care.barcodes import decode_image, read_digits
 from otklik.capabilities.care.catalog import ProductMatch, count_products, find_barcode
-from otklik.config import Settings
+from otklik.conversations.context import RuntimeContext
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +86,10 @@ async def _codes(media: MediaStore, given: BuyerInput) -> tuple[list[str], Statu
     return [], "no_digits", ""
 
 
-async def check_barcode(db: Database, settings: Settings, media: MediaStore, given: BuyerInput) -> CheckResult:
+async def check_barcode(ctx: RuntimeContext, given: BuyerInput) -> CheckResult:
     """Read the barcode(s) and look them up; several codes: the first one that is ours wins."""
-    codes, status, bad = await _codes(media, given)
+    db = ctx.db
+    codes, status, bad = await _codes(ctx.media, given)
     if status is not None:
         return CheckResult(status, barcode=bad)
     async with db.read() as session:
@@ -98,7 +98,7 @@ async def check_barcode(db: Database, settings: Settings, media: MediaStore, giv
             if match is not None:
                 return CheckResult("ours", code, match, tuple(codes))
         cached = await count_products(session)
-    live = await _live_lookup(db, settings, codes)
+    live = await _live_lookup(ctx, codes)
     if isinstance(live, ProductMatch):
         return CheckResult("ours", live.barcode, live, tuple(codes), details={"source": "wb_live"})
     if live == "not_found":
@@ -106,13 +106,15 @@ async def check_barcode(db: Database, settings: Settings, media: MediaStore, giv
     return CheckResult("unavailable", codes[0], None, tuple(codes), reason=live)
 
 
-async def _live_lookup(db: Database, settings: Settings, codes: list[str]) -> ProductMatch | str:
+async def _live_lookup(ctx: RuntimeContext, codes: list[str]) -> ProductMatch | str:
     """Ask WB about codes the cache does not know: a match, "not_found", or the reason WB was not asked."""
-    accounts = await wb_accounts(db, vault_for(settings))
+    accounts = await wb_accounts(ctx.db, ctx.vault)
     if not accounts:
         return "no_wb_account"
     for account in accounts:
-        async with client_for(account, settings, retry=INTERACTIVE_RETRY, timeout=8.0) as client:
+        async with client_for(
+            account, ctx.settings, limiters=ctx.wb_limiters, retry=INTERACTIVE_RETRY, timeout=8.0
+        ) as client:
             for code in codes:
                 try:
                     found = await client.find_barcode(code)

@@ -58,7 +58,7 @@ def sync(
             await otklik.start()
             with console.status("syncing with Wildberries…"):
                 reports = await sync_all(otklik.db, otklik.settings, otklik.vault, options, llm=otklik.ctx.llm,
-                                         account=account)  # fmt: skip
+                                         limiters=otklik.ctx.wb_limiters, account=account)  # fmt: skip
         finally:
             await otklik.close()
         if not reports:

@@ -20,7 +20,7 @@ from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import ChannelAccount
 from otklik.adapters.wildberries import WBError
-from otklik.adapters.wildberries.accounts import WBAccount, client_for, wb_accounts
+from otklik.adapters.wildberries.accounts import AccountLimiters, WBAccount, client_for, wb_accounts
 from otklik.capabilities.care.catalog import CardsSync, sync_cards
 from otklik.capabilities.care.classify import ReviewClassifier
 from otklik.capabilities.care.replies import PostReport, create_drafts, post_approved
@@ -74,14 +74,21 @@ async def _pack_of(db: Database, account_id: int) -> str:
 
 
 async def sync_account(
-    db: Database, settings: Settings, account: WBAccount, options: SyncOptions | None = None, *, llm: Any = None
+    db: Database,
+    settings: Settings,
+    account: WBAccount,
+    options: SyncOptions | None = None,
+    *,
+    llm: Any = None,
+    limiters: AccountLimiters,
 ) -> SyncReport:
-    """One sync of one account. Never raises for WB or input problems: the report carries the error."""
+    """One sync of one account. Never raises for WB or input problems: the report carries the error.
+    `limiters`: the container's WB rate-limit buckets (`RuntimeContext.wb_limiters`)."""
     options = options or SyncOptions()
     cards = feedbacks = posted = None
     drafts = 0
     try:
-        async with client_for(account, settings) as client:
+        async with client_for(account, settings, limiters=limiters) as client:
             if options.cards:
                 cards = await sync_cards(db, client, account.id, full=options.full)
             if options.feedbacks:
@@ -114,15 +121,21 @@ async def _record(db: Database, account_id: int, *, error: str | None) -> None:
 
 async def sync_all(
     db: Database, settings: Settings, vault: Vault, options: SyncOptions | None = None, *, llm: Any = None,
-    account: str | None = None,
+    limiters: AccountLimiters, account: str | None = None,
 ) -> list[SyncReport]:  # fmt: skip
     """Sync every enabled WB account (or the one named)."""
     accounts = [a for a in await wb_accounts(db, vault) if account is None or a.name == account]
-    return [await sync_account(db, settings, a, options, llm=llm) for a in accounts]
+    return [await sync_account(db, settings, a, options, llm=llm, limiters=limiters) for a in accounts]
 
 
 def wb_sync_loop(
-    db: Database, settings: Settings, vault: Vault, llm: Any = None, *, first_delay: float = FIRST_RUN_DELAY
+    db: Database,
+    settings: Settings,
+    vault: Vault,
+    llm: Any = None,
+    *,
+    limiters: AccountLimiters,
+    first_delay: float = FIRST_RUN_DELAY,
 ) -> Callable[[asyncio.Event], Awaitable[None]]:
     """The worker's background loop (run it under the Supervisor)."""
 
@@ -137,7 +150,7 @@ def wb_sync_loop(
             for account in await wb_accounts(db, vault):
                 if stop.is_set():
                     return
-                await sync_account(db, settings, account, llm=llm)
+                await sync_account(db, settings, account, llm=llm, limiters=limiters)
             delay = await _interval(db)
 
     return loop
@@ -157,4 +170,4 @@ async def _interval(db: Database) -> float:
 
 def sync_job(app: Any) -> Callable[[asyncio.Event], Awaitable[None]]:
     """The capability's job (`JobSpec`): WB cards, reviews and approved replies on the container's services."""
-    return wb_sync_loop(app.db, app.settings, app.vault, app.ctx.llm)
+    return wb_sync_loop(app.db, app.settings, app.vault, app.ctx.llm, limiters=app.ctx.wb_limiters)

@@ -20,12 +20,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from otklik.adapters.crypto import Vault
 from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Conversation, Message
 from otklik.capabilities.cashback import campaigns as camp
 from otklik.capabilities.cashback import images, texts
 from otklik.capabilities.cashback.checks import Outcome, run_checks
-from otklik.capabilities.cashback.feedbacks import FeedbackSource, WBFeedbackSource
-from otklik.capabilities.cashback.payouts import seal, vault_for
+from otklik.capabilities.cashback.feedbacks import SOURCE_STATE, FeedbackSource, WBFeedbackSource
+from otklik.capabilities.cashback.payouts import seal
 from otklik.capabilities.cashback.rules import (
     ALIVE,
     OPEN_STAGES,
@@ -38,7 +39,6 @@ from otklik.capabilities.cashback.rules import (
     rubles,
 )
 from otklik.clock import utcnow
-from otklik.config import Settings
 from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.sealed import SEALED, unseal_text
@@ -102,14 +102,14 @@ STATUS_BUTTON = (Button(texts.BUTTONS["status"], "flow:care.cashback"),)
 
 
 def source_for(ctx: RuntimeContext) -> FeedbackSource:
-    """The feedback source of this install (tests may replace `SOURCE` with a static one)."""
-    return SOURCE or WBFeedbackSource(ctx.db, ctx.settings)
+    """The feedback source of this install: `ctx.state["cashback.feedback_source"]` when set (tests put a
+    static one there), else the live WB source."""
+    source: FeedbackSource | None = ctx.state.get(SOURCE_STATE)
+    return source if source is not None else WBFeedbackSource(ctx)
 
 
-SOURCE: FeedbackSource | None = None
-
-
-async def last_input(session: AsyncSession, conversation_id: int, settings: Settings | None = None) -> BuyerInput:
+async def last_input(session: AsyncSession, conversation_id: int, vault: Vault | None = None) -> BuyerInput:
+    """`vault`: the install's, to read the sealed raw answer to a sensitive question (None: the masked text)."""
     row = (
         await session.execute(
             select(Message.id, Message.text, Message.payload)
@@ -121,7 +121,7 @@ async def last_input(session: AsyncSession, conversation_id: int, settings: Sett
     if row is None:
         return BuyerInput()
     payload = row.payload or {}
-    raw = unseal_text(settings, payload) if settings is not None else None
+    raw = unseal_text(vault, payload) if vault is not None else None
     return BuyerInput(
         message_id=int(row.id),
         text=(raw if raw is not None else row.text or "")[:2000],
@@ -175,9 +175,7 @@ class Journey:
             if conv is None:
                 return self.result
             self.contact_id, self.account_id = conv.contact_id, conv.channel_account_id
-            given = (
-                await last_input(session, self.conversation_id, self.ctx.settings) if mode != "enter" else BuyerInput()
-            )
+            given = await last_input(session, self.conversation_id, self.ctx.vault) if mode != "enter" else BuyerInput()
             current = await self._current(session)
         account = self.ctx.accounts.get(self.account_id)
         if account is not None and account.kind in self.ctx.marketplace_kinds:
@@ -544,7 +542,7 @@ class Journey:
             return
         from otklik.platform.audit import audit
 
-        secret = seal(vault_for(self.ctx.settings), parsed)
+        secret = seal(self.ctx.vault, parsed)
         async with self.ctx.db.write() as session:
             row = await session.get(CashbackClaim, claim.id)
             if row is None or not needs_payout(row):

@@ -2,7 +2,9 @@
 
 `FeedbackSource` is the seam: the live source calls the WB feedbacks API (both processed and new
 reviews of one nmId in the campaign window) and caches the answer for a short while, so a burst of
-claims for one product costs one pair of calls. The care package's `wb_feedbacks` table does not keep
+claims for one product costs one pair of calls (the cache is the install's: `ctx.state[CACHE_STATE]`). The
+source a claim uses is `ctx.state[SOURCE_STATE]` when set (tests put a `StaticFeedbackSource` there), else
+the live one (`claims.source_for`). The care package's `wb_feedbacks` table does not keep
 the reviewer's first name (minimal personal data), and the match needs it, hence the live call; a
 cached source can replace this one behind the same protocol."""
 
@@ -13,10 +15,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from otklik.config import Settings
 from otklik.core.errors import OtklikError
+
+if TYPE_CHECKING:
+    from otklik.conversations.context import RuntimeContext
 
 
 class FeedbacksUnavailable(OtklikError):
@@ -68,14 +72,21 @@ class StaticFeedbackSource:
         return [r for r in self.items if r.nm_id == nm_id and since <= r.created <= until]
 
 
-_CACHE: OrderedDict[tuple[str, int, int, int], tuple[float, list[Review]]] = OrderedDict()
+#: `RuntimeContext.state` keys of this module: the live source's answers, and the source claims use.
+CACHE_STATE = "cashback.feedbacks_cache"
+SOURCE_STATE = "cashback.feedback_source"
 CACHE_SECONDS = 120.0
+CACHE_SIZE = 256
 #: The whole WB question (rate-limit wait, both lists, retries) for a buyer who is waiting in the chat.
 DEADLINE_SECONDS = 8.0
 
+Cache = OrderedDict[tuple[int, int, int], tuple[float, list[Review]]]
 
-def clear_cache() -> None:
-    _CACHE.clear()
+
+def feedbacks_cache(ctx: RuntimeContext) -> Cache:
+    """The install's cache of WB answers, (nm_id, since, until in minutes) -> (monotonic time, reviews)."""
+    cache: Cache = ctx.state.setdefault(CACHE_STATE, OrderedDict())
+    return cache
 
 
 class WBFeedbackSource:
@@ -85,14 +96,14 @@ class WBFeedbackSource:
     as long as WB asked, up to 90 s), slow answers, retries with back-off — must fit in `deadline`
     seconds; past it the source is "unavailable" and the claim goes to a moderator ("it takes longer")."""
 
-    def __init__(self, db: object, settings: Settings, *, deadline: float = DEADLINE_SECONDS) -> None:
-        self.db = db
-        self.settings = settings
+    def __init__(self, ctx: RuntimeContext, *, deadline: float = DEADLINE_SECONDS) -> None:
+        self.ctx = ctx
         self.deadline = deadline
 
     async def reviews(self, nm_id: int, since: datetime, until: datetime) -> list[Review]:
-        key = (self.settings.db_url, nm_id, int(since.timestamp()), int(until.timestamp()) // 60)
-        hit = _CACHE.get(key)
+        cache = feedbacks_cache(self.ctx)
+        key = (nm_id, int(since.timestamp()), int(until.timestamp()) // 60)
+        hit = cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
             return hit[1]
         try:
@@ -100,17 +111,18 @@ class WBFeedbackSource:
                 found = await self._fetch(nm_id, since, until)
         except TimeoutError:
             raise FeedbacksUnavailable(f"WB did not answer within {self.deadline:g} s") from None
-        _CACHE[key] = (time.monotonic(), found)
-        while len(_CACHE) > 256:
-            _CACHE.popitem(last=False)
+        cache[key] = (time.monotonic(), found)
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
         return found
 
     async def _fetch(self, nm_id: int, since: datetime, until: datetime) -> list[Review]:
         from otklik.adapters.wildberries import WBClient, WBError
-        from otklik.adapters.wildberries.accounts import INTERACTIVE_RETRY, client_for, vault_for, wb_accounts
+        from otklik.adapters.wildberries.accounts import INTERACTIVE_RETRY, client_for, wb_accounts
         from otklik.adapters.wildberries.ratelimit import FEEDBACKS
 
-        accounts = await wb_accounts(self.db, vault_for(self.settings))  # type: ignore[arg-type]
+        ctx = self.ctx
+        accounts = await wb_accounts(ctx.db, ctx.vault)
         if not accounts:
             raise FeedbacksUnavailable("no Wildberries API key is configured")
 
@@ -134,7 +146,9 @@ class WBFeedbackSource:
             return out
 
         try:
-            async with client_for(accounts[0], self.settings, retry=INTERACTIVE_RETRY, timeout=self.deadline) as client:
+            async with client_for(
+                accounts[0], ctx.settings, limiters=ctx.wb_limiters, retry=INTERACTIVE_RETRY, timeout=self.deadline
+            ) as client:
                 paused = client.limiters.bucket(FEEDBACKS).blocked_for()
                 if paused > self.deadline:  # WB asked this account to wait (a 429 of the sync job, say)
                     raise FeedbacksUnavailable(f"WB asked to wait {paused:.0f} s (rate limit)")

@@ -21,7 +21,6 @@ from otklik.capabilities.cashback import texts
 from otklik.capabilities.cashback.notify import Outgoing
 from otklik.capabilities.cashback.rules import PayoutDetails, Stage, rubles
 from otklik.conversations.context import RuntimeContext
-from otklik.conversations.sealed import vault_for as vault_for  # the install's Vault, shared with ingest
 from otklik.core.errors import InvalidInput
 from otklik.platform.audit import audit
 

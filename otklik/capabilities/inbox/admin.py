@@ -107,7 +107,7 @@ async def _list_context(
         accounts = await inbox.account_names(session, otk.ctx)
         context.update(
             counts=await inbox.counters(session, user_id=principal.user_id),
-            tags=await inbox.tags_in_use(session),
+            tags=await inbox.tags_in_use(session, inbox.tags_cache(otk.ctx)),
             accounts=sorted(accounts.items(), key=lambda kv: kv[1][0]),
             statuses=inbox.STATUSES,
             views=list(inbox.View),

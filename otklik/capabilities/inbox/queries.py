@@ -617,20 +617,27 @@ async def mark_read(session: AsyncSession, conversation_id: int) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-_TAGS_CACHE: dict[str, tuple[float, list[str]]] = {}
 TAGS_TTL = 60.0
+TAGS_STATE = "inbox.tags_cache"  # `RuntimeContext.state` key of the tag suggestions
+TagsCache = dict[int, tuple[float, list[str]]]  # limit -> (monotonic time, tags)
 
 
-async def tags_in_use(session: AsyncSession, limit: int = 200) -> list[str]:
+def tags_cache(ctx: RuntimeContext) -> TagsCache:
+    """The install's cache of tag suggestions (one per container, so per database)."""
+    cache: TagsCache = ctx.state.setdefault(TAGS_STATE, {})
+    return cache
+
+
+async def tags_in_use(session: AsyncSession, cache: TagsCache, limit: int = 200) -> list[str]:
     """Tags for the filter's suggestions (distinct, alphabetical, capped). A DISTINCT reads the whole tag
-    index, so the answer is kept for `TAGS_TTL` seconds per database: suggestions may lag a minute."""
-    key = str(session.get_bind().engine.url)
-    cached = _TAGS_CACHE.get(key)
+    index, so the answer is kept in `cache` (`tags_cache(ctx)`) for `TAGS_TTL` seconds: suggestions may
+    lag a minute."""
+    cached = cache.get(limit)
     if cached is not None and time.monotonic() - cached[0] < TAGS_TTL:
         return cached[1]
     rows = await session.execute(select(ContactTag.tag).distinct().order_by(ContactTag.tag).limit(limit))
     tags = list(rows.scalars())
-    _TAGS_CACHE[key] = (time.monotonic(), tags)
+    cache[limit] = (time.monotonic(), tags)
     return tags
 
 

@@ -54,7 +54,11 @@ async def _ping_wb(otklik: Any, account_id: int, name: str, token: str, lang: st
 
     try:
         async with client_for(
-            WBAccount(account_id, name, token), otklik.settings, retry=INTERACTIVE_RETRY, timeout=15.0
+            WBAccount(account_id, name, token),
+            otklik.settings,
+            limiters=otklik.ctx.wb_limiters,
+            retry=INTERACTIVE_RETRY,
+            timeout=15.0,
         ) as wb:
             await wb.ping("content")
     except WBAuthError as exc:  # 401/403: refused, expired, revoked or out of scope

@@ -223,7 +223,8 @@ async def console_step(request: Request, key: str, principal: Principal = Depend
     version = await otk.flows.get(_checked(key), body.version)
     live = console.live_engine(otk.ctx.engines, version.info.pack)
     try:
-        flow = console.draft_flow(version, set(live.flows), await otk.flows.revision())
+        drafts = request.app.state.flow_drafts
+        flow = console.draft_flow(drafts, version, set(live.flows), await otk.flows.revision())
     except FlowInvalid as exc:
         return JSONResponse({"ok": False, "errors": issues_json(version.source, exc.errors)}, status_code=422)
     result = await console.step(console.draft_engine(live, flow), flow, body, translator(principal.language))

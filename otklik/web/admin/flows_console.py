@@ -37,7 +37,9 @@ from otklik.platform.webkit.params import BodyVersion
 
 MAX_STATE_BYTES = 64 * 1024
 _CACHE_SIZE = 32
-_drafts: OrderedDict[tuple[str, int, str, int], Flow] = OrderedDict()
+#: Parsed draft versions, (flow key, version, source digest, flow revision) -> Flow. One per web app
+#: (`app.state.flow_drafts`, made by `otklik.web.app.create_app`), never a module global.
+Drafts = OrderedDict[tuple[str, int, str, int], Flow]
 
 
 class ConsoleIn(BaseModel):
@@ -53,17 +55,18 @@ class ConsoleIn(BaseModel):
     step: int = Field(0, ge=0, le=1_000_000)
 
 
-def draft_flow(version: FlowVersionSource, known: set[str], revision: int) -> Flow:
-    """The parsed version (cached: a stored version never changes, but the flows it may reach do)."""
+def draft_flow(drafts: Drafts, version: FlowVersionSource, known: set[str], revision: int) -> Flow:
+    """The parsed version, cached in `drafts` (the app's `app.state.flow_drafts`): a stored version never
+    changes, but the flows it may reach do, hence the revision in the key."""
     digest = hashlib.sha256(version.source.encode()).hexdigest()
     key = (version.info.flow_key, version.info.version, digest, revision)
-    flow = _drafts.get(key)
+    flow = drafts.get(key)
     if flow is None:
         flow = parse_source(version.source, known | {version.info.flow_key})
-        _drafts[key] = flow
-        while len(_drafts) > _CACHE_SIZE:
-            _drafts.popitem(last=False)
-    _drafts.move_to_end(key)
+        drafts[key] = flow
+        while len(drafts) > _CACHE_SIZE:
+            drafts.popitem(last=False)
+    drafts.move_to_end(key)
     return flow
 
 

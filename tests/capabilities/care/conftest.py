@@ -15,7 +15,6 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from otklik.adapters.wildberries import accounts as wbaccounts
 from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.bootstrap import Otklik
 from otklik.capabilities.care.catalog import sync_cards
@@ -97,13 +96,12 @@ async def fake_wb() -> AsyncIterator[FakeWB]:
 
 @pytest.fixture
 async def care(tmp_path: Path, db_url: str, fake_wb: FakeWB) -> AsyncIterator[Care]:
-    wbaccounts._LIMITERS.clear()  # rate-limit state is per process and account; tests start afresh
     app = Otklik.build(make_settings(tmp_path, db_url, wb_api_url=fake_wb.url))
     await app.start()
     account_id, _ = await add_wb_account(app.db, app.vault, fake_wb.token)
     await app.reload()
     (account,) = await wb_accounts(app.db, app.vault)
-    async with client_for(account, app.settings) as client:
+    async with client_for(account, app.settings, limiters=app.ctx.wb_limiters) as client:
         await sync_cards(app.db, client, account.id)
     app.start_worker()
     web = create_app(app, worker=False, manage_lifecycle=False)

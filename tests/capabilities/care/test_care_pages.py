@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 
 from otklik.adapters.db.models import EventLog, WBReviewReply
-from otklik.adapters.wildberries import accounts as wbaccounts
 from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.bootstrap import Otklik
 from otklik.capabilities.care.classify import ReviewClassifier
@@ -50,7 +49,6 @@ async def fake_wb() -> AsyncIterator[FakeWB]:
 @pytest.fixture
 async def otklik(tmp_path: Path, db_url: str, fake_wb: FakeWB) -> AsyncIterator[Otklik]:
     """Overrides the shared fixture: every WB call goes to the fake server (`OTKLIK_WB_API_URL`)."""
-    wbaccounts._LIMITERS.clear()
     app = Otklik.build(make_settings(tmp_path, db_url, wb_api_url=fake_wb.url))
     await app.start()
     try:
@@ -261,7 +259,7 @@ async def test_review_insights_with_sync_now_and_csv(otklik: Otklik, as_role, ac
 async def drafts(otklik: Otklik, fake_wb: FakeWB, account: int, classifier: ReviewClassifier) -> dict[str, int]:
     fake_wb.add_feedbacks(reviews()[:3])
     (wb_account,) = await wb_accounts(otklik.db, otklik.vault)
-    async with client_for(wb_account, otklik.settings) as client:
+    async with client_for(wb_account, otklik.settings, limiters=otklik.ctx.wb_limiters) as client:
         await import_feedbacks(otklik.db, client, account, classifier=classifier)
     return {d.feedback_id: d.id for d in await create_drafts(otklik.db, account_id=account)}
 

@@ -148,7 +148,8 @@ async def test_an_interrupted_import_keeps_its_pages_and_resumes(care: Care, cla
 async def test_a_sync_run_reports_wb_errors_instead_of_raising(care: Care) -> None:
     (account,) = await wb_accounts(care.app.db, care.app.vault)
     care.wb.fail_next(20, status=503, path="/api/v1/feedbacks")
-    report = await sync_account(care.app.db, care.app.settings, account, SyncOptions(cards=False, replies=False))
+    options = SyncOptions(cards=False, replies=False)
+    report = await sync_account(care.app.db, care.app.settings, account, options, limiters=care.app.ctx.wb_limiters)
     assert report.error and "Wildberries" in report.error
     state = await load_state(care.app.db, account.id)
     assert state["last_error"] and "feedbacks_newest" not in state

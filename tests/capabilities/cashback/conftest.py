@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from otklik.adapters.wildberries import accounts as wbaccounts
 from otklik.bootstrap import Otklik
-from otklik.capabilities.cashback import feedbacks, ocr
+from otklik.capabilities.cashback import ocr
 from otklik.capabilities.cashback.campaigns import CampaignInput, create_campaign
 from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.clock import utcnow
@@ -121,16 +120,8 @@ async def fake_wb() -> AsyncIterator[FakeWB]:
         yield server
 
 
-def fresh_wb_state() -> None:
-    """The review cache and the WB rate-limit buckets live per process, keyed by database URL and account
-    id: tests on one PostgreSQL URL (account 1 each time) must not inherit a previous test's pause."""
-    feedbacks.clear_cache()
-    wbaccounts._LIMITERS.clear()
-
-
 @pytest.fixture
 async def shop(tmp_path: Path, db_url: str, fake_wb: FakeWB) -> AsyncIterator[Shop]:
-    fresh_wb_state()
     app = Otklik.build(make_settings(tmp_path, db_url, wb_api_url=fake_wb.url))
     await app.start()
     await add_wb_account(app.db, app.vault, fake_wb.token)
@@ -143,7 +134,6 @@ async def shop(tmp_path: Path, db_url: str, fake_wb: FakeWB) -> AsyncIterator[Sh
             yield Shop(app, http, fake_wb, campaign_id)
     finally:
         await app.close()
-        fresh_wb_state()
 
 
 class Buyer:

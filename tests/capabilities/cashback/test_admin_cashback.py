@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Conversation, EventLog
 from otklik.bootstrap import Otklik
-from otklik.capabilities.cashback.payouts import seal, vault_for
+from otklik.capabilities.cashback.payouts import seal
 from otklik.capabilities.cashback.rules import PayoutDetails
 from otklik.clock import utcnow
 from otklik.core.messages import EventKind, InboundEvent
@@ -120,7 +120,7 @@ async def test_moderation_and_payouts_mask_details_except_the_registry(as_role, 
     async with otklik.db.read() as session:
         campaign_id = int(await session.scalar(select(CashbackCampaign.id)) or 0)
     details = PayoutDetails("card", card="4276160000000008")
-    secret = seal(vault_for(otklik.settings), details)
+    secret = seal(otklik.vault, details)
     ids = [
         await _claim(
             otklik,

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from otklik.adapters.wildberries.accounts import client_for, vault_for, wb_accounts
+from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.adapters.wildberries.ratelimit import FEEDBACKS
 from otklik.bootstrap import Otklik
 from otklik.capabilities.cashback.feedbacks import FeedbacksUnavailable, WBFeedbackSource
 from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.clock import utcnow
 from otklik.testing.fake_wb import FakeFeedback, FakeWB
-from tests.capabilities.cashback.conftest import GEL, fresh_wb_state
+from tests.capabilities.cashback.conftest import GEL
 from tests.conftest import make_settings
 
 LIST = "/api/v1/feedbacks"
@@ -24,7 +24,6 @@ LIST = "/api/v1/feedbacks"
 
 @pytest.fixture
 async def seller(tmp_path: Path, db_url: str, fake_wb: FakeWB) -> AsyncIterator[Otklik]:
-    fresh_wb_state()
     app = Otklik.build(make_settings(tmp_path, db_url, wb_api_url=fake_wb.url))
     await app.start()
     await add_wb_account(app.db, app.vault, fake_wb.token)
@@ -32,7 +31,6 @@ async def seller(tmp_path: Path, db_url: str, fake_wb: FakeWB) -> AsyncIterator[
         yield app
     finally:
         await app.close()
-        fresh_wb_state()
 
 
 def window() -> tuple[datetime, datetime]:
@@ -44,7 +42,7 @@ async def test_both_lists_are_read_and_cached(seller: Otklik, fake_wb: FakeWB) -
         id="fb-answered", nm_id=GEL, text="Хороший гель", created_date=utcnow() - timedelta(hours=1), answer="Спасибо!"
     )
     fake_wb.add_feedbacks([answered])
-    source = WBFeedbackSource(seller.db, seller.settings)
+    source = WBFeedbackSource(seller.ctx)
     since, until = window()
     found = await source.reviews(GEL, since, until)
     assert {r.id for r in found} == {"fb-anna", "fb-olga", "fb-answered"}
@@ -57,7 +55,7 @@ async def test_both_lists_are_read_and_cached(seller: Otklik, fake_wb: FakeWB) -
 
 
 async def test_an_outage_is_unavailable_and_not_cached(seller: Otklik, fake_wb: FakeWB) -> None:
-    source = WBFeedbackSource(seller.db, seller.settings)
+    source = WBFeedbackSource(seller.ctx)
     since, until = window()
     fake_wb.fail_next(20, status=503)
     with pytest.raises(FeedbacksUnavailable, match="503"):
@@ -68,16 +66,16 @@ async def test_an_outage_is_unavailable_and_not_cached(seller: Otklik, fake_wb: 
 
 async def test_a_hanging_server_is_cut_off_at_the_deadline(seller: Otklik, fake_wb: FakeWB) -> None:
     fake_wb.slow_next(20, delay=120)
-    source = WBFeedbackSource(seller.db, seller.settings, deadline=1.0)
+    source = WBFeedbackSource(seller.ctx, deadline=1.0)
     with pytest.raises(FeedbacksUnavailable, match="did not answer within 1 s"):
         await source.reviews(GEL, *window())
 
 
 async def test_a_paused_bucket_is_not_waited_for(seller: Otklik, fake_wb: FakeWB) -> None:
     """A 429 of another caller paused the account's feedbacks bucket for 80 s: no call, no wait."""
-    (account,) = await wb_accounts(seller.db, vault_for(seller.settings))
-    client_for(account, seller.settings).limiters.bucket(FEEDBACKS).pause(80)
-    source = WBFeedbackSource(seller.db, seller.settings)
+    (account,) = await wb_accounts(seller.db, seller.vault)
+    client_for(account, seller.settings, limiters=seller.ctx.wb_limiters).limiters.bucket(FEEDBACKS).pause(80)
+    source = WBFeedbackSource(seller.ctx)
     with pytest.raises(FeedbacksUnavailable, match="rate limit"):
         await source.reviews(GEL, *window())
     assert fake_wb.calls_to(LIST) == []
@@ -85,7 +83,7 @@ async def test_a_paused_bucket_is_not_waited_for(seller: Otklik, fake_wb: FakeWB
 
 async def test_a_429_asking_for_a_long_wait_is_unavailable(seller: Otklik, fake_wb: FakeWB) -> None:
     fake_wb.rate_limit_next(2, retry=60)
-    source = WBFeedbackSource(seller.db, seller.settings)
+    source = WBFeedbackSource(seller.ctx)
     with pytest.raises(FeedbacksUnavailable, match="60"):
         await source.reviews(GEL, *window())
 
@@ -95,6 +93,6 @@ async def test_no_wb_key_is_unavailable(tmp_path: Path, db_url: str) -> None:
     await app.start()
     try:
         with pytest.raises(FeedbacksUnavailable, match="no Wildberries API key"):
-            await WBFeedbackSource(app.db, app.settings).reviews(GEL, *window())
+            await WBFeedbackSource(app.ctx).reviews(GEL, *window())
     finally:
         await app.close()

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Conversation, EventLog, Message, Timer
-from otklik.adapters.wildberries.accounts import client_for, vault_for, wb_accounts
+from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.adapters.wildberries.ratelimit import FEEDBACKS
 from otklik.capabilities.cashback import moderation, payouts
 from otklik.clock import utcnow
@@ -228,9 +228,10 @@ async def test_a_long_rate_limit_pause_of_the_shared_bucket_does_not_hold_the_bu
     """Another caller of the same WB account (the sync job) got a 429 asking to wait 80 s: every feedbacks
     call of the account now waits that long. The buyer must not: the claim goes to moderation at once."""
     buyer = await new_buyer_at_screenshot(shop)
-    (account,) = await wb_accounts(shop.app.db, vault_for(shop.app.settings))
+    (account,) = await wb_accounts(shop.app.db, shop.app.vault)
     shop.wb.rate_limit_next(1, retry=80)
-    async with client_for(account, shop.app.settings) as sync_client:  # the sync job's client, default policy
+    # the sync job's client (default policy) on the app's buckets: the buyer's source shares them
+    async with client_for(account, shop.app.settings, limiters=shop.app.ctx.wb_limiters) as sync_client:
         sync_call = asyncio.create_task(sync_client.count_unanswered_feedbacks())
         bucket = sync_client.limiters.bucket(FEEDBACKS)
         for _ in range(600):

@@ -51,7 +51,7 @@ async def test_payout_details_reach_the_disk_in_plain_text(shop: Shop, db_url: s
 
     (claim,) = await claims(shop)
     assert claim.payout_secret and claim.payout_masked.endswith("6781")
-    assert payouts.unseal(payouts.vault_for(shop.app.settings), claim.payout_secret).card == DIGITS
+    assert payouts.unseal(shop.app.ctx.vault, claim.payout_secret).card == DIGITS
 
     async with shop.app.db.read() as session:
         typed = (

@@ -11,7 +11,8 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from otklik.capabilities.cashback.payouts import seal, unseal, vault_for
+from otklik.bootstrap import Otklik
+from otklik.capabilities.cashback.payouts import seal, unseal
 from otklik.capabilities.cashback.rules import PayoutDetails
 from otklik.cli.main import app
 from otklik.config import Settings
@@ -38,13 +39,17 @@ def test_production_refuses_to_start_without_a_fernet_key() -> None:
         Settings()
 
 
-def test_with_a_key_payout_details_are_sealed_with_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_with_a_key_payout_details_are_sealed_with_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("OTKLIK_FERNET_KEY", key)
-    settings = Settings()
-    details = PayoutDetails("sbp", phone="+79265551234", bank="Т-Банк")
-    secret = seal(vault_for(settings), details)
-    assert "9265551234" not in secret
-    assert unseal(vault_for(settings), secret) == details
-    assert Fernet(key.encode()).decrypt(secret.encode())  # the configured key itself opens it
-    assert not (tmp_path / "data" / "fernet.key").exists()
+    app = Otklik.build(Settings())
+    try:
+        assert app.ctx.vault is app.vault  # what ingest, actions and the admin seal with
+        details = PayoutDetails("sbp", phone="+79265551234", bank="Т-Банк")
+        secret = seal(app.ctx.vault, details)
+        assert "9265551234" not in secret
+        assert unseal(app.vault, secret) == details
+        assert Fernet(key.encode()).decrypt(secret.encode())  # the configured key itself opens it
+        assert not (tmp_path / "data" / "fernet.key").exists()
+    finally:
+        await app.close()
