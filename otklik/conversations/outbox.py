@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.db.engine import RawTx, has_fast_path, raw_write
+from otklik.adapters.db.engine import RawTx, raw_write
 from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow
 from otklik.clock import utcnow
 from otklik.conversations import repo
@@ -121,7 +121,8 @@ def _marks(values: list[Any]) -> str:
 
 
 async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now: datetime) -> None:
-    """`Dispatcher._mark_sent` as plain SQL in a hot-path transaction (`engine.raw_write`)."""
+    """Rows sent (or delivered by the claim itself): the outbox rows and their messages, in a hot-path
+    transaction (`engine.raw_write`)."""
     at = tx.dt(now)
     ids = [row.id for row, _ in rows]
     await tx.execute(
@@ -253,8 +254,6 @@ class Dispatcher:
         """Claim the due rows of up to `dispatch_batch` (and `limit`) conversations; local rows are
         delivered in the claim itself. Returns the rows to send."""
         batch = min(self.settings.dispatch_batch, limit or self.settings.dispatch_batch)
-        if not has_fast_path(self.ctx.db):
-            return await self._claim_orm(batch)
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.outbox_lease_seconds)
         delivered: list[int] = []
@@ -317,81 +316,6 @@ class Dispatcher:
             self.ctx.notifier.delivered(conversation_id)
         return remote
 
-    async def _claim_orm(self, batch: int) -> list[Claimed]:
-        now = utcnow()
-        lease = now + timedelta(seconds=self.settings.outbox_lease_seconds)
-        delivered: list[int] = []
-        async with self.ctx.db.write() as session:
-            conversations = await self._claimable_conversations(session, now, batch)
-            if not conversations:
-                return []
-            rows = (
-                await session.execute(
-                    select(
-                        OutboxRow.id,
-                        OutboxRow.conversation_id,
-                        OutboxRow.message_id,
-                        OutboxRow.channel_account_id,
-                        OutboxRow.recipient,
-                        OutboxRow.attempts,
-                        OutboxRow.due_at,
-                        Message.payload,
-                    )
-                    .join(Message, Message.id == OutboxRow.message_id)
-                    .where(OutboxRow.conversation_id.in_(conversations), OutboxRow.status == "pending")
-                    .order_by(OutboxRow.conversation_id, OutboxRow.id)
-                )
-            ).all()
-            claimed, blocked = [], set()
-            for r in rows:
-                if r.conversation_id in blocked or r.due_at > now:
-                    blocked.add(r.conversation_id)  # keep order: nothing after a row that must wait
-                    continue
-                claimed.append(
-                    Claimed(
-                        r.id, r.conversation_id, r.message_id, r.channel_account_id, r.recipient, r.attempts, r.payload
-                    )
-                )
-            local = [c for c in claimed if self.ctx.is_local(c.channel_account_id)]
-            remote = [c for c in claimed if not self.ctx.is_local(c.channel_account_id)]
-            if local:
-                await self._mark_sent(session, [(c, None) for c in local], now)
-                delivered = sorted({c.conversation_id for c in local})
-            if remote:
-                await session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id.in_([c.id for c in remote]))
-                    .values(status="sending", lease_until=lease, worker=self.worker_id, attempts=OutboxRow.attempts + 1)
-                )
-        for conversation_id in delivered:
-            self.ctx.notifier.delivered(conversation_id)
-        return remote
-
-    async def _claimable_conversations(self, session: AsyncSession, now: datetime, batch: int) -> list[int]:
-        first = (
-            select(OutboxRow.conversation_id, func.min(OutboxRow.id).label("first"))
-            .where(OutboxRow.status == "pending", OutboxRow.due_at <= now)
-            .group_by(OutboxRow.conversation_id)
-            .order_by("first")
-            .limit(batch)
-        )
-        candidates = [r.conversation_id for r in (await session.execute(first)).all()]
-        if candidates and not self.ctx.db.is_sqlite:
-            locked = await session.execute(
-                select(Conversation.id).where(Conversation.id.in_(candidates)).with_for_update(skip_locked=True)
-            )
-            candidates = list(locked.scalars())
-        if not candidates:
-            return []
-        busy = await session.execute(
-            select(OutboxRow.conversation_id).where(
-                OutboxRow.conversation_id.in_(candidates), OutboxRow.status == "sending"
-            )
-        )
-        sending = set(busy.scalars())
-        self._skipped |= sending & self._sending_here
-        return [c for c in candidates if c not in sending]
-
     async def _send_group(self, rows: list[Claimed]) -> None:
         """Send one conversation's rows in order; stop at the first that must wait or fails."""
         for index, row in enumerate(rows):
@@ -419,32 +343,10 @@ class Dispatcher:
         except (TimeoutError, OSError) as exc:
             await self._failed(row, SendError(f"{type(exc).__name__}: {exc}"))
             return False
-        if has_fast_path(self.ctx.db):
-            async with raw_write(self.ctx.db) as tx:
-                await _mark_sent_raw(tx, [(row, result.external_id)], utcnow())
-        else:
-            async with self.ctx.db.write() as session:
-                await self._mark_sent(session, [(row, result.external_id)], utcnow())
+        async with raw_write(self.ctx.db) as tx:
+            await _mark_sent_raw(tx, [(row, result.external_id)], utcnow())
         self.ctx.notifier.delivered(row.conversation_id)
         return True
-
-    async def _mark_sent(self, session: AsyncSession, rows: list[tuple[Claimed, str | None]], now: datetime) -> None:
-        ids = [row.id for row, _ in rows]
-        await session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(ids))
-            .values(status="sent", sent_at=now, lease_until=None, send_count=OutboxRow.send_count + 1)
-        )
-        with_ids = [(row.message_id, ext) for row, ext in rows if ext]
-        plain = [row.message_id for row, ext in rows if not ext]
-        if plain:
-            await session.execute(update(Message).where(Message.id.in_(plain)).values(status="sent", sent_at=now))
-        for message_id, external_id in with_ids:
-            await session.execute(
-                update(Message)
-                .where(Message.id == message_id)
-                .values(status="sent", sent_at=now, external_id=external_id)
-            )
 
     async def _failed(self, row: Claimed, exc: SendError) -> None:
         now = utcnow()
