@@ -22,6 +22,7 @@ from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.ingest import Ingest
 from otklik.conversations.outbox import enqueue
+from otklik.conversations.statuses import MessageStatus
 from otklik.conversations.tags import add_tag, clean_tag, remove_tag
 from otklik.core.conversation import ConversationState, RunAction, Status
 from otklik.core.errors import InvalidInput, NotFound, TooLarge
@@ -136,7 +137,7 @@ async def note(ctx: RuntimeContext, principal: Principal, conversation_id: int, 
             text=text,
             payload={"by": principal.user_id, "by_name": principal.name},
             external_id=None,
-            status="note",
+            status=MessageStatus.NOTE,
             created_at=now,
             sent_at=None,
         )

@@ -20,6 +20,7 @@ from otklik.adapters.media import MediaTooLarge
 from otklik.bootstrap import WEBCHAT_ACCOUNT, Otklik
 from otklik.config import Settings
 from otklik.conversations.ratelimit import SlidingWindow
+from otklik.conversations.statuses import MessageStatus
 from otklik.core.errors import InvalidInput, NotFound, RateLimited, TooLarge
 from otklik.core.messages import Attachment, EventKind, InboundEvent, strip_controls
 from otklik.platform.webkit import client_ip
@@ -377,9 +378,11 @@ async def _references(otklik: Otklik, conversation_id: int, media_id: str) -> bo
     )
 
 
+# outbound messages the buyer sees: sent, delivered or read (SQL built from the enum once)
 _REPLIES = (
     "SELECT id, author, text, payload, created_at FROM messages WHERE conversation_id = ? AND id > ?"
-    " AND ((direction = 'out' AND status IN ('sent', 'delivered', 'read'))"
+    f" AND ((direction = 'out' AND status IN ('{MessageStatus.SENT}', '{MessageStatus.DELIVERED}',"
+    f" '{MessageStatus.READ}'))"
 )
 _REPLIES_OTHERS = _REPLIES + ") ORDER BY id LIMIT 100"
 _REPLIES_MINE = (
