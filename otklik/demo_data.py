@@ -32,6 +32,8 @@ from otklik.adapters.db.models import (
     WBFeedback,
 )
 from otklik.clock import utcnow
+from otklik.conversations.statuses import MessageStatus
+from otklik.core.conversation import Status
 from otklik.core.errors import NotFound
 from otklik.platform.audit import audit
 
@@ -167,7 +169,7 @@ async def seed_demo_data(db: Database, vault: Vault, *, pack: str, chat_account_
                     contact_id=contact.id,
                     identity_id=identity.id,
                     channel_account_id=chat_account_id,
-                    status="closed",
+                    status=Status.CLOSED,
                     last_message_at=when,
                     last_text=phrase[:200],
                     closed_at=when,
@@ -189,7 +191,7 @@ async def seed_demo_data(db: Database, vault: Vault, *, pack: str, chat_account_
                         author=author,
                         kind="text",
                         text=text,
-                        status="received" if direction == "in" else "delivered",
+                        status=MessageStatus.RECEIVED if direction == "in" else MessageStatus.DELIVERED,
                         created_at=when,
                     ),
                 )

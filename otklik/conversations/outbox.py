@@ -24,15 +24,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.db.engine import RawTx, has_fast_path, raw_write
+from otklik.adapters.db.engine import RawTx, raw_write
 from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow
 from otklik.clock import utcnow
 from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.ratelimit import RateLimiter
+from otklik.conversations.statuses import MessageStatus, OutboxStatus
 from otklik.core.channel import SendError
 from otklik.core.messages import OutboundMessage
 
@@ -51,7 +52,7 @@ def outbound_row(
         "text": message.text,
         "payload": message.to_dict(),
         "external_id": None,
-        "status": "sent" if local else "queued",
+        "status": MessageStatus.SENT if local else MessageStatus.QUEUED,
         "created_at": now,
         "sent_at": now if local else None,
     }
@@ -66,7 +67,7 @@ def outbox_row(
         "message_id": message_id,
         "channel_account_id": account_id,
         "recipient": recipient,
-        "status": "sent" if local else "pending",
+        "status": OutboxStatus.SENT if local else OutboxStatus.PENDING,
         "attempts": 1 if local else 0,
         "send_count": 1 if local else 0,
         "due_at": now,
@@ -120,26 +121,44 @@ def _marks(values: list[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
+# The dispatcher's plain SQL, built from the status enums once; a statement ending in "IN (" gets its
+# placeholders and ")" per call.
+_OUTBOX_SENT = (
+    f"UPDATE outbox SET status = '{OutboxStatus.SENT}', sent_at = ?, lease_until = NULL,"
+    " send_count = send_count + 1 WHERE id IN ("
+)
+_MESSAGES_SENT = f"UPDATE messages SET status = '{MessageStatus.SENT}', sent_at = ? WHERE id IN ("
+_MESSAGE_SENT_AS = f"UPDATE messages SET status = '{MessageStatus.SENT}', sent_at = ?, external_id = ? WHERE id = ?"
+_DUE_CONVERSATIONS = (
+    f"SELECT conversation_id, MIN(id) AS first FROM outbox WHERE status = '{OutboxStatus.PENDING}' AND due_at <= ?"
+    " GROUP BY conversation_id ORDER BY first LIMIT ?"
+)
+_SENDING_AMONG = (
+    f"SELECT DISTINCT conversation_id FROM outbox WHERE status = '{OutboxStatus.SENDING}' AND conversation_id IN ("
+)
+_PENDING_ROWS = (
+    "SELECT o.id, o.conversation_id, o.message_id, o.channel_account_id, o.recipient, o.attempts,"
+    " o.due_at <= ?, m.payload FROM outbox o JOIN messages m ON m.id = o.message_id"
+    f" WHERE o.status = '{OutboxStatus.PENDING}' AND o.conversation_id IN ("
+)
+_TO_SENDING = (
+    f"UPDATE outbox SET status = '{OutboxStatus.SENDING}', lease_until = ?, worker = ?, attempts = attempts + 1"
+    " WHERE id IN ("
+)
+
+
 async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now: datetime) -> None:
-    """`Dispatcher._mark_sent` as plain SQL in a hot-path transaction (`engine.raw_write`)."""
+    """Rows sent (or delivered by the claim itself): the outbox rows and their messages, in a hot-path
+    transaction (`engine.raw_write`)."""
     at = tx.dt(now)
     ids = [row.id for row, _ in rows]
-    await tx.execute(
-        "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, send_count = send_count + 1"
-        f" WHERE id IN ({_marks(ids)})",
-        [at, *ids],
-    )
+    await tx.execute(f"{_OUTBOX_SENT}{_marks(ids)})", [at, *ids])
     plain = [row.message_id for row, ext in rows if not ext]
     if plain:
-        await tx.execute(
-            f"UPDATE messages SET status = 'sent', sent_at = ? WHERE id IN ({_marks(plain)})", [at, *plain]
-        )
+        await tx.execute(f"{_MESSAGES_SENT}{_marks(plain)})", [at, *plain])
     for row, external_id in rows:
         if external_id:
-            await tx.execute(
-                "UPDATE messages SET status = 'sent', sent_at = ?, external_id = ? WHERE id = ?",
-                [at, external_id, row.message_id],
-            )
+            await tx.execute(_MESSAGE_SENT_AS, [at, external_id, row.message_id])
 
 
 @dataclass(slots=True)
@@ -253,21 +272,12 @@ class Dispatcher:
         """Claim the due rows of up to `dispatch_batch` (and `limit`) conversations; local rows are
         delivered in the claim itself. Returns the rows to send."""
         batch = min(self.settings.dispatch_batch, limit or self.settings.dispatch_batch)
-        if not has_fast_path(self.ctx.db):
-            return await self._claim_orm(batch)
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.outbox_lease_seconds)
         delivered: list[int] = []
         async with raw_write(self.ctx.db) as tx:
             at = tx.dt(now)
-            candidates = [
-                int(r[0])
-                for r in await tx.fetch(
-                    "SELECT conversation_id, MIN(id) AS first FROM outbox WHERE status = 'pending' AND due_at <= ?"
-                    " GROUP BY conversation_id ORDER BY first LIMIT ?",
-                    (at, batch),
-                )
-            ]
+            candidates = [int(r[0]) for r in await tx.fetch(_DUE_CONVERSATIONS, (at, batch))]
             if candidates and not tx.is_sqlite:
                 # Lock first, then look for rows another worker is sending: checked after the lock, the
                 # answer includes everything a worker that held the lock before us has committed.
@@ -278,22 +288,14 @@ class Dispatcher:
                 candidates = [int(r[0]) for r in locked]
             if not candidates:
                 return []
-            busy = await tx.fetch(
-                f"SELECT DISTINCT conversation_id FROM outbox WHERE conversation_id IN ({_marks(candidates)})"
-                " AND status = 'sending'",
-                candidates,
-            )
+            busy = await tx.fetch(f"{_SENDING_AMONG}{_marks(candidates)})", candidates)
             sending = {int(r[0]) for r in busy}
             self._skipped |= sending & self._sending_here
             conversations = [c for c in candidates if c not in sending]
             if not conversations:
                 return []
             rows = await tx.fetch(
-                "SELECT o.id, o.conversation_id, o.message_id, o.channel_account_id, o.recipient, o.attempts,"
-                " o.due_at <= ?, m.payload FROM outbox o JOIN messages m ON m.id = o.message_id"
-                f" WHERE o.conversation_id IN ({_marks(conversations)}) AND o.status = 'pending'"
-                " ORDER BY o.conversation_id, o.id",
-                [at, *conversations],
+                f"{_PENDING_ROWS}{_marks(conversations)}) ORDER BY o.conversation_id, o.id", [at, *conversations]
             )
             claimed, blocked = [], set()
             for r in rows:
@@ -308,89 +310,10 @@ class Dispatcher:
                 delivered = sorted({c.conversation_id for c in local})
             if remote:
                 ids = [c.id for c in remote]
-                await tx.execute(
-                    "UPDATE outbox SET status = 'sending', lease_until = ?, worker = ?, attempts = attempts + 1"
-                    f" WHERE id IN ({_marks(ids)})",
-                    [tx.dt(lease), self.worker_id, *ids],
-                )
+                await tx.execute(f"{_TO_SENDING}{_marks(ids)})", [tx.dt(lease), self.worker_id, *ids])
         for conversation_id in delivered:
             self.ctx.notifier.delivered(conversation_id)
         return remote
-
-    async def _claim_orm(self, batch: int) -> list[Claimed]:
-        now = utcnow()
-        lease = now + timedelta(seconds=self.settings.outbox_lease_seconds)
-        delivered: list[int] = []
-        async with self.ctx.db.write() as session:
-            conversations = await self._claimable_conversations(session, now, batch)
-            if not conversations:
-                return []
-            rows = (
-                await session.execute(
-                    select(
-                        OutboxRow.id,
-                        OutboxRow.conversation_id,
-                        OutboxRow.message_id,
-                        OutboxRow.channel_account_id,
-                        OutboxRow.recipient,
-                        OutboxRow.attempts,
-                        OutboxRow.due_at,
-                        Message.payload,
-                    )
-                    .join(Message, Message.id == OutboxRow.message_id)
-                    .where(OutboxRow.conversation_id.in_(conversations), OutboxRow.status == "pending")
-                    .order_by(OutboxRow.conversation_id, OutboxRow.id)
-                )
-            ).all()
-            claimed, blocked = [], set()
-            for r in rows:
-                if r.conversation_id in blocked or r.due_at > now:
-                    blocked.add(r.conversation_id)  # keep order: nothing after a row that must wait
-                    continue
-                claimed.append(
-                    Claimed(
-                        r.id, r.conversation_id, r.message_id, r.channel_account_id, r.recipient, r.attempts, r.payload
-                    )
-                )
-            local = [c for c in claimed if self.ctx.is_local(c.channel_account_id)]
-            remote = [c for c in claimed if not self.ctx.is_local(c.channel_account_id)]
-            if local:
-                await self._mark_sent(session, [(c, None) for c in local], now)
-                delivered = sorted({c.conversation_id for c in local})
-            if remote:
-                await session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id.in_([c.id for c in remote]))
-                    .values(status="sending", lease_until=lease, worker=self.worker_id, attempts=OutboxRow.attempts + 1)
-                )
-        for conversation_id in delivered:
-            self.ctx.notifier.delivered(conversation_id)
-        return remote
-
-    async def _claimable_conversations(self, session: AsyncSession, now: datetime, batch: int) -> list[int]:
-        first = (
-            select(OutboxRow.conversation_id, func.min(OutboxRow.id).label("first"))
-            .where(OutboxRow.status == "pending", OutboxRow.due_at <= now)
-            .group_by(OutboxRow.conversation_id)
-            .order_by("first")
-            .limit(batch)
-        )
-        candidates = [r.conversation_id for r in (await session.execute(first)).all()]
-        if candidates and not self.ctx.db.is_sqlite:
-            locked = await session.execute(
-                select(Conversation.id).where(Conversation.id.in_(candidates)).with_for_update(skip_locked=True)
-            )
-            candidates = list(locked.scalars())
-        if not candidates:
-            return []
-        busy = await session.execute(
-            select(OutboxRow.conversation_id).where(
-                OutboxRow.conversation_id.in_(candidates), OutboxRow.status == "sending"
-            )
-        )
-        sending = set(busy.scalars())
-        self._skipped |= sending & self._sending_here
-        return [c for c in candidates if c not in sending]
 
     async def _send_group(self, rows: list[Claimed]) -> None:
         """Send one conversation's rows in order; stop at the first that must wait or fails."""
@@ -419,54 +342,32 @@ class Dispatcher:
         except (TimeoutError, OSError) as exc:
             await self._failed(row, SendError(f"{type(exc).__name__}: {exc}"))
             return False
-        if has_fast_path(self.ctx.db):
-            async with raw_write(self.ctx.db) as tx:
-                await _mark_sent_raw(tx, [(row, result.external_id)], utcnow())
-        else:
-            async with self.ctx.db.write() as session:
-                await self._mark_sent(session, [(row, result.external_id)], utcnow())
+        async with raw_write(self.ctx.db) as tx:
+            await _mark_sent_raw(tx, [(row, result.external_id)], utcnow())
         self.ctx.notifier.delivered(row.conversation_id)
         return True
-
-    async def _mark_sent(self, session: AsyncSession, rows: list[tuple[Claimed, str | None]], now: datetime) -> None:
-        ids = [row.id for row, _ in rows]
-        await session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(ids))
-            .values(status="sent", sent_at=now, lease_until=None, send_count=OutboxRow.send_count + 1)
-        )
-        with_ids = [(row.message_id, ext) for row, ext in rows if ext]
-        plain = [row.message_id for row, ext in rows if not ext]
-        if plain:
-            await session.execute(update(Message).where(Message.id.in_(plain)).values(status="sent", sent_at=now))
-        for message_id, external_id in with_ids:
-            await session.execute(
-                update(Message)
-                .where(Message.id == message_id)
-                .values(status="sent", sent_at=now, external_id=external_id)
-            )
 
     async def _failed(self, row: Claimed, exc: SendError) -> None:
         now = utcnow()
         values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None}
         if exc.retry_after is not None:
             values |= {
-                "status": "pending",
+                "status": OutboxStatus.PENDING,
                 "due_at": now + timedelta(seconds=exc.retry_after),
                 "attempts": max(row.attempts - 1, 0),
             }  # a 429 is not the message's fault
         elif exc.permanent or row.attempts >= self.settings.send_max_attempts:
-            values |= {"status": "failed"}
+            values |= {"status": OutboxStatus.FAILED}
         else:
             backoff = min(self.settings.send_backoff_base * 2 ** (row.attempts - 1), 300.0)
-            values |= {"status": "pending", "due_at": now + timedelta(seconds=backoff)}
+            values |= {"status": OutboxStatus.PENDING, "due_at": now + timedelta(seconds=backoff)}
         async with self.ctx.db.write() as session:
             await session.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(**values))
-            if values["status"] == "failed":
+            if values["status"] == OutboxStatus.FAILED:
                 await session.execute(
                     update(Message)
                     .where(Message.id == row.message_id)
-                    .values(status="failed", failed_at=now, error=str(exc)[:500])
+                    .values(status=MessageStatus.FAILED, failed_at=now, error=str(exc)[:500])
                 )
             if exc.unreachable:
                 contact_id = select(Conversation.contact_id).where(Conversation.id == row.conversation_id)
@@ -481,8 +382,8 @@ class Dispatcher:
         async with self.ctx.db.write() as session:
             await session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id.in_([r.id for r in rows]), OutboxRow.status == "sending")
-                .values(status="pending", lease_until=None, worker=None, attempts=OutboxRow.attempts - 1)
+                .where(OutboxRow.id.in_([r.id for r in rows]), OutboxRow.status == OutboxStatus.SENDING)
+                .values(status=OutboxStatus.PENDING, lease_until=None, worker=None, attempts=OutboxRow.attempts - 1)
             )
 
     async def recover_expired(self) -> int:
@@ -492,7 +393,7 @@ class Dispatcher:
             stale = (
                 await session.execute(
                     select(OutboxRow.id, OutboxRow.channel_account_id).where(
-                        and_(OutboxRow.status == "sending", OutboxRow.lease_until < now)
+                        and_(OutboxRow.status == OutboxStatus.SENDING, OutboxRow.lease_until < now)
                     )
                 )
             ).all()
@@ -505,14 +406,14 @@ class Dispatcher:
                 await session.execute(
                     update(OutboxRow)
                     .where(OutboxRow.id.in_(retry))
-                    .values(status="pending", lease_until=None, worker=None, due_at=now)
+                    .values(status=OutboxStatus.PENDING, lease_until=None, worker=None, due_at=now)
                 )
             if unsure:
                 await session.execute(
                     update(OutboxRow)
                     .where(OutboxRow.id.in_(unsure))
                     .values(
-                        status="uncertain",
+                        status=OutboxStatus.UNCERTAIN,
                         lease_until=None,
                         last_error="worker stopped while sending; not resent to avoid a duplicate",
                     )

@@ -59,6 +59,56 @@ class ConversationState:
         return ConversationState.from_dict(self.to_dict() | {"vars": dict(self.vars)})
 
 
+# --- commands: the named ways to change a state outside the engine (each returns a new state) ---
+
+#: Set by the engine once it told a buyer waiting for an operator that one will answer; cleared when the
+#: wait ends, so the next wait acknowledges again.
+OPERATOR_ACKED = "_operator_acknowledged"
+
+
+def is_idle(state: ConversationState) -> bool:
+    """With the bot and in no flow: the buyer's next message starts a new request."""
+    return state.status == Status.BOT and state.flow is None
+
+
+def park(state: ConversationState, flow: str, node: str, **variables: Any) -> ConversationState:
+    """An idle conversation put at the question `node` of `flow`: the buyer's next message is its answer.
+    `variables` are set in the state's variables (what the flow expects to find there).
+
+    Raises ValueError if the conversation is not idle (`is_idle`): a conversation in a flow or with an
+    operator is never moved from outside."""
+    if not is_idle(state):
+        raise ValueError(f"only an idle conversation can be parked (status {state.status}, flow {state.flow})")
+    parked = state.copy()
+    parked.flow, parked.node, parked.waiting, parked.token, parked.retries = flow, node, "input", None, 0
+    parked.vars.update(variables)
+    return parked
+
+
+def redact_var(state: ConversationState, name: str) -> ConversationState:
+    """The state without the flow variable `name` (e.g. a buyer's answer that must not be kept)."""
+    redacted = state.copy()
+    redacted.vars.pop(name, None)
+    return redacted
+
+
+def close(state: ConversationState) -> ConversationState:
+    """Closed by an operator: nothing pending; the buyer's next message starts afresh with the bot."""
+    closed = state.copy()
+    closed.status, closed.priority, closed.waiting, closed.token = Status.CLOSED, False, None, None
+    closed.vars.pop(OPERATOR_ACKED, None)
+    return closed
+
+
+def hand_back(state: ConversationState) -> ConversationState:
+    """Returned to the bot by an operator: idle (`is_idle`), no priority, the flow variables kept."""
+    back = state.copy()
+    back.status, back.priority, back.retries = Status.BOT, False, 0
+    back.flow, back.node, back.waiting, back.token = None, None, None, None
+    back.vars.pop(OPERATOR_ACKED, None)
+    return back
+
+
 @dataclass(frozen=True, slots=True)
 class ContactView:
     """What flows may read about a contact (minimal personal data)."""

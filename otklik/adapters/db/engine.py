@@ -16,15 +16,31 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+
+MEMORY_REFUSED = "use a file database; :memory: is not supported"
+
+
+def is_memory_sqlite(url: str | URL) -> bool:
+    """An in-memory SQLite URL (`sqlite://`, `…/:memory:`, `file::memory:`, `mode=memory`)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    memory_uri = database.startswith("file::memory:") or "mode=memory" in database
+    return not database or database == ":memory:" or memory_uri or parsed.query.get("mode") == "memory"
 
 
 class Database:
-    """Owns the engines. `write()` opens a transaction for changes, `read()` one for queries."""
+    """Owns the engines. `write()` opens a transaction for changes, `read()` one for queries.
+
+    SQLite must be a file: the hot path (`raw_write`, `raw_read`) opens its own connections to the same
+    database, which an in-memory database cannot give, and there is one SQL path per operation."""
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, busy_timeout_ms: int = 15000) -> None:
+        if is_memory_sqlite(url):
+            raise ValueError(f"{MEMORY_REFUSED} (got {make_url(url).render_as_string(hide_password=True)!r})")
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
@@ -91,14 +107,13 @@ class Database:
 
 
 def _sqlite_engine(url: str, *, immediate: bool, echo: bool, busy_ms: int) -> AsyncEngine:
-    memory = ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
-    kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"timeout": busy_ms / 1000}}
-    if not memory:
-        kwargs["pool_size"] = 1 if immediate else 8
-        kwargs["max_overflow"] = 0 if immediate else 8
-    else:
-        kwargs["poolclass"] = NullPool
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        connect_args={"timeout": busy_ms / 1000},
+        pool_size=1 if immediate else 8,
+        max_overflow=0 if immediate else 8,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -301,8 +316,8 @@ def _inline(db: Database, engine: AsyncEngine) -> _InlineSqlite:
     inline = db._inline.get(key)
     if inline is None:
         database = engine.url.database or ""
-        if not database or database == ":memory:":
-            raise sa_exc.OperationalError("connect", None, sqlite3.OperationalError("no inline path for :memory:"))
+        if is_memory_sqlite(engine.url):  # `Database` refuses these; a bound engine could still be one
+            raise sa_exc.OperationalError("connect", None, sqlite3.OperationalError(MEMORY_REFUSED))
         uri = database.startswith("file:")
         try:
             inline = _InlineSqlite(database, uri)
@@ -313,11 +328,10 @@ def _inline(db: Database, engine: AsyncEngine) -> _InlineSqlite:
 
 
 def has_fast_path(db: Database) -> bool:
-    """In-memory SQLite (tests) has no inline connection to the same database: callers use the ORM."""
-    if not db.is_sqlite:
-        return True
-    database = db.write_engine.url.database or ""
-    return bool(database) and database != ":memory:"
+    """True for every `Database`: it refuses in-memory SQLite, the only database without the plain-SQL path.
+
+    Kept only for `conversations.ingest`, whose `SessionWriter` branch goes with the ingest rewrite."""
+    return not is_memory_sqlite(db.write_engine.url)
 
 
 async def _begin_immediate(conn: sqlite3.Connection, busy_ms: int) -> None:

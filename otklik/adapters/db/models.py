@@ -10,6 +10,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from otklik.core.conversation import Status
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity columns.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -96,7 +98,7 @@ class Conversation(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     identity_id: Mapped[int] = mapped_column(ForeignKey("contact_identities.id", ondelete="CASCADE"))
     channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
-    status: Mapped[str] = mapped_column(String(24), default="bot")
+    status: Mapped[str] = mapped_column(String(24), default=Status.BOT)
     priority: Mapped[bool] = mapped_column(Boolean, default=False)
     flow: Mapped[str | None] = mapped_column(String(80))
     node: Mapped[str | None] = mapped_column(String(80))
@@ -124,7 +126,7 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # buttons, attachments, button payload
     external_id: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))  # received | queued | sent | delivered | read | failed
+    status: Mapped[str] = mapped_column(String(16))  # conversations.statuses.MessageStatus
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
@@ -147,7 +149,10 @@ class InboundEventRow(Base):
 
 
 class OutboxRow(Base):
-    """A message waiting to be sent. pending -> sending (leased) -> sent | failed | uncertain."""
+    """A message waiting to be sent. pending -> sending (leased) -> sent | failed | uncertain.
+
+    Status values: `otklik.conversations.statuses.OutboxStatus`. Adapters sit below conversations, so the
+    default is the literal (tests/conversations/test_statuses.py holds it equal to `OutboxStatus.PENDING`)."""
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -177,10 +182,10 @@ class Timer(Base):
     __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # wait | timeout | action
+    kind: Mapped[str] = mapped_column(String(16))  # conversations.statuses.TimerKind: wait | timeout | action
     token: Mapped[str] = mapped_column(String(240))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # TimerStatus (literal: see OutboxRow)
     due_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

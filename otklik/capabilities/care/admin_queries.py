@@ -17,11 +17,12 @@ from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import ChannelAccount, WBFeedback, WBProduct, WBReviewReply
 from otklik.adapters.wildberries.accounts import KIND
 from otklik.capabilities.care.incidents import Bucket, Period, bucket_start
+from otklik.capabilities.care.replies import ReplyStatus
 from otklik.capabilities.care.syncstate import load_state
 from otklik.core.errors import InvalidInput, NotFound
 
 BUCKETS: tuple[Bucket, ...] = ("day", "week", "month")
-REPLY_STATUSES = ("draft", "approved", "posting", "failed", "posted")
+REPLY_STATUSES = tuple(ReplyStatus)  # draft, approved, posting, failed, posted
 MAX_DAYS = 731  # two years: longer ranges are refused, not silently cut
 MAX_DAY_BUCKETS = 366  # a day-by-day chart of more points is unreadable: use weeks or months
 EARLIEST = date(2015, 1, 1)
@@ -139,7 +140,7 @@ async def approved_replies(db: Database, account_id: int) -> list[tuple[int, str
         rows = await session.execute(
             select(WBReviewReply.id, WBFeedback.feedback_id)
             .join(WBFeedback, WBFeedback.id == WBReviewReply.feedback_row_id)
-            .where(WBFeedback.channel_account_id == account_id, WBReviewReply.status == "approved")
+            .where(WBFeedback.channel_account_id == account_id, WBReviewReply.status == ReplyStatus.APPROVED)
         )
         return [(int(i), str(f)) for i, f in rows.all()]
 

@@ -17,6 +17,7 @@ from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.capabilities.care import admin_queries as q
 from otklik.capabilities.care.replies import (
     MAX_CHARS,
+    ReplyStatus,
     ReplyView,
     approve_reply,
     edit_reply,
@@ -50,7 +51,7 @@ def _auditor(principal: Principal, kind: str, extra: dict[str, Any] | None = Non
 
 
 def _status(value: str) -> str:
-    return value if value in q.REPLY_STATUSES else "draft"
+    return value if value in q.REPLY_STATUSES else ReplyStatus.DRAFT
 
 
 async def _page(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -187,10 +188,10 @@ async def post_now(
             async with otk.db.write() as session:
                 for reply_id, feedback_id in before:
                     status, error = states.get(reply_id, ("", None))
-                    if status == "posted":
+                    if status == ReplyStatus.POSTED:
                         audit(session, principal.actor, "review.reply_posted", "wb_review_reply", reply_id,
                               {"feedback_id": feedback_id, "account_id": account_id})  # fmt: skip
-                    elif status == "failed":
+                    elif status == ReplyStatus.FAILED:
                         audit(session, principal.actor, "review.reply_post_failed", "wb_review_reply", reply_id,
                               {"feedback_id": feedback_id, "account_id": account_id, "error": (error or "")[:300]})  # fmt: skip
     return ok, failed, found

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,19 @@ from otklik.clock import utcnow
 from otklik.core.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
+
+
+class ReplyStatus(StrEnum):
+    """`wb_review_replies.status`, in the order the admin lists them."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    POSTING = "posting"  # claimed by a worker; older than `STALE_POSTING` means interrupted
+    FAILED = "failed"
+    POSTED = "posted"
+
+
+_EDITABLE = (ReplyStatus.DRAFT, ReplyStatus.FAILED, ReplyStatus.APPROVED)
 
 MIN_WORDS, MAX_CHARS = 3, 5000  # WB forbids one-word answers; an answer is 2-5000 characters
 STALE_POSTING = timedelta(minutes=5)  # a `posting` row older than this was interrupted: re-read, then retry
@@ -143,7 +157,7 @@ async def create_drafts(
             if await session.scalar(select(WBReviewReply.id).where(WBReviewReply.feedback_row_id == fb.id)):
                 continue  # another process drafted it meanwhile
             reply = WBReviewReply(
-                feedback_row_id=fb.id, text=text, source=source, status="draft", approved_by="", attempts=0,
+                feedback_row_id=fb.id, text=text, source=source, status=ReplyStatus.DRAFT, approved_by="", attempts=0,
                 answer_state="", created_at=now, updated_at=now,
             )  # fmt: skip
             session.add(reply)
@@ -170,9 +184,9 @@ async def edit_reply(db: Database, reply_id: int, text: str, *, on_change: OnCha
     text = check_reply_text(text)
     async with db.write() as session:
         reply, fb = await _load(session, reply_id)
-        if reply.status not in ("draft", "failed", "approved"):
+        if reply.status not in _EDITABLE:
             raise Conflict(f"reply #{reply_id} is {reply.status}; it can no longer be edited")
-        reply.text, reply.source, reply.status, reply.updated_at = text, "operator", "draft", utcnow()
+        reply.text, reply.source, reply.status, reply.updated_at = text, "operator", ReplyStatus.DRAFT, utcnow()
         view = _view(reply, fb)
         if on_change is not None:
             on_change(session, view)
@@ -191,14 +205,14 @@ async def approve_reply(
     """An operator approves the reply (optionally with an edited text); the worker posts it."""
     async with db.write() as session:
         reply, fb = await _load(session, reply_id)
-        if reply.status not in ("draft", "failed", "approved"):
+        if reply.status not in _EDITABLE:
             raise Conflict(f"reply #{reply_id} is {reply.status}; it cannot be approved again")
         if text is not None and text.strip() != reply.text:
             reply.text, reply.source = check_reply_text(text), "operator"
         else:
             check_reply_text(reply.text)
         now = utcnow()
-        reply.status, reply.approved_by_id, reply.approved_by = "approved", user_id, user_name[:200]
+        reply.status, reply.approved_by_id, reply.approved_by = ReplyStatus.APPROVED, user_id, user_name[:200]
         reply.approved_at, reply.updated_at, reply.error = now, now, None
         view = _view(reply, fb)
         if on_change is not None:
@@ -212,7 +226,7 @@ async def retry_reply(
     """Send a failed reply again (the same text, approved again by this user)."""
     async with db.read() as session:
         reply, _fb = await _load(session, reply_id)
-        if reply.status != "failed":
+        if reply.status != ReplyStatus.FAILED:
             raise Conflict(f"reply #{reply_id} is {reply.status}, not failed")
     return await approve_reply(db, reply_id, user_id=user_id, user_name=user_name, on_change=on_change)
 
@@ -247,8 +261,10 @@ async def _claim(db: Database, account_id: int, limit: int) -> list[tuple[int, s
                 .join(WBFeedback, WBFeedback.id == WBReviewReply.feedback_row_id)
                 .where(
                     WBFeedback.channel_account_id == account_id,
-                    (WBReviewReply.status == "approved")
-                    | ((WBReviewReply.status == "posting") & (WBReviewReply.updated_at < now - STALE_POSTING)),
+                    (WBReviewReply.status == ReplyStatus.APPROVED)
+                    | (
+                        (WBReviewReply.status == ReplyStatus.POSTING) & (WBReviewReply.updated_at < now - STALE_POSTING)
+                    ),
                 )
                 .order_by(WBFeedback.created_date)
                 .limit(limit)
@@ -257,7 +273,7 @@ async def _claim(db: Database, account_id: int, limit: int) -> list[tuple[int, s
         out = []
         for reply, fb in rows:
             out.append((reply.id, fb.feedback_id, reply.text, reply.attempts))
-            reply.status, reply.attempts, reply.updated_at = "posting", reply.attempts + 1, now
+            reply.status, reply.attempts, reply.updated_at = ReplyStatus.POSTING, reply.attempts + 1, now
     return out
 
 
@@ -275,28 +291,30 @@ async def _post_one(db: Database, client: WBClient, reply_id: int, feedback_id: 
         if retry:  # an earlier attempt may have landed although its response was lost
             current = await client.get_feedback(feedback_id)
             if current.answer_text.strip() == text.strip():
-                await _finish(db, reply_id, "posted", None, current.answer.state if current.answer else "")
+                await _finish(db, reply_id, ReplyStatus.POSTED, None, current.answer.state if current.answer else "")
                 return True
             if current.answer_text.strip():
-                await _finish(db, reply_id, "failed", "the review already has another answer on Wildberries", "")
+                await _finish(
+                    db, reply_id, ReplyStatus.FAILED, "the review already has another answer on Wildberries", ""
+                )
                 return False
         confirmed = await client.answer_feedback_confirmed(feedback_id, text)
     except WBNotFound as exc:
-        await _finish(db, reply_id, "failed", f"{exc.user_message('ru')} ({exc})", "")
+        await _finish(db, reply_id, ReplyStatus.FAILED, f"{exc.user_message('ru')} ({exc})", "")
         return False
     except WBError as exc:
         log.warning("posting reply %s failed: %s", reply_id, exc)
-        await _finish(db, reply_id, "failed", f"{exc.user_message('ru')} ({exc})"[:1000], "")
+        await _finish(db, reply_id, ReplyStatus.FAILED, f"{exc.user_message('ru')} ({exc})"[:1000], "")
         return False
-    await _finish(db, reply_id, "posted", None, confirmed.answer.state if confirmed.answer else "")
+    await _finish(db, reply_id, ReplyStatus.POSTED, None, confirmed.answer.state if confirmed.answer else "")
     return True
 
 
-async def _finish(db: Database, reply_id: int, status: str, error: str | None, answer_state: str) -> None:
+async def _finish(db: Database, reply_id: int, status: ReplyStatus, error: str | None, answer_state: str) -> None:
     now = utcnow()
     async with db.write() as session:
         reply, fb = await _load(session, reply_id)
         reply.status, reply.error, reply.updated_at = status, error, now
-        if status == "posted":
+        if status == ReplyStatus.POSTED:
             reply.posted_at, reply.answer_state = now, answer_state[:32]
             fb.answer_text, fb.answer_state, fb.updated_at = reply.text, answer_state[:32], now

@@ -43,6 +43,7 @@ from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.sealed import SEALED, unseal_text
 from otklik.conversations.timers import ACTION_MESSAGES
+from otklik.core.conversation import ConversationState, redact_var
 from otklik.core.messages import Button, OutboundMessage
 
 NUDGED_STAGES = ("screenshot", "payout")
@@ -580,11 +581,9 @@ class Journey:
             conv = await session.get(Conversation, self.conversation_id)
             if conv is not None:
                 conv.last_text = masked[:200]
-                state = dict(conv.state or {})
-                variables = dict(state.get("vars") or {})
-                if variables.pop("last_text", None) is not None:
-                    state["vars"] = variables
-                    conv.state = state
+                state = ConversationState.from_dict(conv.state)
+                if state.vars.get("last_text") is not None:
+                    conv.state = redact_var(state, "last_text").to_dict()
 
     # --- nudges ------------------------------------------------------------------------------
 

@@ -18,11 +18,14 @@ from otklik.capabilities.cashback.claims import _values
 from otklik.capabilities.cashback.notify import Outgoing
 from otklik.capabilities.cashback.rules import RejectReason, Stage, rubles
 from otklik.conversations.context import RuntimeContext
+from otklik.core.conversation import ConversationState, Status, is_idle, park
 from otklik.core.errors import Conflict, InvalidInput, NotFound
 from otklik.core.messages import Button
 from otklik.platform.audit import audit
 
 FLOW = "care.cashback"
+#: The flow's question that loops every buyer message back into `cashback.step` (packs/care-ru/flows/cashback.yaml).
+WAIT_NODE = "wait"
 MAX_BULK = 200
 MAX_NOTE = 500
 
@@ -136,13 +139,14 @@ async def _park(session: AsyncSession, claim: CashbackClaim) -> None:
     """If the conversation is idle with the bot, put it on the cashback flow's wait, so that the buyer's
     next photo goes straight to the claim (otherwise the button brings them back)."""
     conv = await session.get(Conversation, claim.conversation_id)
-    if conv is None or conv.status != "bot" or (conv.state or {}).get("flow"):
+    if conv is None or conv.status != Status.BOT:
         return
-    state = dict(conv.state or {})
-    variables = dict(state.get("vars") or {})
-    variables["cb"] = {"wait": "input", "stage": "screenshot", "claim": claim.id, "nudge": "no"}
-    state.update(flow=FLOW, node="wait", waiting="input", token=None, retries=0, vars=variables)
-    conv.state, conv.flow, conv.node = state, FLOW, "wait"
+    state = ConversationState.from_dict(conv.state)
+    if not is_idle(state):
+        return
+    cb = {"wait": "input", "stage": "screenshot", "claim": claim.id, "nudge": "no"}  # what `cashback.step` returns
+    parked = park(state, FLOW, WAIT_NODE, cb=cb)
+    conv.state, conv.flow, conv.node = parked.to_dict(), parked.flow, parked.node
 
 
 def money(kopecks: int | None) -> str:

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from otklik.capabilities.inbox import service as inbox_ops
 from otklik.capabilities.inbox.admin import parse_filter, render_conversation, wants_json
+from otklik.core.conversation import Status
 from otklik.core.errors import InvalidInput, OtklikError
 from otklik.platform.users import Perm, Principal
 from otklik.platform.webkit.deps import need, otklik_of
@@ -148,7 +149,7 @@ async def close(
         await inbox_ops.close(otklik_of(request).ctx, principal, conversation_id)
     except OtklikError as exc:
         return await _refused(request, principal, conversation_id, exc, filters)
-    return await _done(request, principal, conversation_id, filters, {"status": "closed"})
+    return await _done(request, principal, conversation_id, filters, {"status": Status.CLOSED})
 
 
 @router.post("/inbox/c/{conversation_id}/bot", include_in_schema=False)
@@ -166,4 +167,4 @@ async def return_to_bot(
         sent = await inbox_ops.return_to_bot(otk.ctx, otk.ingest, principal, conversation_id, flow, node)
     except OtklikError as exc:
         return await _refused(request, principal, conversation_id, exc, filters)
-    return await _done(request, principal, conversation_id, filters, {"status": "bot", "bot_messages": sent})
+    return await _done(request, principal, conversation_id, filters, {"status": Status.BOT, "bot_messages": sent})

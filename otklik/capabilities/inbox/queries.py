@@ -32,6 +32,7 @@ from otklik.adapters.db.models import (
     User,
 )
 from otklik.conversations.context import RuntimeContext
+from otklik.core.conversation import Status
 from otklik.core.errors import InvalidInput, NotFound
 
 PAGE = 50
@@ -50,7 +51,7 @@ class View(StrEnum):
     CLOSED = "closed"
 
 
-STATUSES = ("bot", "waiting_operator", "operator", "closed")
+STATUSES = tuple(Status)  # bot, waiting_operator, operator, closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,13 +242,13 @@ async def list_conversations(
 async def _conditions(session: AsyncSession, flt: ListFilter, user_id: int) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if flt.view == View.WAITING:
-        conditions.append(Conversation.status == "waiting_operator")
+        conditions.append(Conversation.status == Status.WAITING_OPERATOR)
     elif flt.view == View.CLOSED:
-        conditions.append(Conversation.status == "closed")
+        conditions.append(Conversation.status == Status.CLOSED)
     elif flt.view == View.MINE:
         conditions.append(Conversation.assigned_to == user_id)
         if not flt.status:
-            conditions.append(Conversation.status != "closed")
+            conditions.append(Conversation.status != Status.CLOSED)
     if flt.status and flt.view in (View.ALL, View.MINE):
         conditions.append(Conversation.status == flt.status)
     if flt.account_id is not None:
@@ -411,7 +412,10 @@ async def account_names(session: AsyncSession, ctx: RuntimeContext) -> dict[int,
 async def counters(session: AsyncSession, *, user_id: int) -> Counters:
     """Tab counters: the waiting set (capped), its priority part, and my conversations with unread messages."""
     waiting_rows = (
-        select(Conversation.priority).where(Conversation.status == "waiting_operator").limit(WAITING_CAP + 1).subquery()
+        select(Conversation.priority)
+        .where(Conversation.status == Status.WAITING_OPERATOR)
+        .limit(WAITING_CAP + 1)
+        .subquery()
     )
     waiting, priority = (
         await session.execute(
@@ -420,7 +424,7 @@ async def counters(session: AsyncSession, *, user_id: int) -> Counters:
     ).one()
     mine_rows = (
         select(Conversation.id)
-        .where(Conversation.assigned_to == user_id, Conversation.status != "closed", Conversation.unread > 0)
+        .where(Conversation.assigned_to == user_id, Conversation.status != Status.CLOSED, Conversation.unread > 0)
         .limit(MINE_CAP + 1)
         .subquery()
     )

@@ -22,8 +22,10 @@ from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.ingest import Ingest
 from otklik.conversations.outbox import enqueue
+from otklik.conversations.statuses import MessageStatus
 from otklik.conversations.tags import add_tag, clean_tag, remove_tag
-from otklik.core.conversation import ConversationState, RunAction, Status
+from otklik.core.conversation import ConversationState, RunAction, Status, hand_back, park
+from otklik.core.conversation import close as close_state
 from otklik.core.errors import InvalidInput, NotFound, TooLarge
 from otklik.core.flows.model import Flow, IntentRouterNode, QuestionNode
 from otklik.core.messages import EventKind, InboundEvent, OutboundMessage
@@ -35,7 +37,6 @@ MAX_NOTE = 8192
 MAX_CANNED_TITLE = 120
 MAX_CANNED_TEXT = 4000
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_ACKED = "_operator_acknowledged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,7 @@ async def note(ctx: RuntimeContext, principal: Principal, conversation_id: int, 
             text=text,
             payload={"by": principal.user_id, "by_name": principal.name},
             external_id=None,
-            status="note",
+            status=MessageStatus.NOTE,
             created_at=now,
             sent_at=None,
         )
@@ -183,9 +184,7 @@ async def close(ctx: RuntimeContext, principal: Principal, conversation_id: int)
     now = utcnow()
     async with ctx.db.write() as session:
         conv = await _locked(session, conversation_id)
-        state = ConversationState.from_dict(conv.state)
-        state.status, state.priority, state.waiting, state.token = Status.CLOSED, False, None, None
-        state.vars.pop(_ACKED, None)
+        state = close_state(ConversationState.from_dict(conv.state))
         await repo.set_conversation(
             session,
             conv.id,
@@ -265,12 +264,9 @@ async def return_to_bot(
                 raise InvalidInput(f"no active flow {flow_id!r} for this channel")
             if node_id is not None and not _waits(flow.nodes.get(node_id)):
                 raise InvalidInput(f"node {node_id!r} of {flow_id} is not a question or an intent router")
-        state = ConversationState.from_dict(conv.state)
-        state.status, state.priority, state.retries = Status.BOT, False, 0
-        state.flow, state.node, state.waiting, state.token = None, None, None, None
-        state.vars.pop(_ACKED, None)
-        if node_id is not None:
-            state.flow, state.node, state.waiting = flow_id, node_id, "input"
+        state = hand_back(ConversationState.from_dict(conv.state))
+        if flow_id is not None and node_id is not None:
+            state = park(state, flow_id, node_id)
         values: dict[str, Any] = {
             "status": str(Status.BOT),
             "state": state.to_dict(),

@@ -14,12 +14,13 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import String, cast, select
 
-from otklik.adapters.db.engine import has_fast_path, raw_read
+from otklik.adapters.db.engine import raw_read
 from otklik.adapters.db.models import ContactIdentity, Conversation, Message
 from otklik.adapters.media import MediaTooLarge
 from otklik.channels.webchat import ACCOUNT as WEBCHAT_ACCOUNT
 from otklik.config import Settings
 from otklik.conversations.ratelimit import SlidingWindow
+from otklik.conversations.statuses import MessageStatus
 from otklik.core.errors import InvalidInput, NotFound, RateLimited, TooLarge
 from otklik.core.messages import Attachment, EventKind, InboundEvent, strip_controls
 from otklik.platform.webkit import client_ip
@@ -380,9 +381,11 @@ async def _references(otklik: Otklik, conversation_id: int, media_id: str) -> bo
     )
 
 
+# outbound messages the buyer sees: sent, delivered or read (SQL built from the enum once)
 _REPLIES = (
     "SELECT id, author, text, payload, created_at FROM messages WHERE conversation_id = ? AND id > ?"
-    " AND ((direction = 'out' AND status IN ('sent', 'delivered', 'read'))"
+    f" AND ((direction = 'out' AND status IN ('{MessageStatus.SENT}', '{MessageStatus.DELIVERED}',"
+    f" '{MessageStatus.READ}'))"
 )
 _REPLIES_OTHERS = _REPLIES + ") ORDER BY id LIMIT 100"
 _REPLIES_MINE = (
@@ -392,8 +395,6 @@ _REPLIES_MINE = (
 
 async def _replies(otklik: Otklik, conversation_id: int, after: int, mine: bool = False) -> list[dict[str, Any]]:
     """One plain SELECT (the long-poll's hot path: no ORM session, see `engine.raw_read`)."""
-    if not has_fast_path(otklik.db):
-        return await _replies_orm(otklik, conversation_id, after, mine)
     async with raw_read(otklik.db) as tx:
         rows = await tx.fetch(_REPLIES_MINE if mine else _REPLIES_OTHERS, (conversation_id, after))
     out = []
@@ -416,33 +417,6 @@ async def _replies(otklik: Otklik, conversation_id: int, after: int, mine: bool 
             }
         )
     return out
-
-
-async def _replies_orm(otklik: Otklik, conversation_id: int, after: int, mine: bool) -> list[dict[str, Any]]:
-    visible = (Message.direction == "out") & Message.status.in_(("sent", "delivered", "read"))
-    if mine:
-        visible = visible | ((Message.direction == "in") & Message.kind.in_(("text", "button", "photo", "file")))
-    async with otklik.db.read() as session:
-        rows = (
-            await session.execute(
-                select(Message.id, Message.author, Message.text, Message.payload, Message.created_at)
-                .where(Message.conversation_id == conversation_id, Message.id > after, visible)
-                .order_by(Message.id)
-                .limit(100)
-            )
-        ).all()
-    return [_public(r) for r in rows if not (r.author == "buyer" and r.text.startswith("/start"))]
-
-
-def _public(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "author": row.author,
-        "text": row.text,
-        "buttons": row.payload.get("buttons", []),
-        "attachments": row.payload.get("attachments", []),
-        "created_at": row.created_at.isoformat(),
-    }
 
 
 def _external_id(sender: str, client_id: str | None) -> str:

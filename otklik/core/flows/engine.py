@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from otklik.core.conversation import (
+    OPERATOR_ACKED,
     ContactView,
     ConversationState,
     Effect,
@@ -48,7 +49,6 @@ from otklik.core.templates import pick_language, render
 from otklik.core.understanding import IntentClassifier, Understanding
 
 MAX_STEPS = 64
-_ACKED = "_operator_acknowledged"
 _BUYER_INPUT = (EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT)
 
 
@@ -122,8 +122,8 @@ class Engine:
         state = run.state
         if state.status in (Status.WAITING_OPERATOR, Status.OPERATOR):
             run.effects.append(Record("message_for_operator", {}))
-            if state.status == Status.WAITING_OPERATOR and not state.vars.get(_ACKED):
-                state.vars[_ACKED] = True  # acknowledge once per wait, not every message
+            if state.status == Status.WAITING_OPERATOR and not state.vars.get(OPERATOR_ACKED):
+                state.vars[OPERATOR_ACKED] = True  # acknowledge once per wait, not every message
                 run.effects.append(Send(self._msg(run, self.pack.text("with_operator"))))
             return
         if state.status == Status.CLOSED:
@@ -395,7 +395,7 @@ class Engine:
         run.effects.append(Handoff(priority=priority, reason=reason))
         state = run.state
         state.status = Status.WAITING_OPERATOR
-        state.vars.pop(_ACKED, None)
+        state.vars.pop(OPERATOR_ACKED, None)
         state.priority = state.priority or priority
         state.waiting, state.token = None, None
 

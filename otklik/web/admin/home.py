@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from otklik.adapters.db.models import Conversation
+from otklik.core.conversation import Status
 from otklik.core.errors import InvalidInput, NotFound
 from otklik.demo_data import has_demo_data, remove_demo_data
 from otklik.platform.users import Principal, Role, update_user
@@ -20,13 +21,15 @@ async def home(request: Request, principal: Principal = Depends(guard)) -> HTMLR
     otk = otklik_of(request)
     async with otk.db.read() as session:
         waiting = int(
-            await session.scalar(select(func.count(Conversation.id)).where(Conversation.status == "waiting_operator"))
+            await session.scalar(
+                select(func.count(Conversation.id)).where(Conversation.status == Status.WAITING_OPERATOR)
+            )
             or 0
         )
         priority = int(
             await session.scalar(
                 select(func.count(Conversation.id)).where(
-                    Conversation.status == "waiting_operator", Conversation.priority.is_(True)
+                    Conversation.status == Status.WAITING_OPERATOR, Conversation.priority.is_(True)
                 )
             )
             or 0
