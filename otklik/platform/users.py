@@ -69,6 +69,8 @@ def role_perms(grants: Iterable[Permission]) -> dict[Role, frozenset[str]]:
             if role in (Role.OWNER, Role.ADMIN) or role.value in grant.roles:
                 out[role].add(grant.key)
     return {role: frozenset(perms) for role, perms in out.items()}
+
+
 LANGUAGES = ("ru", "en", "es")
 MIN_PASSWORD = 10
 SESSION_IDLE = timedelta(hours=12)

@@ -41,9 +41,7 @@ async def _form_ids(request: Request) -> list[int]:
 
 
 @router.get("/claims", response_class=HTMLResponse, include_in_schema=False)
-async def queue(
-    request: Request, state: str = "moderation", _p: Principal = Depends(need(CLAIMS))
-) -> HTMLResponse:
+async def queue(request: Request, state: str = "moderation", _p: Principal = Depends(need(CLAIMS))) -> HTMLResponse:
     state = state if state in STATES else "moderation"
     query = (
         select(CashbackClaim, CashbackCampaign.name, Contact.display_name)
@@ -146,9 +144,7 @@ def _back(claim_id: int, **query: str) -> RedirectResponse:
 
 
 @router.post("/claims/{claim_id}/approve", include_in_schema=False)
-async def approve_one(
-    request: Request, claim_id: PathId, principal: Principal = Depends(need(CLAIMS))
-) -> Response:
+async def approve_one(request: Request, claim_id: PathId, principal: Principal = Depends(need(CLAIMS))) -> Response:
     result = await moderation.approve(otklik_of(request).ctx, [claim_id], actor=principal.actor, now=utcnow())
     if result.refused:
         return _back(claim_id, error=result.refused[claim_id])

@@ -237,7 +237,9 @@ def install(app: FastAPI) -> None:
         path = request.url.path
         if exc.status_code != 404 or not (path == "/admin" or path.startswith("/admin/")):
             return await http_exception_handler(request, exc)
-        principal = await load_session(otklik_of(request).db, request.cookies.get(COOKIE), otklik_of(request).role_perms)
+        principal = await load_session(
+            otklik_of(request).db, request.cookies.get(COOKIE), otklik_of(request).role_perms
+        )
         if principal is None:
             return await need_login(request, NeedLogin())
         request.state.principal = principal
