@@ -70,8 +70,8 @@ class Otklik:
         private_sqlite(settings.db_url)
         db = Database(settings.db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         ctx = RuntimeContext(db=db, settings=settings, media=MediaStore(settings.media_dir, settings.max_upload_bytes))
-        ingest = Ingest(ctx)
         actions = ActionRegistry()
+        ingest = Ingest(ctx, actions)
         timers = Timers(ctx, ingest, actions)
         ctx.action_starter = timers.start_action
         from otklik.runtime.builtin_actions import register_builtin
