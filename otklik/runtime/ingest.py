@@ -248,9 +248,9 @@ class Ingest:
             run = next((e for e in result.effects if isinstance(e, RunAction)), None)
             if run is None or not self.actions.is_quick(run.name, self.ctx):
                 break
-            data, wrote = await self._run_quick(writer, conv, run, now, result.state.vars, last_inbound)
+            data, contact_changed = await self._run_quick(writer, conv, run, now, result.state.vars, last_inbound)
             messages = [Send(m) for m in self.actions.pop_messages(data)]
-            if wrote:  # e.g. contact.add_tag: the flow goes on with what the action changed
+            if contact_changed:  # e.g. contact.add_tag: the flow goes on with the contact as the action left it
                 fresh = await writer.load_conversation(
                     account_id=conv.channel_account_id, sender_id=conv.recipient, lock=False
                 )

@@ -101,12 +101,12 @@ class _FencedTx:
     """`QuickContext.tx`: the writer's statements, with the savepoint opened before the action's first one
     (an action that touches no table costs no savepoint)."""
 
-    __slots__ = ("_opened", "_writer", "_wrote")
+    __slots__ = ("_contact_changed", "_opened", "_writer")
 
     def __init__(self, writer: QuickWriter) -> None:
         self._writer = writer
         self._opened = False
-        self._wrote = False
+        self._contact_changed = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,8 +116,8 @@ class _FencedTx:
         if not self._opened:
             await self._writer.savepoint()
             self._opened = True
-        if not getattr(stmt, "is_select", False):
-            self._wrote = True
+        if getattr(getattr(stmt, "table", None), "name", None) == "contacts":  # DML on what flows read
+            self._contact_changed = True
 
     async def fetch(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
         await self._before(stmt)
@@ -248,7 +248,8 @@ class ActionRegistry:
     ) -> tuple[dict[str, Any], bool]:
         """Run a quick action in the writer's transaction, fenced by a savepoint. Returns the ACTION_RESULT
         data (`{"ok": True, "result": …}`, or `{"ok": False, "error": …}` after rolling back to the
-        savepoint, as the slow path reports a failure) and whether the action wrote anything."""
+        savepoint, as the slow path reports a failure) and whether the action changed the contact (its
+        tags, fields …: what the flow reads about the contact, see `ContactView`)."""
         spec = self._actions[run.name]
         tx = _FencedTx(writer)
         ctx = QuickContext(conversation_id, contact_id, account, language, variables, last_inbound, tx, now, settings)
@@ -266,7 +267,7 @@ class ActionRegistry:
                 log.warning("quick action %s took %.1f ms (budget %d ms)", run.name, elapsed_ms, spec.budget_ms)
         if tx._opened:
             await writer.release()
-        return {"ok": True, "result": result}, tx._wrote
+        return {"ok": True, "result": result}, tx._contact_changed
 
 
 class Timers:
