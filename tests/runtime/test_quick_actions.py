@@ -266,6 +266,32 @@ nodes:
     assert timers == ["done"] and state["vars"]["s"]["contact"] > 0  # one timer row: the slow action's
 
 
+async def test_a_quick_action_failing_after_a_slow_one_rolls_back_in_the_timers_transaction(otklik: Otklik) -> None:
+    """The step that applies a slow result runs in an ORM session (`SessionWriter`): a quick action failing
+    there (a duplicate key: on PostgreSQL it aborts the transaction without the savepoint) is rolled back
+    alone; the timer is still marked done and the flow takes its error branch."""
+    source = """
+id: echo.slowfail
+start: slow
+nodes:
+  slow: {type: action, action: test.slow, save_as: s, next: act}
+  act: {type: action, action: test.fail, args: {how: db}, next: done, on_error: bad}
+  done: {type: end, text: "готово"}
+  bad: {type: end, text: "ошибка {{ action_error }}"}
+"""
+    account, _sender, started = await install(otklik, source)
+    await otklik.ingest(start(account, "echo.slowfail"))
+    (timer_id,) = started
+    await otklik.timers.run_action(timer_id, claimed_already=False)
+    (text,) = await bot_texts(otklik)
+    assert text.startswith("ошибка IntegrityError")
+    assert await count(otklik, ContactTag) == 0
+    async with otklik.db.read() as session:
+        assert await session.scalar(select(Contact.tags)) == {}
+        assert (await session.execute(select(Timer.status))).scalars().all() == ["done"]
+        assert await session.scalar(select(Conversation.flow)) is None
+
+
 async def test_a_quick_action_has_no_way_to_the_database(otklik: Otklik) -> None:
     seen: list[QuickContext] = []
 
