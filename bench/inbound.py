@@ -12,7 +12,8 @@ goes silent (no hand-off): a greeting (router -> greet_again), a text the router
 choice question), "3" (-> the delivery flow: explanation + "enough?" question), "1" (-> the
 `care.record_incident` action, then the rating question), "5" (-> rating saved, thanks, end). After the end
 the next "привет" restarts the flow, so that message gets two replies (the welcome message + greet_again).
-Two of the five messages run a flow action (a durable timer row, the action, its result applied). How many
+Two of the five messages run a flow action (`care.record_incident`: a quick action, run and applied inside the
+ingest transaction; before it was quick, a durable timer row, the action, its result applied later). How many
 replies each message gets is not assumed: it is calibrated on one session before the load (waiting for
 quiescence) and then checked for every message, reply texts included.
 

@@ -83,13 +83,13 @@ class Otklik:
         vault = Vault(load_or_create_key(settings.fernet_key, settings.data_dir))
         media = MediaStore(settings.media_dir, settings.max_upload_bytes)
         ctx = RuntimeContext(db=db, settings=settings, media=media, vault=vault)
-        ingest = Ingest(ctx)
         actions = ActionRegistry()
+        ingest = Ingest(ctx, actions)
         timers = Timers(ctx, ingest, actions)
         ctx.action_starter = timers.start_action
         for capability in capabilities:
             for spec in resolve(capability.actions) if capability.actions else ():
-                actions.register(spec.name, spec.fn)
+                actions.register(spec.name, spec.fn, quick=spec.quick, quick_if=spec.quick_if)
         ctx.local_kinds = frozenset(k.kind for k in channel_kinds if k.local)
         ctx.marketplace_kinds = frozenset(k.kind for k in channel_kinds if k.marketplace)
         ctx.llm = build_llm(settings, _usage_logger(db))

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from otklik.clock import utcnow
 from otklik.conversations import tags
 from otklik.conversations.knowledge.action import answer
-from otklik.conversations.timers import ActionContext
+from otklik.conversations.timers import QuickContext
 from otklik.platform.plugins import ActionSpec
 
 
-async def add_tag(ctx: ActionContext, args: dict[str, Any]) -> list[str]:
-    """`contact.add_tag` {tag}: tags drive segments and the next message (idempotent)."""
+async def add_tag(ctx: QuickContext, args: dict[str, Any]) -> list[str]:
+    """`contact.add_tag` {tag}: tags drive segments and the next message (idempotent). Quick: one read and
+    at most three writes in the step's transaction."""
     tag = str(args.get("tag") or "").strip()[:64]
     if not tag:
         raise ValueError("tag is required")
-    async with ctx.runtime.db.write() as session:
-        return await tags.add_tag(session, ctx.contact_id, tag, utcnow())
+    return await tags.add_tag(ctx.tx, ctx.contact_id, tag, ctx.now)
 
 
-ACTIONS = (ActionSpec("contact.add_tag", add_tag), ActionSpec("knowledge.answer", answer))
+ACTIONS = (
+    ActionSpec("contact.add_tag", add_tag, quick=True),
+    ActionSpec("knowledge.answer", answer, quick_if=lambda runtime: runtime.llm is None),
+)

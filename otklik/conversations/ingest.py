@@ -8,11 +8,12 @@ transactions take the lock. A redelivered event is recognised by its (channel ac
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,14 +36,22 @@ from otklik.core.conversation import (
     SetSubscribed,
     StartTimer,
     Status,
+    StepResult,
 )
 from otklik.core.errors import NotFound
+from otklik.core.flows.engine import Engine
 from otklik.core.messages import EventKind, InboundEvent, OutboundMessage, clean_inbound
 from otklik.core.redact import mask_cards, mask_sensitive
 from otklik.core.understanding import Understanding
 
+if TYPE_CHECKING:
+    from otklik.conversations.timers import ActionRegistry
+
 log = logging.getLogger(__name__)
 Writer = repo.SessionWriter | repo.RawWriter
+#: quick actions (`otklik.conversations.timers`) one step runs one after the other at most; the next one goes
+#: through its timer row (this also ends a flow that loops `action -> ... -> same action` within one step)
+MAX_QUICK_CHAIN = 8
 
 _AUTHOR_KIND = {
     EventKind.BUTTON: "button",
@@ -64,8 +73,9 @@ class IngestResult:
 class Ingest:
     """The one use case every channel adapter calls."""
 
-    def __init__(self, ctx: RuntimeContext) -> None:
+    def __init__(self, ctx: RuntimeContext, actions: ActionRegistry | None = None) -> None:
         self.ctx = ctx
+        self.actions = actions  # quick actions run inside the step; None: every action goes through a timer
 
     async def __call__(self, event: InboundEvent) -> IngestResult:
         event = clean_inbound(event)  # NUL and other controls: never stored, whatever the channel
@@ -184,14 +194,10 @@ class Ingest:
         sensitive = engine.sensitive_input(state)
         if inbound is not None:
             self._protect(inbound, event, sensitive)
-        contact = ContactView(
-            first_name=conv.contact_name.split(" ")[0] if conv.contact_name else "",
-            language=conv.contact_language,
-            subscribed=conv.subscribed,
-            tags=tuple(conv.tags.get("list", [])),
-            fields=conv.fields,
-        )
+        contact = _contact_view(conv)
         result = engine.handle(state, event, contact, now, understanding)
+        if self.actions is not None:
+            result = await self._quick_actions(writer, conv, engine, event, result, contact, now, inbound)
         new = result.state
         sends = [e.message for e in result.effects if isinstance(e, Send)]
         values: dict[str, Any] = {
@@ -218,6 +224,84 @@ class Ingest:
         actions = await self.apply(writer, conv, result.effects, now)
         await writer.set_conversation(conv.id, values, unread=unread)
         return len(sends), actions, message_id
+
+    async def _quick_actions(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        engine: Engine,
+        event: InboundEvent,
+        result: StepResult,
+        contact: ContactView,
+        now: datetime,
+        inbound: dict[str, Any] | None,
+    ) -> StepResult:
+        """While the step ends at a quick action, run it here and feed its result back to the engine, in this
+        transaction. Effects stay in order: what the flow did before the action, the action's own messages
+        (`_messages`, as `Timers.fire` sends them), then what the flow did with the result. Past
+        `MAX_QUICK_CHAIN` actions, or at a slow one, the `RunAction` is left for `apply` (a timer row)."""
+        assert self.actions is not None
+        last_inbound = None
+        if inbound is not None:
+            last_inbound = MappingProxyType({k: inbound[k] for k in ("kind", "text", "payload")})
+        for link in range(1, MAX_QUICK_CHAIN + 1):
+            run = next((e for e in result.effects if isinstance(e, RunAction)), None)
+            if run is None or not self.actions.is_quick(run.name, self.ctx):
+                break
+            data, contact_changed = await self._run_quick(writer, conv, run, now, result.state.vars, last_inbound)
+            messages = [Send(m) for m in self.actions.pop_messages(data)]
+            if contact_changed:  # e.g. contact.add_tag: the flow goes on with the contact as the action left it
+                fresh = await writer.load_conversation(
+                    account_id=conv.channel_account_id, sender_id=conv.recipient, lock=False
+                )
+                contact = _contact_view(fresh) if fresh is not None else contact
+            back = InboundEvent(
+                conv.channel_account_id,
+                f"{event.external_id}~q{link}",  # the engine derives the next tokens from it: unique, short
+                conv.recipient,
+                EventKind.ACTION_RESULT,
+                payload=run.token,
+                data=data,
+            )
+            after = engine.handle(result.state, back, contact, now)
+            before = tuple(e for e in result.effects if e is not run)
+            result = StepResult(after.state, before + tuple(messages) + after.effects)
+        return result
+
+    async def run_quick(
+        self, writer: Writer, conv: repo.ConversationRow, run: RunAction, now: datetime
+    ) -> dict[str, Any]:
+        """A quick action with a timer row (`Timers.fire(run_here=True)`), in the caller's transaction."""
+        data, _ = await self._run_quick(writer, conv, run, now, conv.state.get("vars", {}), None)
+        return data
+
+    async def _run_quick(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        run: RunAction,
+        now: datetime,
+        variables: Mapping[str, Any],
+        last_inbound: Mapping[str, Any] | None,
+    ) -> tuple[dict[str, Any], bool]:
+        assert self.actions is not None
+        account = self.ctx.accounts.get(conv.channel_account_id)
+        if account is None:
+            return {"ok": False, "error": "the channel account is not loaded"}, False
+        language = conv.contact_language or self.ctx.engine_for(account.id).pack.language
+        return await self.actions.run_quick(
+            run,
+            writer,
+            conversation_id=conv.id,
+            contact_id=conv.contact_id,
+            account=account,
+            language=language,
+            variables=MappingProxyType(variables),
+            last_inbound=last_inbound,
+            now=now,
+            settings=self.ctx.settings,
+            marketplace_kinds=self.ctx.marketplace_kinds,
+        )
 
     def _protect(self, inbound: dict[str, Any], event: InboundEvent, sensitive: bool) -> None:
         """Mask the buyer's text in its message row. What masking hid travels on only encrypted (for the
@@ -328,6 +412,16 @@ class Ingest:
                 self.ctx.notifier.outbox_changed()
         for timer_id, _action in actions:
             self.ctx.start_action(timer_id)
+
+
+def _contact_view(conv: repo.ConversationRow) -> ContactView:
+    return ContactView(
+        first_name=conv.contact_name.split(" ")[0] if conv.contact_name else "",
+        language=conv.contact_language,
+        subscribed=conv.subscribed,
+        tags=tuple(conv.tags.get("list", [])),
+        fields=conv.fields,
+    )
 
 
 _BUYER_MESSAGE_KINDS = frozenset({EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Executable, Insert, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 from otklik.adapters.db.models import (
     ChannelAccount,
@@ -172,17 +173,63 @@ async def set_conversation(session: AsyncSession, conversation_id: int, **values
     await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
 
 
+if TYPE_CHECKING:
+    from otklik.conversations.timers import QuickTx
+
+
+def as_tx(tx: QuickTx | AsyncSession) -> QuickTx:
+    """A caller's ORM session as the statement interface quick actions use (`QuickTx`)."""
+    return SessionWriter(tx) if isinstance(tx, AsyncSession) else tx
+
+
 # --- writers: the statements of one ingest step, through the ORM session or on the raw driver ------------
 #
 # `Ingest` decides what to write; a writer writes it. `SessionWriter` runs in a caller's SQLAlchemy
 # session (the timer scheduler fires timers that way); `RawWriter` runs the same writes as a few plain
 # statements on the driver connection (`otklik.adapters.db.engine.raw_write`), which is the hot path of
 # every inbound message. Both write the same rows with the same values.
+#
+# Both also run SQLAlchemy Core statements in their transaction (`fetch`, `execute`, `insert_id`: the
+# `otklik.conversations.timers.QuickTx` protocol that quick flow actions get) and open savepoints around a quick
+# action (`savepoint`, `release`, `rollback_to`), so that a failed action undoes its own writes only.
+
+_SAVEPOINT = "quick_action"
 
 
 class SessionWriter:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._nested: AsyncSessionTransaction | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return bool(self.session.get_bind().dialect.name == "sqlite")
+
+    async def fetch(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
+        conn = await self.session.connection()  # Core execution: no ORM bulk semantics, same transaction
+        return list((await conn.execute(stmt, dict(params) if params else None)).all())
+
+    async def execute(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> int:
+        conn = await self.session.connection()
+        return int((await conn.execute(stmt, dict(params) if params else None)).rowcount)
+
+    async def insert_id(self, stmt: Insert, params: Mapping[str, Any] | None = None) -> int:
+        if not list(stmt.exported_columns):
+            stmt = stmt.returning(stmt.table.c.id)
+        return int((await self.fetch(stmt, params))[0][0])
+
+    async def savepoint(self) -> None:
+        self._nested = await self.session.begin_nested()  # flushes pending ORM changes first
+
+    async def release(self) -> None:
+        assert self._nested is not None
+        nested, self._nested = self._nested, None
+        await nested.commit()
+
+    async def rollback_to(self) -> None:
+        assert self._nested is not None
+        nested, self._nested = self._nested, None
+        await nested.rollback()
 
     async def load_conversation(self, *, account_id: int, sender_id: str, lock: bool) -> ConversationRow | None:
         return await load_conversation(self.session, account_id=account_id, sender_id=sender_id, lock=lock)
@@ -305,6 +352,29 @@ class RawWriter:
 
     def __init__(self, tx: Any) -> None:
         self.tx = tx
+
+    @property
+    def is_sqlite(self) -> bool:
+        return bool(self.tx.is_sqlite)
+
+    async def fetch(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return await self.tx.core_fetch(stmt, params)  # type: ignore[no-any-return]
+
+    async def execute(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> int:
+        return await self.tx.core_execute(stmt, params)  # type: ignore[no-any-return]
+
+    async def insert_id(self, stmt: Insert, params: Mapping[str, Any] | None = None) -> int:
+        return int((await self.tx.core_fetch(stmt, params, returning_id=True))[0][0])
+
+    async def savepoint(self) -> None:
+        await self.tx.execute(f"SAVEPOINT {_SAVEPOINT}")
+
+    async def release(self) -> None:
+        await self.tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+    async def rollback_to(self) -> None:
+        await self.tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        await self.tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
     def _value(self, column: str, value: Any) -> Any:
         if column in _DATETIMES:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.models import Contact, ContactTag
+from otklik.conversations.repo import as_tx
 from otklik.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from otklik.conversations.timers import QuickTx
 
 _TAG = re.compile(r"^[\w\-.:/ ]{1,64}$", re.UNICODE)
 
@@ -21,15 +26,26 @@ def clean_tag(raw: str) -> str:
     return tag
 
 
-async def add_tag(session: AsyncSession, contact_id: int, raw: str, now: datetime) -> list[str]:
+_CONTACT_TAGS = select(Contact.tags).where(Contact.id == bindparam("contact_id"))
+_SET_CONTACT_TAGS = update(Contact).where(Contact.id == bindparam("contact_id")).values(tags=bindparam("new_tags"))
+_TAG_ROW = select(ContactTag.tag).where(
+    ContactTag.contact_id == bindparam("contact_id"), ContactTag.tag == bindparam("t")
+)
+_ADD_TAG_ROW = insert(ContactTag)
+
+
+async def add_tag(tx: QuickTx | AsyncSession, contact_id: int, raw: str, now: datetime) -> list[str]:
+    """Add a tag (idempotent); Core statements, so it runs in an ORM session or as the quick action
+    `contact.add_tag` inside the ingest transaction."""
     tag = clean_tag(raw)
-    contact = (await session.execute(select(Contact).where(Contact.id == contact_id))).scalar_one()
-    tags = list((contact.tags or {}).get("list", []))
+    tx = as_tx(tx)
+    row = (await tx.fetch(_CONTACT_TAGS, {"contact_id": contact_id}))[0]
+    tags = list((row.tags or {}).get("list", []))
     if tag not in tags:
         tags.append(tag)
-        contact.tags = {"list": tags}
-        if await session.get(ContactTag, (contact_id, tag)) is None:
-            session.add(ContactTag(contact_id=contact_id, tag=tag, created_at=now))
+        await tx.execute(_SET_CONTACT_TAGS, {"contact_id": contact_id, "new_tags": {"list": tags}})
+        if not await tx.fetch(_TAG_ROW, {"contact_id": contact_id, "t": tag}):
+            await tx.execute(_ADD_TAG_ROW, {"contact_id": contact_id, "tag": tag, "created_at": now})
     return tags
 
 

@@ -225,7 +225,9 @@ async def test_stop_unsubscribes_and_status_events_mark_delivery(otklik: Otklik)
     assert read_at is not None and subscribed is False and logged == 1
 
 
-async def test_actions_run_after_commit_and_resume_the_flow(otklik: Otklik) -> None:
+async def test_a_quick_action_resumes_the_flow_in_the_same_step(otklik: Otklik) -> None:
+    """`contact.add_tag` is quick: no timer row, no task; the reply is written by the ingest step itself
+    (slow actions and their timer rows: tests/conversations/test_quick_actions.py)."""
     source = """
 id: echo.tagging
 start: tag
@@ -238,15 +240,13 @@ nodes:
     await otklik._rebuild_engines()
     sender = RecordingSender()
     account = await remote_account(otklik, sender)
-    await otklik.ingest(InboundEvent(account, "t1", "chat-t", EventKind.BUTTON, payload="flow:echo.tagging"))
-    for task in list(otklik.timers._running):
-        await task
+    result = await otklik.ingest(InboundEvent(account, "t1", "chat-t", EventKind.BUTTON, payload="flow:echo.tagging"))
+    assert result.replies == 1 and not otklik.timers._running
     await drain(otklik)
     assert sender.texts() == ["теги: ['vip']"]
     async with otklik.db.read() as session:
         tags = await session.scalar(select(Contact.tags))
-        timer_status = await session.scalar(select(Timer.status).where(Timer.kind == "action"))
-    assert tags == {"list": ["vip"]} and timer_status == "done"
+    assert tags == {"list": ["vip"]} and await count(otklik, Timer) == 0
 
 
 async def test_an_invalid_flow_is_never_saved_and_a_valid_one_goes_live(otklik: Otklik) -> None:

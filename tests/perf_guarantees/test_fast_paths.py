@@ -9,16 +9,27 @@ import sqlite3
 from collections import OrderedDict
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from otklik.adapters.db.models import Contact, Conversation, EventLog, InboundEventRow, Message, OutboxRow
+from otklik.adapters.db.models import (
+    CareIncident,
+    Contact,
+    Conversation,
+    EventLog,
+    InboundEventRow,
+    Message,
+    OutboxRow,
+    Timer,
+)
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
 from otklik.conversations import understanding as understanding_module
 from otklik.conversations.context import Readings
+from otklik.conversations.timers import QuickContext
 from otklik.core.messages import EventKind, InboundEvent
 from otklik.testing.recording import RecordingSender
 from tests.conftest import make_settings
@@ -173,3 +184,43 @@ def test_the_understanding_cache_is_per_classifier_and_language() -> None:
     offline(one, long_text, "ru")
     assert one.calls == 4  # long texts are not kept
     assert len(readings) == 3
+
+
+async def test_the_care_cycle_of_the_flow_bench_runs_its_actions_inside_the_ingest_step(otklik: Otklik) -> None:
+    """`bench/inbound.py --script flow`: "1" (delivery: enough) runs `care.record_incident` and "5" (the
+    rating) runs it again. Both are quick: applied by the ingest call itself, no timer row, no task."""
+    account = webchat_id(otklik)
+    await otklik.ingest(text(account, "q0", "/start"))
+    replies = []
+    for n, body in enumerate(["привет", "а что у вас есть ещё интересного", "3", "1", "5"], start=1):
+        replies.append((await otklik.ingest(text(account, f"q{n}", body))).replies)
+        assert not otklik.timers._running
+    assert replies == [1, 1, 2, 1, 1]
+    async with otklik.db.read() as session:
+        incident = (await session.execute(select(CareIncident))).scalar_one()
+        timers = (await session.execute(select(Timer))).scalars().all()
+        last = await session.scalar(select(Message.text).where(Message.direction == "out").order_by(Message.id.desc()))
+    assert (incident.category, incident.outcome, incident.rating) == ("delivery_issue", "resolved_by_bot", 5)
+    assert timers == [] and last is not None and last.startswith("Спасибо за оценку")
+
+
+async def test_a_quick_action_over_its_budget_is_logged(otklik: Otklik, caplog: pytest.LogCaptureFixture) -> None:
+    async def dawdle(ctx: QuickContext, args: dict[str, Any]) -> int:
+        await asyncio.sleep(0.03)  # stands for CPU work: the SQLite writer is held meanwhile
+        return 1
+
+    otklik.actions.register("test.dawdle", dawdle, quick=True, budget_ms=10)
+    source = "id: echo.dawdle\nstart: a\nnodes:\n  a: {type: action, action: test.dawdle, next: b}\n  b: {type: end, text: ok}\n"
+    await otklik.flows.save(source, pack="echo", author="test")
+    await otklik._rebuild_engines()
+    account = await otklik.ensure_account("rec-dawdle", "recording", "echo")
+    await otklik.reload()
+    otklik.ctx.senders[account] = RecordingSender()
+    with caplog.at_level("WARNING", logger="otklik.conversations.timers"):
+        result = await otklik.ingest(
+            InboundEvent(account, "d1", "chat-d", EventKind.BUTTON, payload="flow:echo.dawdle")
+        )
+    assert result.replies == 1
+    assert any(
+        "quick action test.dawdle took" in r.getMessage() and "budget 10 ms" in r.getMessage() for r in caplog.records
+    )

@@ -9,14 +9,16 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import OrderedDict, namedtuple
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MEMORY_REFUSED = "use a file database; :memory: is not supported"
@@ -185,13 +187,15 @@ def _pg_sql(sql: str) -> str:
 
 
 class RawTx:
-    """Statements on a driver connection. SQL uses `?` placeholders (rewritten for asyncpg)."""
+    """Statements on a driver connection. SQL uses `?` placeholders (rewritten for asyncpg); SQLAlchemy Core
+    statements go through `core_fetch`/`core_execute` (see "Core statements on the hot path" below)."""
 
-    __slots__ = ("_conn", "dt", "is_sqlite")
+    __slots__ = ("_conn", "dialect", "dt", "is_sqlite")
 
-    def __init__(self, conn: Any, is_sqlite: bool) -> None:
+    def __init__(self, conn: Any, is_sqlite: bool, dialect: Dialect | None = None) -> None:
         self._conn = conn
         self.is_sqlite = is_sqlite
+        self.dialect = dialect
         self.dt: Callable[[datetime | None], Any] = _sqlite_datetime if is_sqlite else _pg_datetime
 
     @staticmethod
@@ -225,6 +229,122 @@ class RawTx:
                 await self._conn.execute(_pg_sql(sql), *args)
         except Exception as exc:
             raise _translate(exc, sql) from exc
+
+    async def core_fetch(
+        self, stmt: Any, params: Mapping[str, Any] | None = None, *, returning_id: bool = False
+    ) -> list[Any]:
+        """Rows of a SQLAlchemy Core statement (a SELECT, or DML with RETURNING), values as the ORM reads them."""
+        plan = _core_plan(stmt, self._dialect(), params, returning_id)
+        args = plan.args(params)
+        try:
+            if self.is_sqlite:
+                rows = self._conn.execute(plan.sql, args).fetchall()
+            else:
+                rows = await self._conn.fetch(plan.sql, *args)
+        except Exception as exc:
+            raise _translate(exc, plan.sql) from exc
+        return plan.rows(rows)
+
+    async def core_execute(self, stmt: Any, params: Mapping[str, Any] | None = None) -> int:
+        """Run a SQLAlchemy Core statement; returns the number of rows it matched (-1 when unknown)."""
+        plan = _core_plan(stmt, self._dialect(), params, False)
+        args = plan.args(params)
+        try:
+            if self.is_sqlite:
+                return int(self._conn.execute(plan.sql, args).rowcount)
+            status = await self._conn.execute(plan.sql, *args)
+        except Exception as exc:
+            raise _translate(exc, plan.sql) from exc
+        last = str(status).rsplit(" ", 1)[-1]  # asyncpg returns the command tag: "UPDATE 1", "INSERT 0 1"
+        return int(last) if last.isdigit() else -1
+
+    def _dialect(self) -> Dialect:
+        if self.dialect is None:
+            raise RuntimeError("this raw transaction was opened without a dialect: no Core statements")
+        return self.dialect
+
+
+# --- SQLAlchemy Core statements on the hot path ----------------------------------------------------------
+#
+# Quick flow actions (`otklik.conversations.timers.QuickContext`) read and write inside the ingest transaction with
+# Core statements built on the tables of `models.py` (the same definitions the ORM uses: no third copy of the
+# SQL). A statement is compiled once per (dialect, statement object, parameter names) -- build statements once,
+# at import, with `bindparam()`s and pass the values at execution; a statement built per call with literal
+# values is compiled per call (correct, only slower). The plan applies what SQLAlchemy's execution context
+# would: Python-side column defaults, the column types' bind processors (`UTCDateTime`, JSON, Boolean) and
+# result processors, so rows read back exactly like rows written through the ORM. Not supported: executemany,
+# `bindparam(expanding=True)` (write IN lists as literals), SQL-expression or sequence column defaults.
+
+_PLAN_CACHE_SIZE = 512
+_PLANS: OrderedDict[tuple[int, int, tuple[str, ...], bool], _CorePlan] = OrderedDict()
+
+
+@dataclass(slots=True)
+class _CorePlan:
+    stmt: Any  # held, so that the id in the cache key cannot be reused by another statement
+    dialect: Dialect
+    compiled: Any
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    defaults: tuple[tuple[str, Any, bool], ...]  # (parameter, value or callable, is callable)
+    row: Any  # a namedtuple class of the result columns, or None
+    results: tuple[Callable[[Any], Any] | None, ...] | None  # None: no column needs processing
+
+    def args(self, params: Mapping[str, Any] | None) -> list[Any]:
+        values = self.compiled.construct_params(dict(params) if params else None)
+        for key, default, is_callable in self.defaults:
+            if params is None or key not in params:
+                values[key] = default(None) if is_callable else default
+        return [
+            value if process is None else process(value)
+            for value, process in zip((values[n] for n in self.names), self.processors, strict=True)
+        ]
+
+    def rows(self, raw: Sequence[Any]) -> list[Any]:
+        row, results = self.row, self.results
+        if row is None:
+            return list(raw)
+        if results is None:
+            return [row(*r) for r in raw]
+        return [row(*(v if p is None else p(v) for v, p in zip(r, results, strict=True))) for r in raw]
+
+
+def _core_plan(stmt: Any, dialect: Dialect, params: Mapping[str, Any] | None, returning_id: bool) -> _CorePlan:
+    keys = tuple(sorted(params)) if params else ()
+    key = (id(dialect), id(stmt), keys, returning_id)
+    plan = _PLANS.get(key)
+    if plan is not None and plan.stmt is stmt and plan.dialect is dialect:
+        return plan
+    target = stmt
+    if returning_id and not list(stmt.exported_columns):
+        target = stmt.returning(stmt.table.c.id)
+    compiled = target.compile(dialect=dialect, column_keys=list(keys), compile_kwargs={"render_postcompile": True})
+    if not dialect.positional:  # pragma: no cover - sqlite (qmark) and asyncpg (numeric_dollar) are positional
+        raise NotImplementedError(f"dialect {dialect.name} is not positional")
+    names = tuple(compiled.positiontup or ())
+    processors = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+    defaults: list[tuple[str, Any, bool]] = []
+    prefetch = [(c, c.default) for c in compiled.insert_prefetch] + [(c, c.onupdate) for c in compiled.update_prefetch]
+    for column, default in prefetch:
+        if default.is_scalar:
+            defaults.append((column.key, default.arg, False))
+        elif default.is_callable:
+            defaults.append((column.key, default.arg, True))
+        else:  # pragma: no cover - no such column in models.py
+            raise NotImplementedError(f"column default of {column} on the fast path")
+    columns = list(target.exported_columns)
+    row: Any = None
+    results: tuple[Callable[[Any], Any] | None, ...] | None = None
+    if columns:
+        row = namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc,no-redef]
+        processing = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        results = processing if any(p is not None for p in processing) else None
+    plan = _CorePlan(stmt, dialect, compiled, compiled.string, names, processors, tuple(defaults), row, results)
+    _PLANS[key] = plan
+    if len(_PLANS) > _PLAN_CACHE_SIZE:
+        _PLANS.popitem(last=False)
+    return plan
 
 
 def _translate(exc: Exception, sql: str) -> Exception:
@@ -360,7 +480,7 @@ async def raw_write(db: Database) -> AsyncIterator[RawTx]:
             conn = inline.writer
             await _begin_immediate(conn, db.busy_timeout_ms)
             try:
-                yield RawTx(conn, True)
+                yield RawTx(conn, True, engine.dialect)
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -380,7 +500,7 @@ async def raw_write(db: Database) -> AsyncIterator[RawTx]:
         except Exception as exc:
             raise _translate(exc, "BEGIN") from exc
         try:
-            yield RawTx(raw, False)
+            yield RawTx(raw, False, engine.dialect)
         except BaseException:
             with contextlib.suppress(Exception):
                 await transaction.rollback()
@@ -396,10 +516,10 @@ async def raw_read(db: Database) -> AsyncIterator[RawTx]:
     """Single-statement reads for the hot path: the inline SQLite reader, or a pooled asyncpg connection."""
     engine: AsyncEngine = db._reader.kw.get("bind") or db.read_engine
     if db.is_sqlite:
-        yield RawTx(_inline(db, engine).reader, True)
+        yield RawTx(_inline(db, engine).reader, True, engine.dialect)
         return
     async with _pg_connection(db, engine) as raw:
-        yield RawTx(raw, False)
+        yield RawTx(raw, False, engine.dialect)
 
 
 async def _init_pg(conn: Any) -> None:

@@ -5,7 +5,9 @@
 - `care.record_incident` — create/update the case's incident: {category, outcome, product, barcode, rating,
   needs_check, case}. Idempotent per (conversation, case).
 
-Both are idempotent, as actions must be (a crash re-runs them).
+`care.record_incident` and `care.find_product` are *quick*: short statements in the step's transaction
+(`QuickContext.tx`), applied exactly once. `wb.check_barcode` is slow (photo decoding, a live WB lookup) and
+idempotent, as slow actions must be (a crash re-runs them).
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from otklik.adapters.db.models import Message
 from otklik.capabilities.care.barcode_check import BuyerInput, check_barcode
 from otklik.capabilities.care.catalog import product_in_text
 from otklik.capabilities.care.incidents import IncidentInput, record_incident
-from otklik.clock import utcnow
 from otklik.conversations import repo
-from otklik.conversations.timers import ActionContext
+from otklik.conversations.timers import ActionContext, QuickContext
 from otklik.core.errors import InvalidInput
 from otklik.platform.plugins import ActionSpec
 
@@ -69,16 +70,16 @@ def _rating(value: Any) -> int | None:
     return int(text) if text.isdigit() and 1 <= int(text) <= 5 else None
 
 
-async def care_record_incident(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
+async def care_record_incident(ctx: QuickContext, args: dict[str, Any]) -> dict[str, Any]:
     """`care.record_incident` {case, category, outcome, product?, barcode?, rating?, needs_check?, phrase?}."""
-    account_id, variables = await _conversation(ctx)
+    variables = ctx.vars
     case = str(args.get("case") or variables.get("case_id") or "").strip()[:64]
     if not case:
         raise InvalidInput("care.record_incident needs `case` (set case_id at the start of the flow)")
     details = {k: v for k, v in (("check", variables.get("check")), ("photos", variables.get("defect_photo"))) if v}
     data = IncidentInput(
         conversation_id=ctx.conversation_id,
-        channel_account_id=account_id,
+        channel_account_id=ctx.account.id,
         case_key=case,
         category=str(args.get("category") or variables.get("category") or "other"),
         outcome=str(args["outcome"]) if args.get("outcome") else None,
@@ -89,17 +90,13 @@ async def care_record_incident(ctx: ActionContext, args: dict[str, Any]) -> dict
         needs_check=str(args.get("needs_check") or "").lower() in ("1", "true", "yes"),
         details=details,
     )
-    async with ctx.runtime.db.write() as session:
-        incident_id = await record_incident(session, data, utcnow())
-    return {"id": incident_id}
+    return {"id": await record_incident(ctx.tx, data, ctx.now)}
 
 
-async def care_find_product(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
+async def care_find_product(ctx: QuickContext, args: dict[str, Any]) -> dict[str, Any]:
     """`care.find_product` {text}: the seller's product the buyer names, by the cached WB card titles.
     Returns {found, nm_id, title}; the flow passes nm_id as `product` to `knowledge.answer`."""
-    text = str(args.get("text") or "")
-    async with ctx.runtime.db.read() as session:
-        found = await product_in_text(session, text)
+    found = await product_in_text(ctx.tx, str(args.get("text") or ""))
     if found is None:
         return {"found": False}
     return {"found": True, "nm_id": found.nm_id, "title": found.title}
@@ -107,6 +104,6 @@ async def care_find_product(ctx: ActionContext, args: dict[str, Any]) -> dict[st
 
 ACTIONS = (
     ActionSpec("wb.check_barcode", wb_check_barcode),
-    ActionSpec("care.find_product", care_find_product),
-    ActionSpec("care.record_incident", care_record_incident),
+    ActionSpec("care.find_product", care_find_product, quick=True),
+    ActionSpec("care.record_incident", care_record_incident, quick=True),
 )

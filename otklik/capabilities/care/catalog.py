@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,10 @@ from otklik.adapters.db.models import WBBarcode, WBProduct
 from otklik.adapters.wildberries import Card, CardsCursor, WBClient
 from otklik.capabilities.care.syncstate import load_state, save_state
 from otklik.clock import utcnow
+from otklik.conversations.repo import as_tx
+
+if TYPE_CHECKING:
+    from otklik.conversations.timers import QuickTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,15 +147,19 @@ class NamedProduct:
     shared: int  # content words the buyer's text and the card title have in common
 
 
-async def product_in_text(session: AsyncSession, text: str, *, language: str = "ru") -> NamedProduct | None:
+_TITLES = select(WBProduct.nm_id, WBProduct.title).limit(5000)
+
+
+async def product_in_text(tx: QuickTx | AsyncSession, text: str, *, language: str = "ru") -> NamedProduct | None:
     """The cached card whose title the buyer names ("после разогревающего геля…" -> "Гель-смазка
-    разогревающая"): the most shared content lemmas, at least two, and no tie."""
+    разогревающая"): the most shared content lemmas, at least two, and no tie. One Core statement: an ORM
+    session, or the quick action's step transaction."""
     from otklik.conversations.nlu.text import lemmas
 
     words = {w for w in lemmas(text[:1000], language) if len(w) > 2}
     if not words:
         return None
-    rows = (await session.execute(select(WBProduct.nm_id, WBProduct.title).limit(5000))).all()
+    rows = await as_tx(tx).fetch(_TITLES)
     scored = sorted(
         ((len(words & {w for w in lemmas(title, language) if len(w) > 2}), nm_id, title) for nm_id, title in rows),
         reverse=True,

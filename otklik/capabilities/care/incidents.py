@@ -11,16 +11,20 @@ import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import CareIncident
 from otklik.capabilities.care.categories import CARE_CATEGORIES, OUTCOMES
 from otklik.conversations.nlu.text import lemmas
+from otklik.conversations.repo import as_tx
 from otklik.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from otklik.conversations.timers import QuickTx
 
 Bucket = Literal["day", "week", "month"]
 _STOP_WORDS = (
@@ -59,40 +63,52 @@ def _check(data: IncidentInput) -> None:
         raise InvalidInput("case key: 1-64 characters")
 
 
-async def record_incident(session: AsyncSession, data: IncidentInput, now: datetime) -> int:
-    """Create or update the incident of (conversation, case): idempotent, so an action re-run after a
-    crash changes nothing. Later calls fill in what is known now (outcome, rating, product…); an empty
-    value never erases an earlier one."""
+_INCIDENT = select(
+    CareIncident.id,
+    CareIncident.outcome,
+    CareIncident.product,
+    CareIncident.barcode,
+    CareIncident.phrase,
+    CareIncident.rating,
+    CareIncident.needs_check,
+    CareIncident.details,
+).where(CareIncident.conversation_id == bindparam("conversation"), CareIncident.case_key == bindparam("case"))
+_NEW_INCIDENT = insert(CareIncident)
+_UPDATE_INCIDENT = update(CareIncident).where(CareIncident.id == bindparam("incident"))
+
+
+async def record_incident(tx: QuickTx | AsyncSession, data: IncidentInput, now: datetime) -> int:
+    """Create or update the incident of (conversation, case): idempotent, so running it again changes
+    nothing. Later calls fill in what is known now (outcome, rating, product…); an empty value never erases
+    an earlier one. Core statements: an ORM session, or the quick action's step transaction."""
     _check(data)
-    row = await session.scalar(
-        select(CareIncident).where(
-            CareIncident.conversation_id == data.conversation_id, CareIncident.case_key == data.case_key
+    tx = as_tx(tx)
+    found = await tx.fetch(_INCIDENT, {"conversation": data.conversation_id, "case": data.case_key})
+    old = found[0] if found else None
+    values: dict[str, Any] = {
+        "category": data.category,
+        "outcome": data.outcome or (old.outcome if old else "unresolved"),
+        "product": data.product[:120] or (old.product if old else ""),
+        "barcode": data.barcode[:32] or (old.barcode if old else ""),
+        "phrase": " ".join(data.phrase.split())[:300] or (old.phrase if old else ""),
+        "rating": data.rating if data.rating is not None else (old.rating if old else None),
+        "needs_check": data.needs_check or bool(old and old.needs_check),
+        "details": {**((old.details or {}) if old else {}), **data.details},
+        "updated_at": now,
+    }
+    if old is None:
+        return await tx.insert_id(
+            _NEW_INCIDENT,
+            {
+                **values,
+                "conversation_id": data.conversation_id,
+                "case_key": data.case_key,
+                "channel_account_id": data.channel_account_id,
+                "created_at": now,
+            },
         )
-    )
-    if row is None:
-        row = CareIncident(
-            conversation_id=data.conversation_id,
-            case_key=data.case_key,
-            channel_account_id=data.channel_account_id,
-            category=data.category,
-            outcome=data.outcome or "unresolved",
-            product="",
-            barcode="",
-            phrase="",
-            needs_check=False,
-            details={},
-            created_at=now,
-        )
-        session.add(row)
-    row.category, row.outcome, row.updated_at = data.category, data.outcome or row.outcome, now
-    row.product = data.product[:120] or row.product
-    row.barcode = data.barcode[:32] or row.barcode
-    row.phrase = " ".join(data.phrase.split())[:300] or row.phrase
-    row.rating = data.rating if data.rating is not None else row.rating
-    row.needs_check = data.needs_check or bool(row.needs_check)
-    row.details = {**(row.details or {}), **data.details}
-    await session.flush()
-    return int(row.id)
+    await tx.execute(_UPDATE_INCIDENT, {**values, "incident": old.id})
+    return int(old.id)
 
 
 # --- dashboard ----------------------------------------------------------------------------------------
