@@ -255,8 +255,10 @@ class Engine:
         else:
             return False
         digression = self.digressions.get(understanding.intent)
-        if digression is None or digression.leads_to == run.state.flow:
+        if digression is None:
             return False
+        if digression.leads_to == run.state.flow and digression.leads_to != digression.flow:
+            return False  # the same topic: the node reads it as its answer (e.g. "не тот товар" again)
         runner_up = max((p for _, p in understanding.alternatives), default=0.0)
         margin = understanding.confidence - runner_up
         where = f"{run.state.flow}/{run.state.node}"
