@@ -98,6 +98,20 @@ nodes:
 """
 
 
+CART = """
+id: r.cart
+start: qty
+nodes:
+  qty: {type: question, kind: number, text: "¿Cuántas unidades?", min: 1, max: 99, save_as: qty, next: confirm}
+  confirm:
+    type: question
+    kind: choice
+    text: "¿Confirmo {{ qty }} unidades?"
+    options: [{title: "Sí", value: "yes", next: done}, {title: "No", value: "no", next: done}]
+  done: {type: end, text: "Pedido: {{ qty }} unidades."}
+"""
+
+
 class Readings:
     """A prepared reading per exact text; anything else is 'other' with no confidence."""
 
@@ -122,13 +136,15 @@ READINGS = Readings(
 
 
 def engine(**pack: object) -> Engine:
-    flows = {f.id: f for f in (parse_flow_yaml(s, ["r.main", "r.wrong", "r.defect", "r.ship"]) for s in FLOWS)}
+    flows = {
+        f.id: f for f in (parse_flow_yaml(s, ["r.main", "r.wrong", "r.defect", "r.ship", "r.cart"]) for s in FLOWS)
+    }
     settings: dict[str, object] = {"id": "r", "language": "ru", "default_flow": "r.main", **pack}
     config = PackConfig(**settings)  # type: ignore[arg-type]
     return Engine(config, flows, READINGS)
 
 
-FLOWS = (MAIN, WRONG, DEFECT, SHIP)
+FLOWS = (MAIN, WRONG, DEFECT, SHIP, CART)
 _seq = iter(range(1, 100_000))
 RU = ContactView(first_name="Анна", language="ru")
 
@@ -403,3 +419,27 @@ nodes:
     diagram = mermaid(parse_flow_yaml(WRONG))
     assert 'n_ask -.->|"interrupt"| digression' in diagram and 'digression -.->|"resume"| n_ask' in diagram
     assert 'n_ask -->|"on_skip"| n_no_label' in diagram
+
+
+# --- 8. correction -------------------------------------------------------------------------------
+
+
+def test_a_correction_changes_the_collected_value_and_reruns_what_depends_on_it() -> None:
+    e = engine()
+    asked = e.handle(at("r.cart", "qty", "input"), text("2"), RU, NOW)
+    assert said(asked) == ["¿Confirmo 2 unidades?"]
+    corrected = e.handle(asked.state, text("mejor 3 unidades"), RU, NOW)
+    assert said(corrected) == ["¿Confirmo 3 unidades?"] and corrected.state.vars["qty"] == 3
+    (why,) = records(corrected, "corrected")
+    assert why["explain"] == "qty: 2 -> 3 at r.cart/qty"
+    assert said(e.handle(corrected.state, text("sí"), RU, NOW)) == ["Pedido: 3 unidades."]
+
+
+def test_a_russian_correction_names_the_old_value_and_must_match_it() -> None:
+    e = engine()
+    state = e.handle(ConversationState(), button("intent:shipping"), RU, NOW).state
+    state = e.handle(state, text("Москва"), RU, NOW).state
+    fixed = e.handle(state, text("нет, не Москва, а Казань"), RU, NOW)
+    assert fixed.state.vars["city"] == "Казань" and said(fixed) == ["Сколько штук?"]
+    unrelated = e.handle(fixed.state, text("не красный, а синий"), RU, NOW)  # not what was said: a re-ask
+    assert unrelated.state.vars["city"] == "Казань" and records(unrelated, "corrected") == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,7 +43,16 @@ from otklik.core.flows.model import (
     WaitNode,
     parse_duration,
 )
-from otklik.core.flows.repair import Digression, Phrases, digressions, fold, interruptible, yes_no_option
+from otklik.core.flows.repair import (
+    Digression,
+    Phrases,
+    correction,
+    digressions,
+    first_number,
+    fold,
+    interruptible,
+    yes_no_option,
+)
 from otklik.core.messages import Attachment, Button, EventKind, InboundEvent, OutboundMessage
 from otklik.core.packs import PackConfig
 from otklik.core.redact import mask_cards, mask_sensitive
@@ -55,6 +64,7 @@ _ACKED = "_operator_acknowledged"
 INTERRUPTED = "interrupted_flow"  # set while an interrupted flow waits on the stack (flows may test it)
 RESUME, DROP, OPERATOR, SKIP = "repair:resume", "repair:drop", "repair:operator", "repair:skip"
 _FREE_TEXT_OPERATOR = 0.9  # at a free-text question an operator request must be this sure
+_LAST_ANSWER = "_last_answer"  # {flow, node} of the last question answered: what a correction changes
 _OWN_VARS = ("last_text", INTERRUPTED)  # conversation-level: never restored from an interrupted frame
 _BUYER_INPUT = (EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT)
 
@@ -229,6 +239,8 @@ class Engine:
             self._cancel(run, node)
             return
         if not self._answer_like(run):
+            if self._corrects(run):
+                return
             if self._is_skip(run, node):
                 self._skip(run, node)
                 return
@@ -454,9 +466,12 @@ class Engine:
         self._enter(run, flow_id or self.pack.default_flow, None)
 
     def _answer(self, run: _Run, node: QuestionNode) -> None:
-        if node.kind == "text" and self._is_cancel(run):  # any text is a valid free-text answer
-            self._cancel(run, node)
-            return
+        if node.kind == "text":  # any text is a valid free-text answer: cancel and correction come first
+            if self._is_cancel(run):
+                self._cancel(run, node)
+                return
+            if self._corrects(run):
+                return
         language = self._language(run)
         parsed = parse_answer(
             node,
@@ -471,6 +486,8 @@ class Engine:
         if parsed is None:
             if self._is_cancel(run):
                 self._cancel(run, node)
+            elif self._corrects(run):
+                pass
             elif self._is_skip(run, node):
                 self._skip(run, node)
             elif not self._interrupts(run, node):
@@ -480,8 +497,68 @@ class Engine:
         run.input_pending = False
         if node.save_as:
             run.state.vars[node.save_as] = _storable(value, sensitive=node.sensitive)
+            if not node.sensitive:
+                run.state.vars[_LAST_ANSWER] = {"flow": run.state.flow, "node": run.state.node}
         run.state.retries = 0
         self._goto(run, override or node.next)
+
+    def _corrects(self, run: _Run) -> bool:
+        """ "Нет, не крем, а гель", "mejor 3 unidades": the last answered question of this flow gets the new
+        value and the flow goes on from there again (what depends on the value is re-run)."""
+        text = (run.event.text or "").strip()
+        last = run.state.vars.get(_LAST_ANSWER)
+        found = correction(text) if text else None
+        if found is None or not isinstance(last, dict) or last.get("flow") != run.state.flow:
+            return False
+        flow = self.flows.get(run.state.flow or "")
+        node_id = str(last.get("node") or "")
+        target = flow.nodes.get(node_id) if flow is not None else None
+        if not isinstance(target, QuestionNode) or not target.save_as or target.sensitive:
+            return False
+        old, new = found
+        before = run.state.vars.get(target.save_as)
+        if old and fold(old) not in fold(str(before or "")):
+            return False  # it corrects something else
+        parsed = self._parse_as(run, target, new)
+        if parsed is None:
+            return False
+        value, override = parsed
+        run.effects.append(
+            Record(
+                "corrected",
+                {
+                    "flow": run.state.flow,
+                    "node": node_id,
+                    "var": target.save_as,
+                    "explain": f"{target.save_as}: {before!s:.60} -> {value!s:.60} at {run.state.flow}/{node_id}",
+                },
+            )
+        )
+        run.state.vars[target.save_as] = _storable(value, sensitive=False)
+        run.input_pending = False
+        run.state.retries = 0
+        run.state.node = node_id
+        self._goto(run, override or target.next)
+        return True
+
+    def _parse_as(self, run: _Run, node: QuestionNode, text: str) -> tuple[object, str | None] | None:
+        candidates = [text]
+        number = first_number(text) if node.kind == "number" else None
+        if number is not None:
+            candidates.append(number)
+        for candidate in candidates:
+            event = replace(run.event, kind=EventKind.TEXT, text=candidate, payload=None)
+            parsed = parse_answer(
+                node,
+                event,
+                language=self._language(run),
+                fallback=self.pack.language,
+                region=self.pack.region,
+                today=run.now.date(),
+            )
+            if parsed is not None:
+                return parsed
+        return None
 
     def _yes_no(self, run: _Run, node: QuestionNode) -> tuple[object, str | None] | None:
         """ "да" / "не надо" at a choice question whose options are `yes` and `no`."""

@@ -140,3 +140,40 @@ def yes_no_option(node: QuestionNode, answer: bool) -> str | None:
     if node.kind != "choice" or not values >= YES_NO:
         return None
     return "yes" if answer else "no"
+
+
+_CORRECTIONS = (
+    # "нет, не крем, а гель", "не 2, а 3", "ой, не красный а синий"
+    re.compile(r"^(?:(?:нет|ой|извините|простите)\W+)*не\s+(?P<old>[^,]+?)\s*,?\s+а\s+(?P<new>.+)$", re.I),
+    # "исправлю: гель", "поправка - 3 штуки"
+    re.compile(r"^(?:исправ\w*|поправка|точнее)\W+(?P<new>.+)$", re.I),
+    # "mejor 3 unidades", "no, mejor el kit de 8"
+    re.compile(r"^(?:no\W+)?mejor\W+(?P<new>.+)$", re.I),
+    # "perdón, son 3", "corrijo: 5 cámaras"
+    re.compile(r"^(?:perd[oó]n|corrijo|en realidad)\W+(?:(?:son|eran|es|era)\s+)?(?P<new>.+)$", re.I),
+    # "no son 2, son 3"
+    re.compile(r"^no\s+(?:son|es|eran|era)\s+(?P<old>[^,]+?),\s*(?:son|es|eran|era)\s+(?P<new>.+)$", re.I),
+)
+
+
+def correction(text: str) -> tuple[str, str] | None:
+    """(old, new) when the message corrects something said before: "нет, не крем, а гель" -> ("крем",
+    "гель"); "mejor 3 unidades" -> ("", "3 unidades")."""
+    stripped = " ".join(text.strip().rstrip(".!").split())
+    for pattern in _CORRECTIONS:
+        match = pattern.match(stripped)
+        if match:
+            groups = match.groupdict()
+            new = (groups.get("new") or "").strip(" ,.:-")
+            if new:
+                return (groups.get("old") or "").strip(" ,.:-"), new
+    return None
+
+
+_FIRST_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
+
+
+def first_number(text: str) -> str | None:
+    """ "3 unidades" -> "3" (a corrected number is often written with its unit)."""
+    match = _FIRST_NUMBER.search(text)
+    return match.group(0) if match else None

@@ -163,3 +163,21 @@ async def test_a_question_at_the_rating_is_answered_not_dropped(care: Care) -> N
     assert "Возврат оформляется через Wildberries" in replies[0] and "Хорошо!" not in " ".join(replies)
     stored = await state(care)
     assert stored["stack"] == [] and stored["flow"] == "care.return_refund"  # the rating is not offered again
+
+
+async def test_the_buyer_corrects_the_product_name_and_the_case_follows(care: Care) -> None:
+    chat = await open_chat(care)
+    await chat.send(text="после вашего средства жжение и краснота на коже")
+    article, which = await chat.texts(2)
+    assert "Каким средством" in which
+    await chat.send(text="крем с ромашкой для рук")
+    assert "Позвать менеджера" in (await chat.texts(1))[0]
+    await chat.send(text="нет, не крем, а разогревающий гель")
+    assert "Позвать менеджера" in (await chat.texts(1))[0]  # asked again after the case was updated
+    stored = await state(care)
+    assert stored["vars"]["product_name"] == "разогревающий гель"
+    assert stored["vars"]["product"] == str(OUR_NM)  # matched to the seller's card this time
+    (why,) = await events(care, "corrected")
+    assert why["var"] == "product_name" and why["node"] == "ask_product"
+    (incident,) = await incidents(care)
+    assert (incident.category, incident.product, incident.outcome) == ("side_effect", str(OUR_NM), "unresolved")
