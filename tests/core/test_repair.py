@@ -443,3 +443,28 @@ def test_a_russian_correction_names_the_old_value_and_must_match_it() -> None:
     assert fixed.state.vars["city"] == "Казань" and said(fixed) == ["Сколько штук?"]
     unrelated = e.handle(fixed.state, text("не красный, а синий"), RU, NOW)  # not what was said: a re-ask
     assert unrelated.state.vars["city"] == "Казань" and records(unrelated, "corrected") == []
+
+
+def test_a_choice_of_intents_takes_the_described_intent_as_the_option() -> None:
+    source = """
+id: r.which
+start: which
+nodes:
+  which:
+    type: question
+    kind: choice
+    text: "Что случилось?"
+    options: [{title: "Брак", value: defect, next: d}, {title: "Не тот товар", value: wrong, next: w}]
+  d: {type: end, text: "Про брак."}
+  w: {type: end, text: "Про пересорт."}
+"""
+    flows = {
+        f.id: f
+        for f in (
+            parse_flow_yaml(x, ["r.main", "r.wrong", "r.defect", "r.ship", "r.cart", "r.which"])
+            for x in (*FLOWS, source)
+        )
+    }
+    e = Engine(PackConfig(id="r", language="ru", default_flow="r.main"), flows, READINGS)
+    result = e.handle(at("r.which", "which", "input"), text("товар бракованный"), RU, NOW)
+    assert said(result) == ["Про брак."] and result.state.stack == []  # an answer, not an interruption

@@ -482,7 +482,7 @@ class Engine:
             today=run.now.date(),
         )
         if parsed is None:
-            parsed = self._yes_no(run, node)
+            parsed = self._yes_no(run, node) or self._option_of_intent(run, node)
         if parsed is None:
             if self._is_cancel(run):
                 self._cancel(run, node)
@@ -559,6 +559,15 @@ class Engine:
             if parsed is not None:
                 return parsed
         return None
+
+    def _option_of_intent(self, run: _Run, node: QuestionNode) -> tuple[object, str | None] | None:
+        """At a choice question whose option values are intents ("Что случилось?" → wrong_item, …), a
+        confident reading of one of them is that option: the buyer described it instead of pressing it."""
+        reading = run.understanding
+        if node.kind != "choice" or reading is None or reading.confidence < self.pack.interrupt_confidence:
+            return None
+        option = next((o for o in node.options if o.value == reading.intent), None)
+        return (option.value, option.next) if option is not None else None
 
     def _yes_no(self, run: _Run, node: QuestionNode) -> tuple[object, str | None] | None:
         """ "да" / "не надо" at a choice question whose options are `yes` and `no`."""
