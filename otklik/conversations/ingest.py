@@ -26,6 +26,7 @@ from otklik.conversations.outbox import outbound_row, outbox_row
 from otklik.conversations.sealed import SEALED, seal_text
 from otklik.conversations.understanding import understand
 from otklik.core.conversation import (
+    CloseDrafts,
     ContactView,
     ConversationState,
     Effect,
@@ -364,7 +365,19 @@ class Ingest:
                 await writer.update_contact(conv.contact_id, subscribed=effect.subscribed)
                 logs.append(_log(now, "subscription", conv.id, {"subscribed": effect.subscribed}))
             elif isinstance(effect, Handoff):
-                logs.append(_log(now, "handoff", conv.id, {"priority": effect.priority, "reason": effect.reason}))
+                data = {"priority": effect.priority, "reason": effect.reason}
+                if effect.context:
+                    data["context"] = effect.context
+                logs.append(_log(now, "handoff", conv.id, data))
+            elif isinstance(effect, CloseDrafts):
+                logs.append(
+                    _log(
+                        now,
+                        "drafts_closed",
+                        conv.id,
+                        {"flow": effect.flow, "reason": effect.reason, "case": effect.case},
+                    )
+                )
             elif isinstance(effect, Record):
                 logs.append(_log(now, effect.kind, conv.id, effect.data))
         await writer.log_events(logs)

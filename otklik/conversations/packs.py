@@ -42,6 +42,19 @@ def load_pack(name: str, extra_dirs: tuple[Path, ...] = ()) -> Pack:
         for key in ("operator_words", "stop_words", "resubscribe_words")
         if key in data
     }
+    repair = data.get("repair") or {}
+    if not isinstance(repair, dict):
+        raise InvalidInput("pack.yaml: repair must be a mapping")
+    phrases = {
+        key: tuple(str(w) for w in repair[key])
+        for key in ("cancel_words", "skip_phrases", "yes_words", "no_words")
+        if isinstance(repair.get(key), list)
+    }
+    numbers = {
+        key: float(repair[key])
+        for key in ("interrupt_confidence", "interrupt_margin", "stack_timeout")
+        if repair.get(key) is not None
+    }
     config = PackConfig(
         id=str(data["id"]),
         language=str(data.get("language", "ru")),
@@ -50,7 +63,11 @@ def load_pack(name: str, extra_dirs: tuple[Path, ...] = ()) -> Pack:
         deep_links={str(k): str(v) for k, v in (data.get("deep_links") or {}).items()},
         threshold=float(data.get("threshold", 0.5)),
         texts=dict(data.get("texts") or {}),
+        languages=tuple(str(x) for x in data.get("languages") or ()),
     )
+    config = replace(config, **phrases, **numbers)  # type: ignore[arg-type]
+    if repair.get("stack_depth") is not None:
+        config = replace(config, stack_depth=max(1, min(int(repair["stack_depth"]), 5)))
     if "operator_words" in words:
         config = replace(config, operator_words=words["operator_words"])
     if "stop_words" in words:

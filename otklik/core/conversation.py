@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -28,6 +29,8 @@ class ConversationState:
     retries: int = 0
     priority: bool = False
     vars: dict[str, Any] = field(default_factory=dict)
+    # interrupted flows, oldest first: {flow, node, waiting, vars, at, reason} (conversation repair)
+    stack: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class ConversationState:
             "retries": self.retries,
             "priority": self.priority,
             "vars": self.vars,
+            "stack": self.stack,
         }
 
     @classmethod
@@ -53,10 +57,13 @@ class ConversationState:
             retries=int(data.get("retries") or 0),
             priority=bool(data.get("priority")),
             vars=dict(data.get("vars") or {}),
+            stack=[dict(f) for f in data.get("stack") or [] if isinstance(f, dict)],
         )
 
     def copy(self) -> ConversationState:
-        return ConversationState.from_dict(self.to_dict() | {"vars": dict(self.vars)})
+        return ConversationState.from_dict(
+            self.to_dict() | {"vars": dict(self.vars), "stack": copy.deepcopy(self.stack)}
+        )
 
 
 # --- commands: the named ways to change a state outside the engine (each returns a new state) ---
@@ -135,6 +142,17 @@ class Send:
 class Handoff:
     priority: bool
     reason: str
+    context: dict[str, Any] = field(default_factory=dict)  # where the buyer was: flow, node, stack, intent
+
+
+@dataclass(frozen=True, slots=True)
+class CloseDrafts:
+    """The buyer cancelled a flow: whatever it left half-done (a claim or order draft, an open case) is
+    closed with `reason`. The kernel records it; capabilities close their own drafts of the case."""
+
+    flow: str
+    reason: str
+    case: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +183,7 @@ class Record:
     data: dict[str, Any]
 
 
-Effect = Send | Handoff | StartTimer | RunAction | SetSubscribed | Record
+Effect = Send | Handoff | StartTimer | RunAction | SetSubscribed | Record | CloseDrafts
 
 
 @dataclass(frozen=True, slots=True)

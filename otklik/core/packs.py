@@ -37,7 +37,101 @@ DEFAULT_TEXTS: dict[str, dict[str, str]] = {
         "en": "That did not work, please try again later.",
         "es": "No pudimos completar la solicitud, probá más tarde.",
     },
+    # conversation repair (docs/flows.md#conversation-repair); a pack overrides any of them in `texts:`
+    "resume": {
+        "ru": "Вернёмся к предыдущему вопросу?",
+        "en": "Shall we go back to the previous question?",
+        "es": "¿Volvemos a lo que estábamos viendo?",
+    },
+    "resume_yes": {"ru": "Да, вернёмся", "en": "Yes, go back", "es": "Sí, volvamos"},
+    "resume_no": {"ru": "Нет, не нужно", "en": "No, thanks", "es": "No, gracias"},
+    "resume_dropped": {
+        "ru": "Хорошо. Если понадобится что-то ещё — просто напишите.",
+        "en": "All right. If you need anything else, just write.",
+        "es": "Perfecto. Si necesitás algo más, escribime.",
+    },
+    "cancelled": {
+        "ru": "Хорошо, отменил. Если понадобится что-то ещё — просто напишите.",
+        "en": "All right, cancelled. If you need anything else, just write.",
+        "es": "Listo, lo cancelé. Si necesitás algo más, escribime.",
+    },
+    "skipped": {
+        "ru": "Хорошо, обойдёмся без этого.",
+        "en": "All right, we will do without it.",
+        "es": "Está bien, seguimos sin eso.",
+    },
+    "reask_hint": {
+        "ru": "Ответьте, пожалуйста, одним сообщением.",
+        "en": "Please answer in one message.",
+        "es": "Respondé, por favor, en un solo mensaje.",
+    },
+    "reask_hint_photo": {
+        "ru": "Чтобы отправить фото, нажмите на скрепку 📎 рядом с полем ввода и выберите снимок.",
+        "en": "To send a photo, tap the paperclip 📎 next to the text field and choose a picture.",
+        "es": "Para enviar una foto, tocá el clip 📎 junto al campo de texto y elegí la imagen.",
+    },
+    "reask_hint_file": {
+        "ru": "Прикрепите файл через скрепку 📎 рядом с полем ввода.",
+        "en": "Attach the file with the paperclip 📎 next to the text field.",
+        "es": "Adjuntá el archivo con el clip 📎 junto al campo de texto.",
+    },
+    "reask_hint_number": {
+        "ru": "Нужно только число, без букв — например, 12345.",
+        "en": "Just the number, without letters — for example, 12345.",
+        "es": "Solo el número, sin letras; por ejemplo, 12345.",
+    },
+    "reask_hint_choice": {
+        "ru": "Можно нажать кнопку или написать номер варианта.",
+        "en": "Tap a button or write the option's number.",
+        "es": "Podés tocar un botón o escribir el número de la opción.",
+    },
+    "reask_hint_phone": {
+        "ru": "Напишите номер телефона цифрами, например +7 916 123-45-67.",
+        "en": "Write the phone number in digits, e.g. +44 20 7946 0958.",
+        "es": "Escribí el teléfono en números, por ejemplo 11 5555-1234.",
+    },
+    "reask_hint_date": {
+        "ru": "Напишите дату, например 31.12 или «завтра».",
+        "en": "Write a date, e.g. 31.12 or “tomorrow”.",
+        "es": "Escribí una fecha, por ejemplo 31/12 o «mañana».",
+    },
+    "reask_hint_email": {
+        "ru": "Напишите адрес почты целиком, например name@mail.ru.",
+        "en": "Write the whole e-mail address, e.g. name@example.com.",
+        "es": "Escribí el correo completo, por ejemplo nombre@gmail.com.",
+    },
+    "reask_last": {
+        "ru": "Кажется, не получается. Можно попробовать ещё раз или позвать менеджера.",
+        "en": "It does not seem to work. You can try once more or ask for a person.",
+        "es": "Parece que no funciona. Podés intentar de nuevo o hablar con una persona.",
+    },
+    "button_operator": {"ru": "Позвать менеджера", "en": "Ask for a person", "es": "Hablar con una persona"},
+    "button_skip": {"ru": "Не могу / пропустить", "en": "I can't / skip", "es": "No puedo / saltar"},
 }
+
+#: Whole-message words that cancel the current flow (compared folded: lower case, no accents or marks).
+CANCEL_WORDS = (
+    "отмена", "отменить", "отмени", "отменяю", "не надо", "не нужно", "уже не надо", "уже не нужно",
+    "передумал", "передумала", "я передумал", "я передумала", "забудь", "забудьте", "хватит", "неважно",
+    "cancel", "never mind", "forget it",
+    "cancelar", "cancela", "cancelá", "cancelo", "olvidalo", "olvídalo", "olvidate", "dejalo", "déjalo",
+    "ya no", "no importa", "me arrepentí", "cambié de idea",
+)  # fmt: skip
+#: Phrases (anywhere in the message) that say "I cannot give what you ask": the node's `on_skip`.
+SKIP_PHRASES = (
+    "у меня нет", "нет штрихкода", "нет штрих кода", "нет этикетки", "нет фото", "нет чека", "нету",
+    "не могу", "не смогу", "не получается", "не получится", "не знаю", "без фото", "выбросил*", "выкинул*",
+    "не сохранил*", "пропустить", "пропусти", "потерял*",
+    "i don't have", "i can't", "skip",
+    "no tengo", "no puedo", "no sé", "no se donde", "sin foto", "lo tiré", "saltar", "omitir", "perdí",
+)  # fmt: skip
+YES_WORDS = (
+    "да", "ага", "угу", "конечно", "давайте", "давай", "да давайте", "хорошо", "ок", "окей", "ok", "верно",
+    "yes", "sure", "si", "sí", "dale", "claro", "bueno", "de una",
+)  # fmt: skip
+NO_WORDS = (
+    "нет", "не", "неа", "нет спасибо", "не надо", "не нужно", "no", "no thanks", "no gracias", "nop",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +150,23 @@ class PackConfig:
     operator_intent: str = "operator_request"
     operator_confidence: float = 0.8
     texts: dict[str, Text] = field(default_factory=dict)
+    # the languages the pack answers in; a buyer's own language is used only when it is one of them
+    languages: tuple[str, ...] = ()
+    # conversation repair (docs/flows.md#conversation-repair)
+    cancel_words: tuple[str, ...] = CANCEL_WORDS
+    skip_phrases: tuple[str, ...] = SKIP_PHRASES
+    yes_words: tuple[str, ...] = YES_WORDS
+    no_words: tuple[str, ...] = NO_WORDS
+    interrupt_confidence: float = 0.75  # a message is another intent only this sure...
+    interrupt_margin: float = 0.3  # ...and this far ahead of the runner-up
+    stack_depth: int = 3  # interrupted flows kept for "shall we go back?"
+    stack_timeout: float = 24 * 3600.0  # seconds; an older interrupted flow is dropped quietly
+
+    def speaks(self, language: str | None) -> str:
+        """The language to answer in: the buyer's when the pack speaks it, else the pack's."""
+        if language and (language == self.language or language in self.languages):
+            return language
+        return self.language
 
     def text(self, key: str) -> Text:
         return self.texts.get(key) or DEFAULT_TEXTS.get(key) or ""

@@ -213,7 +213,12 @@ async def test_a_draft_is_tried_in_the_console_while_buyers_get_the_published_fl
     )
     replies = step.json()["replies"]
     assert any(r["kind"] == "note" and "defective_item" in r["text"] for r in replies)
-    assert any(r["kind"] == "bot" for r in replies)
+    assert any(r["kind"] == "note" and "care.record_incident" in r["text"] for r in replies)  # case opened
+    done = await admin.post_json(
+        f"/admin/flows/{KEY}/console",
+        {"version": 2, "action": "action_ok", "state": step.json()["state"], "step": 3},
+    )
+    assert any(r["kind"] == "bot" and "фото" in r["text"] for r in done.json()["replies"])
     old = await admin.post_json(f"/admin/flows/{KEY}/console", {"version": 1, "action": "start"})
     assert old.json()["replies"][0]["text"].startswith(GREETING)
     assert await row_counts(otklik) == stored  # the console stored nothing and sent nothing
@@ -288,10 +293,11 @@ def test_the_diagram_cannot_carry_markup_or_mermaid_syntax() -> None:
     assert text is not None
     for line in text.splitlines()[1:]:
         assert re.fullmatch(
-            r'    (start\(\(\(start\)\)\) --> n_\w+|n_\w+\S*"[\w #;:./→-]*"\S*|n_\w+ -->\|"[\w #;:./→-]*"\| n_\w+)',
+            r'    (start\(\(\(start\)\)\) --> n_\w+|n_\w+\S*"[\w #;:./→-]*"\S*|n_\w+ -->\|"[\w #;:./→-]*"\| n_\w+'
+            r'|n_\w+ -\.->\|"interrupt"\| digression\(\(\(other intent\)\)\)|digression -\.->\|"resume"\| n_\w+)',
             line,
         ), line
-    assert "<" not in text and ">" not in text.replace("-->", "").replace("n_a>", "")
+    assert "<" not in text and ">" not in text.replace("-->", "").replace("-.->", "").replace("n_a>", "")
     assert "#60;img src#61;x onerror#61;alert#40;1#41;#62;" in text and "%%" not in text
 
 

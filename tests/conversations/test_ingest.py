@@ -49,7 +49,7 @@ async def test_a_redelivered_event_gets_one_reply(otklik: Otklik) -> None:
 async def test_web_chat_replies_are_delivered_locally_exactly_once_and_in_order(otklik: Otklik) -> None:
     account = webchat_id(otklik)
     await otklik.ingest(ev(account, "m1", "/start"))
-    await otklik.ingest(ev(account, "m2", "intent:defective_item", kind=EventKind.BUTTON))
+    await otklik.ingest(ev(account, "m2", "intent:delivery_issue", kind=EventKind.BUTTON))  # no action first
     while await otklik.dispatcher.run_once():
         pass
     async with otklik.db.read() as session:
@@ -66,7 +66,7 @@ async def test_web_chat_replies_are_delivered_locally_exactly_once_and_in_order(
             .all()
         )
     assert rows and all(r.status == "sent" and r.send_count == 1 for r in rows)
-    assert texts[0].startswith("Здравствуйте") and texts[-1].startswith("Очень жаль")
+    assert texts[0].startswith("Здравствуйте") and texts[-1].startswith("Этого достаточно")
 
 
 async def remote_account(app: Otklik, sender: RecordingSender, pack: str = "echo") -> int:

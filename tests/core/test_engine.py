@@ -77,9 +77,9 @@ class FixedClassifier:
         return self.readings.get(text, Understanding("other", 0.0))
 
 
-def make_engine(classifier: object | None = None) -> Engine:
+def make_engine(classifier: object | None = None, languages: tuple[str, ...] = ()) -> Engine:
     flow = parse_flow_yaml(MAIN)
-    pack = PackConfig(id="t", language="ru", default_flow="t.main", deep_links={"cb": "t.main"})
+    pack = PackConfig(id="t", language="ru", default_flow="t.main", deep_links={"cb": "t.main"}, languages=languages)
     return Engine(pack, {flow.id: flow}, classifier or KeywordClassifier({"defect": ["брак"], "wrong": ["не тот"]}))
 
 
@@ -115,9 +115,12 @@ def test_first_free_text_is_greeted_and_routed_at_once() -> None:
     assert result.state.vars["intent"] == "defect"
 
 
-def test_language_variant_follows_the_contact() -> None:
-    result = make_engine().handle(ConversationState(), text("hola"), ContactView("Ana", language="es"), NOW)
+def test_language_variant_follows_the_contact_when_the_pack_speaks_it() -> None:
+    bilingual = make_engine(languages=("ru", "es"))
+    result = bilingual.handle(ConversationState(), text("hola"), ContactView("Ana", language="es"), NOW)
     assert texts(result)[0] == "¡Hola, Ana!"
+    russian_only = make_engine().handle(ConversationState(), text("hola"), ContactView("Ana", language="es"), NOW)
+    assert texts(russian_only)[0] == "Привет, Ana!"  # the browser's language alone does not decide
 
 
 def test_router_asks_when_nothing_is_pending_and_accepts_intent_buttons() -> None:

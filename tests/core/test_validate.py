@@ -97,7 +97,7 @@ def test_diagram_labels_carry_no_markup_or_mermaid_syntax() -> None:
         "  b: {type: end}\n"
     )
     text = mermaid(flow)
-    assert "<" not in text and ">|" not in text.replace("-->|", "") and "#60;img" in text
+    assert "<" not in text and ">|" not in text.replace("-->|", "").replace("-.->|", "") and "#60;img" in text
 
 
 def test_unknown_intents_are_reported_when_the_pack_is_known() -> None:

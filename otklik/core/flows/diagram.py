@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from otklik.core.flows.model import ConditionNode, Flow, IntentRouterNode, QuestionNode
+from otklik.core.flows.model import ConditionNode, Flow, IntentRouterNode, QuestionNode, WaitNode
 
 _SHAPES = {
     "message": ("[", "]"),
@@ -22,6 +22,8 @@ _SHAPES = {
 
 def mermaid(flow: Flow) -> str:
     lines = ["flowchart TD", f"    start(((start))) --> {_id(flow.start)}"]
+    if flow.on_cancel:
+        lines.append(f'    cancel(((cancel))) -.->|"on_cancel"| {_id(flow.on_cancel)}')
     for node_id, node in flow.nodes.items():
         left, right = _SHAPES.get(node.type, ("[", "]"))
         label = f"{node_id}: {node.type}" + (f" → {node.flow}" if node.type == "goto" else "")
@@ -34,7 +36,25 @@ def mermaid(flow: Flow) -> str:
             lines += [f'    {_id(node_id)} -->|"if {i + 1}"| {_id(b.next)}' for i, b in enumerate(node.branches)]
         elif isinstance(node, QuestionNode):
             lines += [f'    {_id(node_id)} -->|"{_label(o.value)}"| {_id(o.next)}' for o in node.options if o.next]
+        if isinstance(node, QuestionNode | WaitNode) and _resumable(node):
+            # conversation repair: another intent may interrupt here; the buyer is offered to come back
+            lines.append(f'    {_id(node_id)} -.->|"{_label(_interrupt_label(node))}"| digression(((other intent)))')
+            lines.append(f'    digression -.->|"resume"| {_id(node_id)}')
     return "\n".join(lines) + "\n"
+
+
+def _resumable(node: QuestionNode | WaitNode) -> bool:
+    """Another intent may interrupt the node and the buyer is offered to come back (a free-text question
+    is not interrupted unless it says so)."""
+    if node.interruptible is False or node.resume_text == "":
+        return False
+    return not (node.interruptible is None and isinstance(node, QuestionNode) and node.kind == "text")
+
+
+def _interrupt_label(node: QuestionNode | WaitNode) -> str:
+    if isinstance(node.interruptible, list):
+        return "interrupt: " + ", ".join(node.interruptible)
+    return "interrupt"
 
 
 def _id(node_id: str) -> str:

@@ -5,13 +5,15 @@ Nothing here does I/O; the runtime stores the state and carries out the effects 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from otklik.core.conversation import (
     OPERATOR_ACKED,
+    CloseDrafts,
     ContactView,
     ConversationState,
     Effect,
@@ -42,6 +44,16 @@ from otklik.core.flows.model import (
     WaitNode,
     parse_duration,
 )
+from otklik.core.flows.repair import (
+    Digression,
+    Phrases,
+    correction,
+    digressions,
+    first_number,
+    fold,
+    interruptible,
+    yes_no_option,
+)
 from otklik.core.messages import Attachment, Button, EventKind, InboundEvent, OutboundMessage
 from otklik.core.packs import PackConfig
 from otklik.core.redact import mask_cards, mask_sensitive
@@ -49,6 +61,12 @@ from otklik.core.templates import pick_language, render
 from otklik.core.understanding import IntentClassifier, Understanding
 
 MAX_STEPS = 64
+_ACKED = OPERATOR_ACKED
+INTERRUPTED = "interrupted_flow"  # set while an interrupted flow waits on the stack (flows may test it)
+RESUME, DROP, OPERATOR, SKIP = "repair:resume", "repair:drop", "repair:operator", "repair:skip"
+_FREE_TEXT_OPERATOR = 0.9  # at a free-text question an operator request must be this sure
+_LAST_ANSWER = "_last_answer"  # {flow, node} of the last question answered: what a correction changes
+_OWN_VARS = ("last_text", INTERRUPTED)  # conversation-level: never restored from an interrupted frame
 _BUYER_INPUT = (EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT)
 
 
@@ -77,6 +95,11 @@ class Engine:
         self.pack = pack
         self.flows = flows
         self.classifier = classifier
+        self.cancel_words = Phrases(pack.cancel_words)
+        self.skip_phrases = Phrases(pack.skip_phrases)
+        self.yes_words = Phrases(pack.yes_words)
+        self.no_words = Phrases(pack.no_words)
+        self.digressions: dict[str, Digression] = digressions(flows, pack.default_flow, pack.operator_intent)
 
     def handle(
         self,
@@ -127,28 +150,38 @@ class Engine:
                 run.effects.append(Send(self._msg(run, self.pack.text("with_operator"))))
             return
         if state.status == Status.CLOSED:
-            run.state = ConversationState(vars=dict(state.vars))
+            kept = {k: v for k, v in state.vars.items() if k != INTERRUPTED}
+            run.state = ConversationState(vars=kept)
         if command.startswith("/start"):
             self._on_start(run, run.event.payload or command[6:].strip())
             return
-        if command in self.pack.operator_words:
+        if command in self.pack.operator_words or self._payload(run) == OPERATOR:
             self._handoff(run, priority=False, reason="buyer_request", text=None)
             return
         if text:  # what the buyer last wrote (a knowledge answer reads it); a button press clears it
             run.state.vars["last_text"] = (mask_sensitive(text) if sensitive else mask_cards(text))[:1000]
         else:
             run.state.vars.pop("last_text", None)
-        if run.event.kind == EventKind.BUTTON and (run.event.payload or "").startswith("flow:"):
-            self._enter(run, (run.event.payload or "")[5:], None)
+        if self._payload(run).startswith("flow:"):
+            self._clear_stack(run, "flow_button")
+            self._enter(run, self._payload(run)[5:], None)
             return
         if text and self._escalates(run, text):
             return
+        self._expire_frames(run)
         run.input_pending = True
+        if run.state.waiting == "resume":
+            self._on_resume_answer(run, text)
+            return
         self._dispatch_input(run)
 
+    def _payload(self, run: _Run) -> str:
+        return (run.event.payload or "") if run.event.kind == EventKind.BUTTON else ""
+
     def _escalates(self, run: _Run, text: str) -> bool:
-        """Red flags and an explicit wish for a human hand the conversation over at once."""
-        language = run.contact.language or self.pack.language
+        """Red flags and an explicit wish for a human hand the conversation over at once, at any node of
+        any flow, before the node reads the message."""
+        language = self._language(run)
         understanding = run.understanding or self.classifier.understand(text, language)
         run.understanding = understanding
         run.effects.append(
@@ -158,12 +191,9 @@ class Engine:
             self._handoff(run, priority=True, reason=f"red_flag:{understanding.red_flag}", text=None)
             return True
         question = self._current(run)
-        asks_free_text = isinstance(question, QuestionNode) and question.kind == "text"
-        if (
-            understanding.intent == self.pack.operator_intent
-            and not asks_free_text
-            and understanding.confidence >= self.pack.operator_confidence
-        ):
+        free_text = isinstance(question, QuestionNode) and question.kind == "text" and run.state.waiting == "input"
+        needed = max(self.pack.operator_confidence, _FREE_TEXT_OPERATOR) if free_text else self.pack.operator_confidence
+        if understanding.intent == self.pack.operator_intent and understanding.confidence >= needed:
             self._handoff(run, priority=False, reason="buyer_request", text=None)
             return True
         return False
@@ -176,22 +206,273 @@ class Engine:
         elif state.waiting == "input" and isinstance(node, QuestionNode):
             self._answer(run, node)
         elif state.waiting == "input" and isinstance(node, IntentRouterNode):
-            self._route(run, node)
+            if self._is_cancel(run):
+                self._cancel(run, None)
+            else:
+                self._route(run, node)
         elif state.waiting == "timer" and isinstance(node, WaitNode):
-            self._goto(run, node.on_reply or node.next)
+            self._on_wait_reply(run, node)
         elif state.waiting == "action":
-            run.effects.append(Record("message_during_action", {}))
+            if self._is_cancel(run):
+                self._cancel(run, None)
+            else:
+                run.effects.append(Record("message_during_action", {}))
         else:
             self._enter(run, self.pack.default_flow, None)
+
+    # --- conversation repair ---------------------------------------------------------------------
+
+    def _is_cancel(self, run: _Run) -> bool:
+        text = (run.event.text or "").strip()
+        return bool(text) and run.state.flow is not None and self.cancel_words.says(text, max_words=4)
+
+    def _is_skip(self, run: _Run, node: QuestionNode | WaitNode) -> bool:
+        if self._payload(run) == SKIP:
+            return True
+        text = (run.event.text or "").strip()
+        if not text or (isinstance(node, QuestionNode) and node.kind == "text" and not node.on_skip):
+            return False
+        return self.skip_phrases.found(text) is not None and len(fold(text).split()) <= 20
+
+    def _on_wait_reply(self, run: _Run, node: WaitNode) -> None:
+        """A message while a `wait` node waits: cancel, skip, another intent, else `on_reply` (the answer)."""
+        if self._is_cancel(run):
+            self._cancel(run, node)
+            return
+        if not self._answer_like(run):
+            if self._corrects(run):
+                return
+            if self._is_skip(run, node):
+                self._skip(run, node)
+                return
+            if self._interrupts(run, node):
+                return
+        self._goto(run, node.on_reply or node.next)
+
+    def _answer_like(self, run: _Run) -> bool:
+        """An attachment or a long run of digits (a barcode, an order number) answers whatever was asked."""
+        if run.event.attachments or run.event.kind in (EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT):
+            return True
+        digits = sum(ch.isdigit() for ch in run.event.text or "")
+        return digits >= 6
+
+    def _interrupts(self, run: _Run, node: QuestionNode | WaitNode) -> bool:
+        """A confident reading of another intent interrupts the node: its flow runs (or the article answers),
+        then the buyer is offered to come back here. The decision is recorded with its reasons."""
+        text = (run.event.text or "").strip()
+        payload = self._payload(run)
+        if payload.startswith("intent:"):
+            understanding = Understanding(intent=payload[7:], confidence=1.0)
+        elif text and run.understanding is not None:
+            understanding = run.understanding
+        else:
+            return False
+        digression = self.digressions.get(understanding.intent)
+        if digression is None:
+            return False
+        if digression.leads_to == run.state.flow and digression.leads_to != digression.flow:
+            return False  # the same topic: the node reads it as its answer (e.g. "не тот товар" again)
+        runner_up = max((p for _, p in understanding.alternatives), default=0.0)
+        margin = understanding.confidence - runner_up
+        where = f"{run.state.flow}/{run.state.node}"
+        reading = f"{understanding.intent} {understanding.confidence:.2f}"
+        if not interruptible(node, understanding.intent):
+            run.effects.append(Record("not_interrupted", {"explain": f"{where} is not interruptible by {reading}"}))
+            return False
+        if understanding.confidence < self.pack.interrupt_confidence or margin < self.pack.interrupt_margin:
+            run.effects.append(
+                Record("not_interrupted", {"explain": f"{where}: {reading} margin {margin:.2f} is not sure enough"})
+            )
+            return False
+        resumable = node.resume_text != "" and run.state.flow != self.pack.default_flow
+        if resumable:
+            self._push(run, understanding.intent)
+        verb = "interrupted" if resumable else "left"
+        run.effects.append(
+            Record(
+                "interrupted",
+                {
+                    "flow": run.state.flow,
+                    "node": run.state.node,
+                    "intent": understanding.intent,
+                    "confidence": round(understanding.confidence, 3),
+                    "margin": round(margin, 3),
+                    "resumable": resumable,
+                    "explain": f"{verb} {where} by {reading}",
+                },
+            )
+        )
+        run.state.vars["intent"] = understanding.intent
+        run.state.vars["intent_confidence"] = round(understanding.confidence, 3)
+        for entity in understanding.entities:
+            run.state.vars.setdefault(f"entity_{entity.kind}", entity.value)
+        run.input_pending = False
+        run.state.retries = 0
+        run.state.flow = digression.flow
+        self._goto(run, digression.node)
+        return True
+
+    def _push(self, run: _Run, reason: str) -> None:
+        state = run.state
+        vars_ = {k: copy.deepcopy(v) for k, v in state.vars.items() if k not in _OWN_VARS}
+        frame = {
+            "flow": state.flow,
+            "node": state.node,
+            "vars": vars_,
+            "at": run.now.isoformat(),
+            "reason": reason,
+        }
+        state.stack.append(frame)
+        while len(state.stack) > max(1, self.pack.stack_depth):
+            dropped = state.stack.pop(0)
+            run.effects.append(Record("frame_dropped", {"flow": dropped.get("flow"), "node": dropped.get("node")}))
+        self._sync_stack_var(run)
+
+    def _sync_stack_var(self, run: _Run) -> None:
+        if run.state.stack:
+            run.state.vars[INTERRUPTED] = run.state.stack[-1].get("flow")
+        else:
+            run.state.vars.pop(INTERRUPTED, None)
+
+    def _clear_stack(self, run: _Run, why: str) -> None:
+        for frame in run.state.stack:
+            run.effects.append(
+                Record("frame_dropped", {"flow": frame.get("flow"), "node": frame.get("node"), "why": why})
+            )
+        run.state.stack = []
+        self._sync_stack_var(run)
+
+    def _expire_frames(self, run: _Run) -> None:
+        """Interrupted flows older than the pack's `stack_timeout` are dropped quietly."""
+        limit = run.now - timedelta(seconds=self.pack.stack_timeout)
+        kept = []
+        for frame in run.state.stack:
+            try:
+                fresh = datetime.fromisoformat(str(frame.get("at"))) >= limit
+            except ValueError:
+                fresh = False
+            if fresh:
+                kept.append(frame)
+            else:
+                run.effects.append(Record("frame_expired", {"flow": frame.get("flow"), "node": frame.get("node")}))
+        if len(kept) != len(run.state.stack):
+            run.state.stack = kept
+            self._sync_stack_var(run)
+            if run.state.waiting == "resume":  # the offer was about a flow that is gone now
+                run.state.flow, run.state.node, run.state.waiting, run.state.token = None, None, None, None
+                if kept:
+                    self._offer_resume(run)
+                    run.input_pending = True
+
+    def _frame_node(self, frame: dict[str, Any]) -> QuestionNode | WaitNode | None:
+        flow = self.flows.get(str(frame.get("flow") or ""))
+        node = flow.nodes.get(str(frame.get("node") or "")) if flow is not None else None
+        return node if isinstance(node, QuestionNode | WaitNode) else None
+
+    def _offer_resume(self, run: _Run) -> bool:
+        """After an interrupting flow ended: "Вернёмся к штрихкоду?" with yes/no, for the latest frame."""
+        state = run.state
+        while state.stack:
+            frame = state.stack[-1]
+            node = self._frame_node(frame)
+            if node is None:  # the flow changed meanwhile: nothing to come back to
+                state.stack.pop()
+                run.effects.append(Record("frame_dropped", {"flow": frame.get("flow"), "node": frame.get("node")}))
+                continue
+            text = node.resume_text or self.pack.text("resume")
+            buttons = (
+                Button(self._render(run, self.pack.text("resume_yes")), RESUME),
+                Button(self._render(run, self.pack.text("resume_no")), DROP),
+            )
+            run.effects.append(Send(OutboundMessage(text=self._render(run, text), buttons=buttons)))
+            state.flow, state.node, state.waiting, state.token = frame.get("flow"), frame.get("node"), "resume", None
+            run.effects.append(Record("resume_offered", {"flow": state.flow, "node": state.node}))
+            self._sync_stack_var(run)
+            return True
+        self._sync_stack_var(run)
+        return False
+
+    def _restore(self, run: _Run) -> dict[str, Any]:
+        frame = run.state.stack.pop()
+        saved = frame.get("vars") or {}
+        run.state.vars.update({k: v for k, v in saved.items() if k not in _OWN_VARS})
+        run.state.flow, run.state.node = frame.get("flow"), frame.get("node")
+        run.state.retries = 0
+        self._sync_stack_var(run)
+        return frame
+
+    def _on_resume_answer(self, run: _Run, text: str) -> None:
+        """The buyer answers "shall we go back?": yes re-asks the interrupted node with the variables it had;
+        no (or cancel) drops it; anything else is taken as input to the interrupted node itself."""
+        payload = self._payload(run)
+        run.input_pending = False
+        if payload == RESUME or (text and self.yes_words.is_whole(text)):
+            frame = self._restore(run)
+            run.effects.append(Record("resumed", {"flow": frame.get("flow"), "node": frame.get("node")}))
+            self._goto(run, str(frame.get("node")))
+            return
+        if payload == DROP or (text and (self.no_words.is_whole(text) or self.cancel_words.says(text, 4))):
+            frame = run.state.stack.pop()
+            self._sync_stack_var(run)
+            run.effects.append(Record("resume_declined", {"flow": frame.get("flow"), "node": frame.get("node")}))
+            run.effects.append(Send(self._msg(run, self.pack.text("resume_dropped"))))
+            run.state.flow, run.state.node, run.state.waiting = None, None, None
+            self._offer_resume(run)
+            return
+        frame = self._restore(run)
+        node = self._frame_node(frame)
+        run.effects.append(Record("resumed", {"flow": frame.get("flow"), "node": frame.get("node"), "by": "input"}))
+        run.state.waiting = "timer" if isinstance(node, WaitNode) else "input"
+        run.input_pending = True
+        self._dispatch_input(run)
+
+    def _cancel(self, run: _Run, node: QuestionNode | WaitNode | None) -> None:
+        """ "Отмена", "передумал", "cancelar": the current flow ends with a short confirmation (or goes to the
+        node's / flow's `on_cancel`); what it left half-done is closed with a reason."""
+        state = run.state
+        flow = self.flows.get(state.flow or "")
+        target = (node.on_cancel if node is not None else None) or (flow.on_cancel if flow is not None else None)
+        run.input_pending = False
+        run.effects.append(Record("cancelled", {"flow": state.flow, "node": state.node, "to": target}))
+        run.effects.append(
+            CloseDrafts(flow=state.flow or "", reason="cancelled_by_buyer", case=str(state.vars.get("case_id") or ""))
+        )
+        state.retries = 0
+        if target:
+            self._goto(run, target)
+            return
+        run.effects.append(Send(self._msg(run, self.pack.text("cancelled"))))
+        self._finish(run)
+
+    def _skip(self, run: _Run, node: QuestionNode | WaitNode) -> None:
+        """ "У меня нет штрихкода": the node's declared alternative instead of the same question again
+        (default: `on_fail` of a question, else a person)."""
+        target = node.on_skip or (node.on_fail if isinstance(node, QuestionNode) else None)
+        run.input_pending = False
+        run.state.retries = 0
+        run.effects.append(Record("skipped", {"flow": run.state.flow, "node": run.state.node, "to": target}))
+        if target:
+            if not node.on_skip:
+                run.effects.append(Send(self._msg(run, self.pack.text("skipped"))))
+            self._goto(run, target)
+        else:
+            self._handoff(run, priority=False, reason="cannot_answer", text=None)
 
     def _on_start(self, run: _Run, payload: str) -> None:
         flow_id = self.pack.flow_for_payload(payload) if payload else None
         if payload:
             run.state.vars["start_payload"] = payload
+        self._clear_stack(run, "restart")
         run.effects.append(Record("start", {"payload": payload, "flow": flow_id}))
         self._enter(run, flow_id or self.pack.default_flow, None)
 
     def _answer(self, run: _Run, node: QuestionNode) -> None:
+        if node.kind == "text":  # any text is a valid free-text answer: cancel and correction come first
+            if self._is_cancel(run):
+                self._cancel(run, node)
+                return
+            if self._corrects(run):
+                return
         language = self._language(run)
         parsed = parse_answer(
             node,
@@ -202,37 +483,135 @@ class Engine:
             today=run.now.date(),
         )
         if parsed is None:
-            self._retry(run, node)
+            parsed = self._yes_no(run, node) or self._option_of_intent(run, node)
+        if parsed is None:
+            if self._is_cancel(run):
+                self._cancel(run, node)
+            elif self._corrects(run):
+                pass
+            elif self._is_skip(run, node):
+                self._skip(run, node)
+            elif not self._interrupts(run, node):
+                self._retry(run, node)
             return
         value, override = parsed
         run.input_pending = False
         if node.save_as:
             run.state.vars[node.save_as] = _storable(value, sensitive=node.sensitive)
+            if not node.sensitive:
+                run.state.vars[_LAST_ANSWER] = {"flow": run.state.flow, "node": run.state.node}
         run.state.retries = 0
         self._goto(run, override or node.next)
 
+    def _corrects(self, run: _Run) -> bool:
+        """ "Нет, не крем, а гель", "mejor 3 unidades": the last answered question of this flow gets the new
+        value and the flow goes on from there again (what depends on the value is re-run)."""
+        text = (run.event.text or "").strip()
+        last = run.state.vars.get(_LAST_ANSWER)
+        found = correction(text) if text else None
+        if found is None or not isinstance(last, dict) or last.get("flow") != run.state.flow:
+            return False
+        flow = self.flows.get(run.state.flow or "")
+        node_id = str(last.get("node") or "")
+        target = flow.nodes.get(node_id) if flow is not None else None
+        if not isinstance(target, QuestionNode) or not target.save_as or target.sensitive:
+            return False
+        old, new = found
+        before = run.state.vars.get(target.save_as)
+        if old and fold(old) not in fold(str(before or "")):
+            return False  # it corrects something else
+        parsed = self._parse_as(run, target, new)
+        if parsed is None:
+            return False
+        value, override = parsed
+        run.effects.append(
+            Record(
+                "corrected",
+                {
+                    "flow": run.state.flow,
+                    "node": node_id,
+                    "var": target.save_as,
+                    "explain": f"{target.save_as}: {before!s:.60} -> {value!s:.60} at {run.state.flow}/{node_id}",
+                },
+            )
+        )
+        run.state.vars[target.save_as] = _storable(value, sensitive=False)
+        run.input_pending = False
+        run.state.retries = 0
+        run.state.node = node_id
+        self._goto(run, override or target.next)
+        return True
+
+    def _parse_as(self, run: _Run, node: QuestionNode, text: str) -> tuple[object, str | None] | None:
+        candidates = [text]
+        number = first_number(text) if node.kind == "number" else None
+        if number is not None:
+            candidates.append(number)
+        for candidate in candidates:
+            event = replace(run.event, kind=EventKind.TEXT, text=candidate, payload=None)
+            parsed = parse_answer(
+                node,
+                event,
+                language=self._language(run),
+                fallback=self.pack.language,
+                region=self.pack.region,
+                today=run.now.date(),
+            )
+            if parsed is not None:
+                return parsed
+        return None
+
+    def _option_of_intent(self, run: _Run, node: QuestionNode) -> tuple[object, str | None] | None:
+        """At a choice question whose option values are intents ("Что случилось?" → wrong_item, …), a
+        confident reading of one of them is that option: the buyer described it instead of pressing it."""
+        reading = run.understanding
+        if node.kind != "choice" or reading is None or reading.confidence < self.pack.interrupt_confidence:
+            return None
+        option = next((o for o in node.options if o.value == reading.intent), None)
+        return (option.value, option.next) if option is not None else None
+
+    def _yes_no(self, run: _Run, node: QuestionNode) -> tuple[object, str | None] | None:
+        """ "да" / "не надо" at a choice question whose options are `yes` and `no`."""
+        text = (run.event.text or "").strip()
+        if not text:
+            return None
+        for words, answer in ((self.yes_words, True), (self.no_words, False)):
+            value = yes_no_option(node, answer) if words.is_whole(text) else None
+            if value is not None:
+                option = next(o for o in node.options if o.value == value)
+                return option.value, option.next
+        return None
+
     def _retry(self, run: _Run, node: QuestionNode) -> None:
+        """Re-asks are bounded and vary: the first repeats the question after `retry_text`, the second
+        explains differently (`hint_text`), the last one offers a person (and the alternative, if any)."""
         run.state.retries += 1
         run.input_pending = False
-        if run.state.retries > node.max_retries:
+        attempt = run.state.retries
+        if attempt > node.max_retries:
             run.state.retries = 0
             if node.on_fail:
                 self._goto(run, node.on_fail)
             else:
                 self._handoff(run, priority=False, reason="retries_exhausted", text=None)
             return
-        retry = node.retry_text or self.pack.text("not_understood")
-        prefix = self._render(run, retry)
         question = self._question_message(run, node)
-        run.effects.append(
-            Send(
-                OutboundMessage(
-                    text=f"{prefix}\n{question.text}".strip(),
-                    buttons=question.buttons,
-                    request_contact=question.request_contact,
-                )
-            )
-        )
+        buttons = question.buttons
+        if attempt == 1:
+            prefix = self._render(run, node.retry_text or self.pack.text("not_understood"))
+            text = f"{prefix}\n{question.text}".strip()
+        else:
+            hint = node.hint_text or self.pack.text(f"reask_hint_{node.kind}") or self.pack.text("reask_hint")
+            text = self._render(run, hint)
+            if attempt >= 3 or attempt == node.max_retries:
+                if attempt >= 3:
+                    text = self._render(run, self.pack.text("reask_last"))
+                if node.kind != "choice":
+                    extra = [Button(self._render(run, self.pack.text("button_operator")), OPERATOR)]
+                    if node.on_skip or node.on_fail:
+                        extra.insert(0, Button(self._render(run, self.pack.text("button_skip")), SKIP))
+                    buttons = (*buttons, *extra)
+        run.effects.append(Send(OutboundMessage(text=text, buttons=buttons, request_contact=question.request_contact)))
 
     def _route(self, run: _Run, node: IntentRouterNode) -> None:
         text = (run.event.text or "").strip()
@@ -392,7 +771,12 @@ class Engine:
     def _handoff(self, run: _Run, *, priority: bool, reason: str, text: Text | None) -> None:
         key = "handoff_priority" if priority else "handoff"
         run.effects.append(Send(self._msg(run, text or self.pack.text(key))))
-        run.effects.append(Handoff(priority=priority, reason=reason))
+        context: dict[str, Any] = {"flow": run.state.flow, "node": run.state.node}
+        if run.state.stack:
+            context["interrupted"] = [f"{f.get('flow')}/{f.get('node')}" for f in run.state.stack]
+        if run.understanding is not None:
+            context["intent"] = run.understanding.intent
+        run.effects.append(Handoff(priority=priority, reason=reason, context=context))
         state = run.state
         state.status = Status.WAITING_OPERATOR
         state.vars.pop(OPERATOR_ACKED, None)
@@ -403,6 +787,8 @@ class Engine:
         if run.state.flow is not None:
             run.effects.append(Record("flow_end", {"flow": run.state.flow, "node": run.state.node}))
         run.state.flow, run.state.node, run.state.waiting, run.state.token = None, None, None, None
+        if run.state.stack and run.state.status == Status.BOT:
+            self._offer_resume(run)
 
     # --- rendering ---------------------------------------------------------------------------
 
@@ -413,7 +799,7 @@ class Engine:
         return flow.nodes.get(run.state.node)
 
     def _language(self, run: _Run) -> str:
-        return run.contact.language or self.pack.language
+        return self.pack.speaks(run.contact.language)
 
     def _scope(self, run: _Run) -> dict[str, Any]:
         return {"vars": run.state.vars, "contact": run.contact.scope(), "now": run.now.isoformat()}

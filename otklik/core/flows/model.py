@@ -37,7 +37,18 @@ class _Node(BaseModel):
     def targets(self) -> list[tuple[str, str]]:
         """(field, node id) pairs this node can move to; used by validation and diagrams."""
         out: list[tuple[str, str]] = []
-        for name in ("next", "on_fail", "on_error", "on_timeout", "on_reply", "fallback", "on_red_flag", "else_"):
+        for name in (
+            "next",
+            "on_fail",
+            "on_error",
+            "on_timeout",
+            "on_reply",
+            "on_skip",
+            "on_cancel",
+            "fallback",
+            "on_red_flag",
+            "else_",
+        ):
             value = getattr(self, name, None)
             if isinstance(value, str):
                 out.append((name.rstrip("_"), value))
@@ -76,9 +87,21 @@ class Option(BaseModel):
 
 
 QuestionKind = Literal["text", "choice", "photo", "file", "phone", "number", "date", "email"]
+Interruptible = bool | list[str] | None
+"""Which intents may interrupt a waiting node: true (any), false (none), a list, or None (the default for
+the node's kind: a free-text question or a silent wait is not interrupted, everything else is)."""
 
 
-class QuestionNode(_Node):
+class _Repair(_Node):
+    """What a node that waits for the buyer declares about conversation repair (docs/flows.md)."""
+
+    interruptible: Interruptible = None
+    on_skip: str | None = None  # "у меня нет штрихкода": where to go instead of asking again
+    on_cancel: str | None = None  # "отмена": where to go (default: the flow's `on_cancel`, else end)
+    resume_text: Text | None = None  # "Вернёмся к штрихкоду?"; "" = do not offer to come back here
+
+
+class QuestionNode(_Repair):
     """Ask, wait for the answer, validate it, save it into `save_as` and continue.
 
     An invalid answer gets `retry_text` up to `max_retries` times, then goes to `on_fail`
@@ -91,6 +114,7 @@ class QuestionNode(_Node):
     options: list[Option] = Field(default_factory=list, max_length=12)
     save_as: str | None = None
     retry_text: Text | None = None
+    hint_text: Text | None = None  # the second re-ask explains differently (default: pack text per kind)
     max_retries: int = Field(default=2, ge=0, le=10)
     on_fail: str | None = None
     min: float | None = None
@@ -189,7 +213,7 @@ class GotoNode(_Node):
     node: str | None = None
 
 
-class WaitNode(_Node):
+class WaitNode(_Repair):
     """Pause for `duration` (a durable timer), then continue to `next`.
 
     If the buyer writes before, the conversation goes to `on_reply` (default: `next`).
@@ -238,6 +262,7 @@ class Flow(BaseModel):
     name: str = ""
     description: str = ""
     start: str
+    on_cancel: str | None = None  # the node a cancelled flow goes to (default: a short confirmation, end)
     nodes: dict[str, Node] = Field(min_length=1)
 
     def node(self, node_id: str) -> Node:

@@ -22,6 +22,7 @@ from otklik.core.flows.model import (
     Option,
     QuestionNode,
     Text,
+    WaitNode,
 )
 from otklik.core.templates import template_errors
 
@@ -108,6 +109,8 @@ def check_flow(flow: Flow, known_flows: Iterable[str] = (), known_intents: Itera
     issues: list[FlowIssue] = []
     if flow.start not in flow.nodes:
         issues.append(FlowIssue(flow.id, None, "start", f"start node {flow.start!r} does not exist"))
+    if flow.on_cancel is not None and flow.on_cancel not in flow.nodes:
+        issues.append(FlowIssue(flow.id, None, "on_cancel", f"goes to unknown node {flow.on_cancel!r}"))
     for node_id, node in flow.nodes.items():
         for field, target in node.targets():
             if target not in flow.nodes:
@@ -135,6 +138,23 @@ def _node_issues(flow: Flow, node_id: str, node: Any, flows: set[str], intents: 
         issues += _question_issues(flow, node_id, node)
     elif isinstance(node, GotoNode) and node.flow not in flows:
         issues.append(FlowIssue(flow.id, node_id, "flow", f"unknown flow {node.flow!r}"))
+    if isinstance(node, QuestionNode | WaitNode):
+        issues += _repair_issues(flow, node_id, node, intents)
+    return issues
+
+
+def _repair_issues(flow: Flow, node_id: str, node: QuestionNode | WaitNode, intents: set[str]) -> list[FlowIssue]:
+    """The conversation-repair keys (`interruptible`, `on_skip`, `on_cancel`, `resume_text`)."""
+    issues = []
+    if isinstance(node.interruptible, list):
+        if not node.interruptible:
+            issues.append(FlowIssue(flow.id, node_id, "interruptible", "an empty list: write `false` instead"))
+        for intent in node.interruptible:
+            if intents and intent not in intents:
+                issues.append(FlowIssue(flow.id, node_id, "interruptible", f"unknown intent {intent!r}"))
+    for field in ("on_skip", "on_cancel"):
+        if getattr(node, field) == node_id:
+            issues.append(FlowIssue(flow.id, node_id, field, "goes back to the same node: the buyer would be stuck"))
     return issues
 
 
@@ -170,7 +190,7 @@ def _text_issues(node: Any) -> list[tuple[str, str]]:
 
 def _texts(node: Any) -> list[tuple[str, Text]]:
     out: list[tuple[str, Text]] = []
-    for field in ("text", "retry_text"):
+    for field in ("text", "retry_text", "hint_text", "resume_text"):
         value = getattr(node, field, None)
         if value:
             out.append((field, value))

@@ -343,9 +343,12 @@ def _syntax_line(message: str) -> int | None:
 # --- the diagram ---------------------------------------------------------------------------------
 
 _NODE_LINE = re.compile(r'^(    n_\w+)(\[/|\[\[|\[\(|\(\(|\(\[|\[|\{|>)"(.*)"(/\]|\]\]|\)\]|\)\)|\]\)|\]|\})$')
-_EDGE_LINE = re.compile(r'^(    n_\w+) -->\|"(.*)"\| (n_\w+)$')
+_EDGE_LINE = re.compile(r'^(    n_\w+) (?:-->|-\.->)\|"(.*)"\| (n_\w+|digression\(\(\(other intent\)\)\))$')
 _SAFE_LABEL = re.compile(r"^[\w \-.:/→#;]*$")
-_FIXED = re.compile(r"^(flowchart TD|    start\(\(\(start\)\)\) --> n_\w+)$")
+_FIXED = re.compile(
+    r'^(flowchart TD|    start\(\(\(start\)\)\) --> n_\w+|    digression -\.->\|"resume"\| n_\w+'
+    r'|    cancel\(\(\(cancel\)\)\) -\.->\|"on_cancel"\| n_\w+)$'
+)
 
 
 def diagram_text(flow: Flow) -> str | None:

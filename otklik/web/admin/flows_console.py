@@ -157,12 +157,30 @@ def _replies(result: StepResult, t: Callable[..., str]) -> list[dict[str, Any]]:
     return out
 
 
+_REPAIR = frozenset(
+    {
+        "interrupted",
+        "not_interrupted",
+        "resume_offered",
+        "resumed",
+        "resume_declined",
+        "cancelled",
+        "skipped",
+        "frame_dropped",
+        "frame_expired",
+    }
+)
+
+
 def _record_note(record: Record, t: Callable[..., str]) -> str | None:
     data = record.data
     if record.kind == "understood":
         return t("flows.note_intent", intent=data.get("intent"), confidence=data.get("confidence"))
     if record.kind == "flow_end":
         return t("flows.note_flow_end", flow=data.get("flow"))
+    if record.kind in _REPAIR:
+        explain = data.get("explain") or " ".join(f"{k}={v}" for k, v in data.items() if v not in (None, ""))
+        return t("flows.note_repair", kind=record.kind, explain=str(explain)[:200])
     if record.kind in ("flow_missing", "node_missing", "step_limit", "timer_stale", "action_result_stale"):
         return t("flows.note_problem", kind=record.kind, data=json.dumps(data, ensure_ascii=False, default=str)[:200])
     return None
