@@ -37,7 +37,7 @@ ACTION_FLOW = """
 id: echo.tagging
 start: tag
 nodes:
-  tag: {type: action, action: contact.add_tag, args: {tag: "vip"}, save_as: tags, next: done, on_error: done}
+  tag: {type: action, action: test.slow_tag, args: {tag: "vip"}, save_as: tags, next: done, on_error: done}
   done: {type: end, text: "теги: {{ tags }}"}
 """
 
@@ -98,6 +98,10 @@ async def _remote_conversations(app: Otklik) -> None:
 async def _timers(app: Otklik) -> None:
     await waiting_for_a_reminder(app, "buyer-timeout")  # a question's timeout, still pending
     await app.flows.save(PAUSE_FLOW, pack="echo", author="test")
+    async def slow_tag(_ctx: object, args: dict[str, str]) -> list[str]:
+        return [args["tag"]]
+
+    app.actions.register("test.slow_tag", slow_tag)  # a slow action: a timer row that ends done
     await app.flows.save(ACTION_FLOW, pack="echo", author="test")
     await app._rebuild_engines()
     account = await remote_account(app, RecordingSender())
