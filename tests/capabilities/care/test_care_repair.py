@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from otklik.adapters.db.models import CareIncident, Conversation, EventLog
-from otklik.adapters.wildberries import accounts as wbaccounts
 from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.bootstrap import Otklik
 from otklik.capabilities.care.catalog import sync_cards
@@ -32,13 +31,12 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def care(tmp_path: Path, db_url: str, fake_wb: FakeWB, model_cache: Path) -> AsyncIterator[Care]:
-    wbaccounts._LIMITERS.clear()
     app = Otklik.build(make_settings(tmp_path, db_url, wb_api_url=fake_wb.url, nlu="auto", cache_path=model_cache))
     await app.start()
     account_id, _ = await add_wb_account(app.db, app.vault, fake_wb.token)
     await app.reload()
     (account,) = await wb_accounts(app.db, app.vault)
-    async with client_for(account, app.settings) as client:
+    async with client_for(account, app.settings, limiters=app.ctx.wb_limiters) as client:
         await sync_cards(app.db, client, account.id)
     app.start_worker()
     web = create_app(app, worker=False, manage_lifecycle=False)

@@ -26,7 +26,7 @@ from otklik.bootstrap import Otklik
 from otklik.capabilities.cashback import admin as cashback_admin
 from otklik.capabilities.cashback import payouts
 from otklik.capabilities.cashback.campaigns import usage, usage_of
-from otklik.capabilities.cashback.payouts import seal, vault_for
+from otklik.capabilities.cashback.payouts import seal
 from otklik.capabilities.cashback.rules import PayoutDetails, Stage
 from otklik.clock import utcnow
 from otklik.core.messages import EventKind, InboundEvent
@@ -206,7 +206,7 @@ async def test_the_payout_registry_is_built_off_the_event_loop(
     csv_threads = _recording(monkeypatch, payouts, "registry_csv")
     unseal_threads = _recording(monkeypatch, payouts, "_unseal_rows")
     details = PayoutDetails("card", card=CARD)
-    secret = seal(vault_for(otklik.settings), details)
+    secret = seal(otklik.vault, details)
     campaign_id = await add_campaign(otklik, ends_at=utcnow() + timedelta(days=30))
     buyer = await _conversation(otklik, "buyer-2")
     await _claims(
