@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from otklik.platform.users import ROLE_PERMS, Perm, Role, role_perms
 from otklik.platform.webkit.deps import guard
 from otklik.registry import CAPABILITIES
+from tests.fixtures.admin import locale_folders
 
 PUBLIC = {("GET", "/admin/login"), ("POST", "/admin/login")}
 
@@ -105,8 +106,13 @@ async def test_an_admin_cannot_touch_an_owner(as_role, otklik) -> None:  # type:
     assert "sneaky" not in still.text
 
 
-async def test_i18n_catalog_has_every_language_for_every_key() -> None:
-    from otklik.platform.webkit.i18n import LANGUAGES, catalog
+def test_i18n_catalog_has_every_language_for_every_key() -> None:
+    """Every declared locales folder (the shared one, each capability's), not only what a mounted app merged."""
+    from otklik.platform.webkit.i18n import LANGUAGES, load_catalog
 
-    missing = [(key, lang) for key, texts in catalog().items() for lang in LANGUAGES if not texts.get(lang)]
+    folders = locale_folders()
+    assert all(f.is_dir() and list(f.glob("*.yaml")) for f in folders), folders
+    merged = load_catalog(folders)
+    assert {"yes", "care.cat.size_fit", "cashback.nav", "nav.inbox", "example.nav"} <= merged.keys()
+    missing = [(key, lang) for key, texts in merged.items() for lang in LANGUAGES if not texts.get(lang)]
     assert missing == []

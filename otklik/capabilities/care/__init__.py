@@ -26,4 +26,6 @@ CAPABILITY = Capability(
         NavEntry("care.nav_replies", "/admin/care/replies", "inbox.view", 54),
     ),
     cli=(("wb", "otklik.capabilities.care.cli:app"),),
+    templates="otklik.capabilities.care:templates",
+    locales="otklik.capabilities.care:locales",
 )

@@ -33,4 +33,6 @@ CAPABILITY = Capability(
         NavEntry("cashback.nav", "/admin/campaigns", "settings", 40, also=("/admin/claims", "/admin/payouts")),
         NavEntry("cashback.nav", "/admin/claims", CLAIMS, 41, also=("/admin/payouts", "/admin/campaigns")),
     ),
+    templates="otklik.capabilities.cashback:templates",
+    locales="otklik.capabilities.cashback:locales",
 )

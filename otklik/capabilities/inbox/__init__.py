@@ -13,4 +13,6 @@ CAPABILITY = Capability(
         "otklik.capabilities.inbox.admin_canned:router",
     ),
     nav=(NavEntry("nav.inbox", "/admin/inbox", "inbox.view", 10),),
+    templates="otklik.capabilities.inbox:templates",
+    locales="otklik.capabilities.inbox:locales",
 )

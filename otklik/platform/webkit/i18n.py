@@ -30,8 +30,14 @@ def add_locale_folders(folders: Sequence[Path]) -> None:
 
 @cache
 def catalog() -> dict[str, dict[str, str]]:
+    """The strings of the shared folder and of every folder added so far (`add_locale_folders`)."""
+    return load_catalog(_folders)
+
+
+def load_catalog(folders: Sequence[Path]) -> dict[str, dict[str, str]]:
+    """Every `<area>.yaml` of `folders`, merged and checked (a test reads every declared folder with it)."""
     merged: dict[str, dict[str, str]] = {}
-    for path in [p for folder in _folders for p in sorted(folder.glob("*.yaml"))]:
+    for path in [p for folder in folders for p in sorted(folder.glob("*.yaml"))]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for key, texts in data.items():
             # YAML 1.1 reads a bare `yes:` as True and `{ru: A, B, en: …}` as a key "B" without text:
