@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,37 @@ class Capability:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectForm:
+    """A channel kind's "connect an account" form on the Settings page (`ChannelKind.form`).
+
+    The page shows `template` (a fragment in the kind's `templates` folder, posting to
+    `/admin/settings/accounts/<kind>`); the platform's route checks the login, the permission and CSRF,
+    reads the fields (a form or a JSON object) and calls `connect(app, fields, actor, language) ->
+    Connected`. An `OtklikError` from it (a clear message, nothing stored) is shown above the forms, or
+    answered as JSON, with the `keep` fields sent back into the form.
+    """
+
+    template: str  # "admin/connect_<kind>.html", in the kind's `templates` folder
+    connect: Ref  # async connect(app, fields: Mapping[str, Any], actor: str, language: str) -> Connected
+    order: int  # position on the Settings page (Telegram 10, Wildberries 20, API 30)
+    keep: tuple[tuple[str, int], ...] = ()  # (field, max length) sent back after an error; never a secret
+    notices: tuple[tuple[str, str], ...] = ()  # (name, locale key): `Connected.redirect` may show these
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """What `ConnectForm.connect` answers once the account is stored: the JSON body (201) for a script, and
+    for the page either a post/redirect/get or the page shown at once."""
+
+    json: Mapping[str, Any]
+    redirect: Mapping[str, str] | None = None  # `/admin/settings?notice=<one of ConnectForm.notices>&<values>`
+    notice: tuple[str, Mapping[str, str]] | None = None  # or the page now: a locale key and its values
+    warnings: tuple[str, ...] = ()  # non-blocking problems ("expires in 5 days")
+    shown: str | None = None  # a fragment of the kind's templates shown once on the page (a signing secret)
+    values: Mapping[str, Any] = field(default_factory=dict)  # what `shown` shows (`connected.values`)
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelKind:
     """One folder under `otklik/channels/`: a kind of channel account (`channel_accounts.kind`)."""
 
@@ -117,6 +148,8 @@ class ChannelKind:
     mask: Callable[[str], str] | None = None  # how the admin shows a stored secret
     detail: Callable[[Mapping[str, Any], str | None], str] | None = None  # (config, secret) -> "@bot", a host
     check: Ref | None = None  # async check(app, account, secret) -> Check (the Settings page's "Test")
+    form: ConnectForm | None = None  # the Settings page's "connect" form; None: not connected from the admin
+    templates: Ref | None = None  # "package:folder" of its admin templates (the form), found after the shared ones
     configured: Ref | None = None  # async connect_configured(app) -> None: accounts named in settings/env
     cli: Ref | None = None  # a Typer command `otklik channels add <kind>`
     commands: tuple[tuple[str, Ref], ...] = ()  # more CLI: (name, Typer app or command function)

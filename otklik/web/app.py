@@ -56,7 +56,7 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
             app.include_router(resolve(ref))
     from otklik.web import admin
 
-    admin.mount(app, otklik.capabilities)
+    admin.mount(app, otklik.capabilities, tuple(otklik.channel_kinds.values()))
     _pages(app)
     return app
 

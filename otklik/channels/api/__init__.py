@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from otklik.platform.plugins import ChannelKind
+from otklik.platform.plugins import ChannelKind, ConnectForm
 
 
 def _detail(config: Mapping[str, Any], _secret: str | None) -> str:
@@ -20,5 +20,12 @@ KIND = ChannelKind(
     inbound=("otklik.channels.api.web:router",),
     detail=_detail,
     check="otklik.channels.api.admin:check",
+    form=ConnectForm(
+        "admin/connect_webhook.html",
+        "otklik.channels.api.admin:connect_form",
+        order=30,
+        keep=(("name", 120), ("url", 2000)),  # 2000: admin.MAX_URL
+    ),
+    templates="otklik.channels.api:templates",
     cli="otklik.channels.api.cli:add",
 )

@@ -4,6 +4,7 @@ signed ping."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from otklik.channels.api.adapter import sign
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput
 from otklik.platform.channel_admin import Check, audit_added, check_name, check_pack
+from otklik.platform.plugins import Connected
 
 MAX_URL = 2000
 
@@ -68,6 +70,28 @@ async def connect_webhook(
         otklik, actor, account_id, {"kind": "webhook", "name": name, "pack": pack, "host": httpx.URL(url).host}
     )
     return WebhookConnected(account_id, name, secret)
+
+
+def _text(fields: Mapping[str, Any], key: str) -> str:
+    value = fields.get(key)
+    return value if isinstance(value, str) else ""
+
+
+async def connect_form(otklik: Any, fields: Mapping[str, Any], actor: str, _language: str) -> Connected:
+    """The Settings page's form (`ChannelKind.form`): the signing secret is shown on this one response only
+    (never in a URL, never again; the page is `no-store`)."""
+    added = await connect_webhook(
+        otklik,
+        _text(fields, "url"),
+        name=_text(fields, "name"),
+        pack=_text(fields, "pack") or otklik.settings.default_pack,
+        actor=actor,
+    )
+    return Connected(
+        json={"id": added.id, "name": added.name, "secret": added.secret},
+        shown="admin/connected_webhook.html",
+        values={"name": added.name, "secret": added.secret},
+    )
 
 
 async def ping_webhook(url: str, secret: str, *, transport: httpx.AsyncBaseTransport | None = None) -> Check:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from otklik.platform.plugins import ChannelKind
+from otklik.platform.plugins import ChannelKind, ConnectForm
 
 
 def _mask(token: str) -> str:
@@ -33,6 +33,14 @@ KIND = ChannelKind(
     mask=_mask,
     detail=_detail,
     check="otklik.channels.telegram.admin:check",
+    form=ConnectForm(
+        "admin/connect_telegram.html",
+        "otklik.channels.telegram.admin:connect_form",
+        order=10,
+        keep=(("name", 120),),
+        notices=(("bot_added", "settings.bot_added"), ("bot_exists", "settings.bot_exists")),
+    ),
+    templates="otklik.channels.telegram:templates",
     configured="otklik.channels.telegram.runtime:connect_configured",
     cli="otklik.channels.telegram.cli:add",
     commands=(("telegram", "otklik.channels.telegram.cli:app"), ("qr", "otklik.channels.telegram.cli:qr")),

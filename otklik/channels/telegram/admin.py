@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from otklik.channels.telegram.adapter import InvalidToken, mask_token, validate_token
 from otklik.core.errors import InvalidInput, NotFound, Unavailable
 from otklik.platform.channel_admin import Check, audit_added, check_name, check_pack
+from otklik.platform.plugins import Connected
 
 log = logging.getLogger(__name__)
 MAX_TOKEN = 200
@@ -42,6 +44,21 @@ async def connect_telegram(otklik: Any, token: str, name: str, pack: str, actor:
     if created:
         await audit_added(otklik, actor, account_id, {"kind": "telegram", "username": username, "pack": pack})
     return account_id, username, created
+
+
+async def connect_form(otklik: Any, fields: Mapping[str, Any], actor: str, _language: str) -> Connected:
+    """The Settings page's form (`ChannelKind.form`): post/redirect/get with "connected" or "already there"."""
+    account_id, username, created = await connect_telegram(
+        otklik,
+        str(fields.get("token") or ""),
+        str(fields.get("name") or ""),
+        str(fields.get("pack") or otklik.settings.default_pack),
+        actor,
+    )
+    return Connected(
+        json={"id": account_id, "username": username, "created": created},
+        redirect={"notice": "bot_added" if created else "bot_exists", "bot": username},
+    )
 
 
 async def _test_telegram(api_url: str, token: str) -> Check:

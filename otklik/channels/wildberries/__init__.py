@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from otklik.platform.plugins import ChannelKind
+from otklik.platform.plugins import ChannelKind, ConnectForm
 
 
 def _detail(config: Mapping[str, Any], secret: str | None) -> str:
@@ -30,5 +30,12 @@ KIND = ChannelKind(
     marketplace=True,
     detail=_detail,
     check="otklik.channels.wildberries.admin:check",
+    form=ConnectForm(
+        "admin/connect_wildberries.html",
+        "otklik.channels.wildberries.admin:connect_form",
+        order=20,
+        keep=(("name", 120),),
+    ),
+    templates="otklik.channels.wildberries:templates",
     cli="otklik.channels.wildberries.cli:add",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from otklik.adapters.wildberries.token import Lang, TokenProblem
 from otklik.core.errors import InvalidInput, Unavailable
 from otklik.platform.channel_accounts import mask
 from otklik.platform.channel_admin import Check, audit_added, check_name, check_pack
+from otklik.platform.plugins import Connected
 
 log = logging.getLogger(__name__)
 MAX_WB_TOKEN = 4096  # WB tokens are ~400-700 characters; anything far longer is not one
@@ -103,6 +105,28 @@ async def connect_wildberries(
     account_id, problems = await add_wb_account(otklik.db, otklik.vault, token, name=name, pack=pack)
     await audit_added(otklik, actor, account_id, {"kind": KIND, "name": name, "pack": pack, "checked": check})
     return WBConnected(account_id, name, mask(token), [p.text(_lang(lang)) for p in problems])
+
+
+def _text(fields: Mapping[str, Any], key: str) -> str:
+    value = fields.get(key)
+    return value if isinstance(value, str) else ""
+
+
+async def connect_form(otklik: Any, fields: Mapping[str, Any], actor: str, language: str) -> Connected:
+    """The Settings page's form (`ChannelKind.form`): the key is never sent back, only its masked form."""
+    added = await connect_wildberries(
+        otklik,
+        _text(fields, "token"),
+        name=_text(fields, "name"),
+        pack=_text(fields, "pack") or otklik.settings.default_pack,
+        actor=actor,
+        lang=language,
+    )
+    return Connected(
+        json={"id": added.id, "name": added.name, "token": added.masked, "warnings": added.warnings},
+        notice=("settings.wb_added", {"name": added.name, "token": added.masked}),
+        warnings=tuple(added.warnings),
+    )
 
 
 async def _test_wildberries(otklik: Any, account_id: int, name: str, token: str) -> Check:

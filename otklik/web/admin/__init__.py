@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
-from otklik.platform.plugins import Capability, NavEntry, folder, resolve
+from otklik.platform.plugins import Capability, ChannelKind, NavEntry, folder, resolve
 from otklik.platform.webkit import deps
 from otklik.platform.webkit.i18n import add_locale_folders
 from otklik.web.admin import audit, auth, flows, home, settings, users
@@ -24,9 +24,9 @@ NAV = (
 )
 
 
-def mount(app: FastAPI, capabilities: Sequence[Capability]) -> None:
+def mount(app: FastAPI, capabilities: Sequence[Capability], kinds: Sequence[ChannelKind] = ()) -> None:
     """Add every area's routes (the platform's and each capability's) under /admin with `deps.guard` as their
-    first dependency, and build the menu.
+    first dependency, and build the menu; capabilities' and channel kinds' templates and strings are added.
 
     Routes are added one by one (not with `include_router`) so each is a plain `APIRoute` at its full
     path whose dependencies visibly include the guard; the route-enumeration test relies on that.
@@ -37,7 +37,9 @@ def mount(app: FastAPI, capabilities: Sequence[Capability]) -> None:
         app.router.routes.append(route)
     routers = [module.router for module in AREAS]
     routers += [resolve(ref) for capability in capabilities for ref in capability.admin]
-    deps.add_template_folders([folder(c.templates) for c in capabilities if c.templates])
+    deps.add_template_folders(
+        [folder(ref) for ref in [*(c.templates for c in capabilities), *(k.templates for k in kinds)] if ref]
+    )
     add_locale_folders([folder(c.locales) for c in capabilities if c.locales])
     app.state.nav = tuple(sorted([*NAV, *(e for c in capabilities for e in c.nav)], key=lambda e: e.order))
     for router in routers:

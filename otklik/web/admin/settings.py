@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from string import Formatter
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
 
-from otklik.channels.api import admin as api_admin
-from otklik.channels.telegram import admin as telegram_admin
-from otklik.channels.wildberries import admin as wb_admin
 from otklik.clock import utcnow
 from otklik.conversations.packs import available_packs
 from otklik.conversations.settings_store import (
@@ -28,8 +27,10 @@ from otklik.conversations.settings_store import (
 from otklik.core.errors import OtklikError
 from otklik.platform import business_hours as bh
 from otklik.platform import channel_admin
+from otklik.platform.plugins import ChannelKind, Connected, resolve
 from otklik.platform.users import Perm, Principal
 from otklik.platform.webkit.deps import need, otklik_of, render
+from otklik.platform.webkit.i18n import catalog
 from otklik.platform.webkit.params import PathId
 
 router = APIRouter()
@@ -86,21 +87,33 @@ def _json_error(exc: OtklikError) -> JSONResponse:
     return JSONResponse({"detail": exc.user_message, "errors": _errors_of(exc)}, status_code=exc.status_code)
 
 
-NOTICES = {"saved": "settings.saved", "bot_added": "settings.bot_added", "bot_exists": "settings.bot_exists"}
+NOTICES = {"saved": "settings.saved"}  # and the notices each kind's connect form declares
 
 
-def _done(path: str, notice: str = "saved", username: str = "") -> RedirectResponse:
+def _done(path: str, query: Mapping[str, str] | None = None) -> RedirectResponse:
     """Post/redirect/get: a reload of the page after a save does not send the form again."""
-    query = {"notice": notice, **({"bot": username} if username else {})}
-    return RedirectResponse(f"{path}?{urlencode(query)}", status_code=303)
+    return RedirectResponse(f"{path}?{urlencode(query or {'notice': 'saved'})}", status_code=303)
 
 
 def _notice(request: Request) -> tuple[str, dict[str, str]] | None:
-    key = NOTICES.get(request.query_params.get("notice", ""))
-    return (key, {"username": request.query_params.get("bot", "")[:64]}) if key else None
+    """`?notice=<name>&<value>=…` after a redirect: a declared notice; each of its `{value}`s from the query,
+    capped ('' when missing)."""
+    declared = [n for kind in _connect_forms(request) if kind.form for n in kind.form.notices]
+    key = {**NOTICES, **dict(declared)}.get(request.query_params.get("notice", ""))
+    if key is None:
+        return None
+    texts = catalog().get(key, {}).values()
+    names = {name for text in texts for _, name, _, _ in Formatter().parse(text) if name}
+    return key, {name: request.query_params.get(name, "")[:64] for name in names}
 
 
 # --- channel accounts ------------------------------------------------------------------------------
+
+
+def _connect_forms(request: Request) -> list[ChannelKind]:
+    """The kinds with a "connect" form (`ChannelKind.form`), in page order."""
+    kinds = otklik_of(request).channel_kinds.values()
+    return sorted((k for k in kinds if k.form is not None), key=lambda k: k.form.order if k.form else 0)
 
 
 async def _accounts_page(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -114,6 +127,7 @@ async def _accounts_page(request: Request, status_code: int = 200, **context: An
         accounts=accounts,
         packs=available_packs(otk.settings.packs_dirs),
         default_pack=otk.settings.default_pack,
+        connect_forms=_connect_forms(request),
         **context,
     )
 
@@ -123,87 +137,38 @@ async def accounts_page(request: Request, _p: Principal = Depends(SETTINGS)) -> 
     return await _accounts_page(request, notice=_notice(request))
 
 
-@router.post("/settings/accounts/telegram", include_in_schema=False)
-async def add_telegram(request: Request, principal: Principal = Depends(SETTINGS)) -> Response:
-    form = await _form(request)
-    otk = otklik_of(request)
-    name = str(form.get("name") or "")
-    try:
-        account_id, username, created = await telegram_admin.connect_telegram(
-            otk, str(form.get("token") or ""), name, str(form.get("pack") or otk.settings.default_pack), principal.actor
-        )
-    except OtklikError as exc:  # the token is never sent back, not even in the form
-        errors = _errors_of(exc)
-        if _wants_json(request):
-            return _json_error(exc)
-        return await _accounts_page(request, exc.status_code, errors=errors, form={"name": name[:120]})
-    await otk.reload()
-    if _wants_json(request):
-        return JSONResponse({"id": account_id, "username": username, "created": created}, status_code=201)
-    return _done("/admin/settings", "bot_added" if created else "bot_exists", username)
-
-
 def _field(form: Mapping[str, Any], key: str) -> str:
     value = form.get(key)
     return value if isinstance(value, str) else ""
 
 
-@router.post("/settings/accounts/wildberries", include_in_schema=False)
-async def add_wildberries(request: Request, principal: Principal = Depends(SETTINGS)) -> Response:
-    """A WB API key: the same use case as `otklik channels add wildberries` (JWT read, WB pinged, stored
-    encrypted, audited). The token is never sent back, not even in the form."""
+@router.post("/settings/accounts/{kind}", include_in_schema=False)
+async def connect_account(request: Request, kind: str, principal: Principal = Depends(SETTINGS)) -> Response:
+    """A kind's "connect" form (`ChannelKind.form`): the same use case as `otklik channels add <kind>`.
+    Secrets (tokens) are never sent back, not even in the form; only the `keep` fields are."""
     otk = otklik_of(request)
-    name = ""
+    declared = otk.channel_kinds.get(kind)
+    if declared is None or declared.form is None:
+        raise HTTPException(status_code=404)
+    spec = declared.form
+    form: Mapping[str, Any] = {}
     try:
         form = await _form(request)
-        name = _field(form, "name")
-        added = await wb_admin.connect_wildberries(
-            otk,
-            _field(form, "token"),
-            name=name,
-            pack=_field(form, "pack") or otk.settings.default_pack,
-            actor=principal.actor,
-            lang=principal.language,
-        )
+        connected: Connected = await resolve(spec.connect)(otk, form, principal.actor, principal.language)
     except OtklikError as exc:
         if _wants_json(request):
             return _json_error(exc)
-        return await _accounts_page(request, exc.status_code, errors=_errors_of(exc), wb_form={"name": name[:120]})
+        sent = {name: _field(form, name)[:cap] for name, cap in spec.keep}
+        return await _accounts_page(request, exc.status_code, errors=_errors_of(exc), sent_kind=kind, sent_fields=sent)
     await otk.reload()
     if _wants_json(request):
-        body = {"id": added.id, "name": added.name, "token": added.masked, "warnings": added.warnings}
-        return JSONResponse(body, status_code=201)
-    notice = ("settings.wb_added", {"name": added.name, "token": added.masked})
-    return await _accounts_page(request, notice=notice, warnings=added.warnings)
-
-
-@router.post("/settings/accounts/webhook", include_in_schema=False)
-async def add_webhook(request: Request, principal: Principal = Depends(SETTINGS)) -> Response:
-    """The API channel: the same use case as `otklik channels add webhook`; the signing secret is shown
-    on this one response only (never in a URL, never again)."""
-    otk = otklik_of(request)
-    name = url = ""
-    try:
-        form = await _form(request)
-        name, url = _field(form, "name"), _field(form, "url")
-        added = await api_admin.connect_webhook(
-            otk,
-            url,
-            name=name,
-            pack=_field(form, "pack") or otk.settings.default_pack,
-            actor=principal.actor,
-        )
-    except OtklikError as exc:
-        if _wants_json(request):
-            return _json_error(exc)
-        sent = {"name": name[:120], "url": url[: api_admin.MAX_URL]}
-        return await _accounts_page(request, exc.status_code, errors=_errors_of(exc), webhook_form=sent)
-    await otk.reload()
-    if _wants_json(request):
-        return JSONResponse({"id": added.id, "name": added.name, "secret": added.secret}, status_code=201)
-    response = await _accounts_page(request, webhook_added={"name": added.name, "secret": added.secret})
-    response.headers["Cache-Control"] = "no-store"  # the secret must not stay in a cache
-    return response
+        return JSONResponse(dict(connected.json), status_code=201)
+    if connected.redirect is not None:
+        return _done("/admin/settings", connected.redirect)
+    # shown at once (a signing secret on this one response only: `render` makes every page no-store)
+    return await _accounts_page(
+        request, notice=connected.notice, warnings=list(connected.warnings), connected=connected
+    )
 
 
 @router.post("/settings/accounts/{account_id}/enabled", include_in_schema=False)
