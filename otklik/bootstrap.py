@@ -32,7 +32,7 @@ from otklik.conversations.supervisor import Supervisor
 from otklik.conversations.timers import ActionRegistry, Timers
 from otklik.conversations.understanding import build_llm
 from otklik.core.channel import ChannelSender
-from otklik.platform.plugins import Capability, ChannelKind, folder, resolve
+from otklik.platform.plugins import REACTION_EVENTS, Capability, ChannelKind, folder, resolve
 from otklik.platform.users import role_perms
 from otklik.registry import CAPABILITIES, CHANNEL_KINDS
 
@@ -90,6 +90,10 @@ class Otklik:
         for capability in capabilities:
             for spec in resolve(capability.actions) if capability.actions else ():
                 actions.register(spec.name, spec.fn, quick=spec.quick, quick_if=spec.quick_if)
+            for reaction in resolve(capability.reactions) if capability.reactions else ():
+                if reaction.on not in REACTION_EVENTS:
+                    raise ValueError(f"capability {capability.name}: no kernel event {reaction.on!r} to react to")
+                actions.add_reaction(reaction.on, capability.name, reaction.fn)
         ctx.local_kinds = frozenset(k.kind for k in channel_kinds if k.local)
         ctx.marketplace_kinds = frozenset(k.kind for k in channel_kinds if k.marketplace)
         ctx.llm = build_llm(settings, _usage_logger(db))

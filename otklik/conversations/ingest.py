@@ -222,7 +222,7 @@ class Ingest:
             values["priority"] = True
         local = self.ctx.is_local(conv.channel_account_id)
         message_id = await self._send(writer, conv, sends, now, local, inbound)
-        actions = await self.apply(writer, conv, result.effects, now)
+        actions = await self.apply(writer, conv, result.effects, now, new.vars)
         await writer.set_conversation(conv.id, values, unread=unread)
         return len(sends), actions, message_id
 
@@ -346,11 +346,18 @@ class Ingest:
         return inbound_id
 
     async def apply(
-        self, writer: Writer, conv: repo.ConversationRow, effects: tuple[Effect, ...], now: datetime
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        effects: tuple[Effect, ...],
+        now: datetime,
+        variables: Mapping[str, Any] | None = None,
     ) -> list[tuple[int, RunAction]]:
-        """Write every effect but `Send` (see `_send`) in the caller's transaction."""
+        """Write every effect but `Send` (see `_send`) in the caller's transaction; the capabilities'
+        reactions to a hand-off or a cancelled flow run here too (`variables`: the flow's after the step)."""
         logs: list[dict[str, Any]] = []
         actions: list[tuple[int, RunAction]] = []
+        reactions: list[tuple[str, dict[str, Any]]] = []
         for effect in effects:
             if isinstance(effect, StartTimer):
                 await self._timer(
@@ -369,19 +376,47 @@ class Ingest:
                 if effect.context:
                     data["context"] = effect.context
                 logs.append(_log(now, "handoff", conv.id, data))
+                reactions.append(("handoff", data))
             elif isinstance(effect, CloseDrafts):
-                logs.append(
-                    _log(
-                        now,
-                        "drafts_closed",
-                        conv.id,
-                        {"flow": effect.flow, "reason": effect.reason, "case": effect.case},
-                    )
-                )
+                closed = {"flow": effect.flow, "reason": effect.reason, "case": effect.case}
+                logs.append(_log(now, "drafts_closed", conv.id, closed))
+                reactions.append(("drafts_closed", closed))
             elif isinstance(effect, Record):
                 logs.append(_log(now, effect.kind, conv.id, effect.data))
         await writer.log_events(logs)
+        for on, data in reactions:
+            await self._react(
+                writer, conv, on, data, now, conv.state.get("vars", {}) if variables is None else variables
+            )
         return actions
+
+    async def _react(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        on: str,
+        data: Mapping[str, Any],
+        now: datetime,
+        variables: Mapping[str, Any],
+    ) -> None:
+        if self.actions is None or not self.actions.reacts_to(on):
+            return
+        account = self.ctx.accounts.get(conv.channel_account_id)
+        if account is None:
+            return
+        await self.actions.react(
+            on,
+            data,
+            writer,
+            conversation_id=conv.id,
+            contact_id=conv.contact_id,
+            account=account,
+            language=conv.contact_language or self.ctx.engine_for(account.id).pack.language,
+            variables=MappingProxyType(dict(variables)),
+            now=now,
+            settings=self.ctx.settings,
+            marketplace_kinds=self.ctx.marketplace_kinds,
+        )
 
     async def _timer(
         self,

@@ -173,6 +173,7 @@ class ActionRegistry:
 
     def __init__(self) -> None:
         self._actions: dict[str, ActionSpec] = {}
+        self._reactions: dict[str, list[tuple[str, QuickActionFn]]] = {}
 
     @overload
     def register(
@@ -214,6 +215,46 @@ class ActionRegistry:
             if used & _NOT_QUICK:
                 raise ValueError(f"action {name} uses {sorted(used & _NOT_QUICK)}: a quick action does no I/O")
         self._actions[name] = ActionSpec(name, fn, quick, quick_if, budget_ms)
+
+    def add_reaction(self, on: str, name: str, fn: QuickActionFn) -> None:
+        """`fn(QuickContext, data)` runs in the step's transaction when the step's effects include `on`
+        ("handoff", "drafts_closed"); `name` (the capability's) is for the log."""
+        self._reactions.setdefault(on, []).append((name, fn))
+
+    def reacts_to(self, on: str) -> bool:
+        return bool(self._reactions.get(on))
+
+    async def react(
+        self,
+        on: str,
+        data: Mapping[str, Any],
+        writer: QuickWriter,
+        *,
+        conversation_id: int,
+        contact_id: int,
+        account: AccountInfo,
+        language: str,
+        variables: Mapping[str, Any],
+        now: datetime,
+        settings: Settings,
+        marketplace_kinds: frozenset[str] = frozenset(),
+    ) -> None:
+        """Run every reaction to `on`, each fenced by its own savepoint: one that fails is logged and
+        undone; the step, and the other reactions, go on."""
+        for name, fn in self._reactions.get(on, ()):
+            tx = _FencedTx(writer)
+            ctx = QuickContext(
+                conversation_id, contact_id, account, language, variables, None, tx, now, settings, marketplace_kinds
+            )
+            try:
+                await fn(ctx, dict(data))
+            except Exception:
+                log.exception("the %s reaction of %s failed", on, name)
+                if tx._opened:
+                    await writer.rollback_to()
+                continue
+            if tx._opened:
+                await writer.release()
 
     def spec(self, name: str) -> ActionSpec | None:
         return self._actions.get(name)

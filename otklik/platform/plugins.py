@@ -55,6 +55,23 @@ class ActionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Reaction:
+    """A capability's answer to what the kernel did in a step, in that step's transaction.
+
+    `on` is "handoff" (data: priority, reason, context with the flow and node it happened at) or
+    "drafts_closed" (the buyer cancelled a flow; data: flow, reason, case). `fn(QuickContext, data)` follows a
+    quick action's rules (no I/O, short statements on `ctx.tx`), fenced by a savepoint: a failure is logged
+    and undone, and the step goes on. Cashback closes the claim the cancelled flow left half-done; care
+    records the urgent case a red flag handed over."""
+
+    on: str
+    fn: Callable[..., Any]
+
+
+REACTION_EVENTS = frozenset({"handoff", "drafts_closed"})
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """A background loop of the worker process: `factory(app) -> async loop(stop: asyncio.Event)`."""
 
@@ -91,6 +108,7 @@ class Capability:
 
     name: str
     actions: Ref | None = None  # a tuple[ActionSpec, ...]
+    reactions: Ref | None = None  # a tuple[Reaction, ...]: what it does when the kernel hands off or cancels
     jobs: tuple[JobSpec, ...] = ()
     admin: tuple[Ref, ...] = ()  # APIRouters mounted under /admin behind the login guard
     nav: tuple[NavEntry, ...] = ()

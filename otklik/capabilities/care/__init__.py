@@ -17,6 +17,7 @@ DASHBOARDS = "dashboards"  # incidents and review insights (shared with cashback
 CAPABILITY = Capability(
     name="care",
     actions="otklik.capabilities.care.actions:ACTIONS",
+    reactions="otklik.capabilities.care.actions:REACTIONS",
     jobs=(JobSpec("wb-sync", "otklik.capabilities.care.sync:sync_job"),),
     permissions=(Permission(DASHBOARDS, frozenset({"moderator", "analyst"})),),
     admin=("otklik.capabilities.care.admin:router", "otklik.capabilities.care.admin_replies:router"),

@@ -37,7 +37,12 @@ _STOP_LEMMAS = frozenset(_STOP_WORDS.split(" "))
 @dataclass(frozen=True, slots=True)
 class IncidentInput:
     """What a flow reports about a case. `rating` 1-5 or None; `outcome` one of OUTCOMES, or None to keep
-    the case's current outcome (a new case starts as "unresolved")."""
+    the case's current outcome (a new case starts as "unresolved").
+
+    `answered`: the bot has given its answer (how to return, the article…) but the buyer has not said it was
+    enough: the case stays "unresolved" and remembers it. `confirm`: the buyer has said so (a good rating,
+    "спасибо, понятно") or the case closed without a hand-off: an answered, unresolved case becomes
+    "resolved_by_bot". A confirmation never changes a case that was handed off or never answered."""
 
     conversation_id: int
     channel_account_id: int
@@ -50,6 +55,8 @@ class IncidentInput:
     phrase: str = ""
     needs_check: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    answered: bool = False
+    confirm: bool = False
 
 
 def _check(data: IncidentInput) -> None:
@@ -85,15 +92,21 @@ async def record_incident(tx: QuickTx | AsyncSession, data: IncidentInput, now: 
     tx = as_tx(tx)
     found = await tx.fetch(_INCIDENT, {"conversation": data.conversation_id, "case": data.case_key})
     old = found[0] if found else None
+    details = {**((old.details or {}) if old else {}), **data.details}
+    if data.answered:
+        details["answered"] = True
+    outcome = data.outcome or (old.outcome if old else "unresolved")
+    if data.confirm and outcome == "unresolved" and details.get("answered"):
+        outcome = "resolved_by_bot"
     values: dict[str, Any] = {
         "category": data.category,
-        "outcome": data.outcome or (old.outcome if old else "unresolved"),
+        "outcome": outcome,
         "product": data.product[:120] or (old.product if old else ""),
         "barcode": data.barcode[:32] or (old.barcode if old else ""),
         "phrase": " ".join(data.phrase.split())[:300] or (old.phrase if old else ""),
         "rating": data.rating if data.rating is not None else (old.rating if old else None),
         "needs_check": data.needs_check or bool(old and old.needs_check),
-        "details": {**((old.details or {}) if old else {}), **data.details},
+        "details": details,
         "updated_at": now,
     }
     if old is None:
@@ -108,7 +121,23 @@ async def record_incident(tx: QuickTx | AsyncSession, data: IncidentInput, now: 
             },
         )
     await tx.execute(_UPDATE_INCIDENT, {**values, "incident": old.id})
+    if data.confirm:
+        await _confirm_answered(tx, data.conversation_id, now)
     return int(old.id)
+
+
+_OPEN_CASES = select(CareIncident.id, CareIncident.details).where(
+    CareIncident.conversation_id == bindparam("conversation"), CareIncident.outcome == "unresolved"
+)
+_RESOLVED = update(CareIncident).where(CareIncident.id == bindparam("incident"), CareIncident.outcome == "unresolved")
+
+
+async def _confirm_answered(tx: Any, conversation_id: int, now: datetime) -> None:
+    """A confirmation covers every case the bot answered in the conversation: a buyer who rates the end of
+    the talk well (or goes quiet) after an interrupted case was answered too has had both answers."""
+    for row in await tx.fetch(_OPEN_CASES, {"conversation": conversation_id}):
+        if (row.details or {}).get("answered"):
+            await tx.execute(_RESOLVED, {"incident": row.id, "outcome": "resolved_by_bot", "updated_at": now})
 
 
 # --- dashboard ----------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ DASHBOARDS = "dashboards"  # campaign funnels (shared with care's dashboards)
 CAPABILITY = Capability(
     name="cashback",
     actions="otklik.capabilities.cashback.actions:ACTIONS",
+    reactions="otklik.capabilities.cashback.actions:REACTIONS",
     jobs=(JobSpec("cashback-erase", "otklik.capabilities.cashback.jobs:erase_job"),),
     permissions=(
         Permission(CLAIMS, frozenset({"moderator"})),

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam, or_, update
+
+from otklik.adapters.db.models import CashbackClaim
 from otklik.capabilities.cashback.claims import Journey
+from otklik.capabilities.cashback.moderation import FLOW as CASHBACK_FLOW
+from otklik.capabilities.cashback.rules import OPEN_STAGES, Stage
 from otklik.conversations import repo
-from otklik.conversations.timers import ActionContext
-from otklik.platform.plugins import ActionSpec
+from otklik.conversations.timers import ActionContext, QuickContext
+from otklik.platform.plugins import ActionSpec, Reaction
 
 
 async def _previous(ctx: ActionContext) -> dict[str, Any]:
@@ -38,3 +43,29 @@ async def nudge(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 ACTIONS = (ActionSpec("cashback.step", step), ActionSpec("cashback.nudge", nudge))
+
+
+_CLOSE_DRAFTS = update(CashbackClaim).where(
+    CashbackClaim.conversation_id == bindparam("conversation"),
+    or_(*(CashbackClaim.state == bindparam(f"open_{stage}") for stage in sorted(OPEN_STAGES))),
+)
+
+
+async def on_drafts_closed(ctx: QuickContext, data: dict[str, Any]) -> None:
+    """The buyer cancelled the cashback flow ("отмена", "передумал"): the claim it left before the screenshot
+    was checked (terms, product or screenshot stage) is cancelled, so nothing stays half-done and the buyer
+    may start again. A claim already in moderation, approved or paid is not a draft and stays as it is."""
+    if str(data.get("flow") or "") != CASHBACK_FLOW:
+        return
+    await ctx.tx.execute(
+        _CLOSE_DRAFTS,
+        {
+            "conversation": ctx.conversation_id,
+            **{f"open_{stage}": str(stage) for stage in OPEN_STAGES},
+            "state": str(Stage.CANCELLED),
+            "updated_at": ctx.now,
+        },
+    )
+
+
+REACTIONS = (Reaction("drafts_closed", on_drafts_closed),)

@@ -222,7 +222,7 @@ class Journey:
                     self._products = tuple(Button(name[:60], f"cb:nm:{nm}") for nm, name in products)
                 self._prompt(claim, campaign, resume=True)
                 return
-            if wanted is None:
+            if wanted is None and claim.state != Stage.CANCELLED:  # a draft the buyer cancelled: start anew
                 self.result.say(status_text(claim, campaign), *_buttons("new"))
                 self._wait("menu", claim)
                 return

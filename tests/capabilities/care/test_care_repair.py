@@ -5,22 +5,25 @@ variables, incidents, event log). The buyer's sentences here are not training ex
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from otklik.adapters.db.models import CareIncident, Conversation, EventLog
+from otklik.adapters.db.models import CareIncident, Conversation, EventLog, Timer
 from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.bootstrap import Otklik
 from otklik.capabilities.care.catalog import sync_cards
 from otklik.channels.wildberries.accounts import add_wb_account
+from otklik.clock import utcnow
 from otklik.testing.fake_wb import FakeWB
 from otklik.web.app import create_app
-from tests.capabilities.care.conftest import OUR_L, OUR_NM, Care, Chat, label_png, plain_png
+from tests.capabilities.care.conftest import FOREIGN, OUR_L, OUR_NM, Care, Chat, label_png, plain_png
 from tests.conftest import make_settings
 
 
@@ -98,7 +101,10 @@ async def test_a_side_effect_in_the_middle_of_the_barcode_check_is_answered_then
     (confirm,) = await chat.texts(1)
     assert "размер L" in confirm
     await chat.send(button="other")
-    await chat.texts(2)
+    apology, rate = await chat.texts(2)
+    assert "Оцените" in rate
+    await chat.send(text="5")  # a good rating confirms the bot's answers in this conversation
+    await chat.texts(1)
     wrong, side = sorted(await incidents(care), key=lambda i: i.category, reverse=True)
     assert (wrong.category, wrong.outcome, wrong.product) == ("wrong_item", "resolved_by_bot", str(OUR_NM))
     assert (side.category, side.outcome, side.product) == ("side_effect", "resolved_by_bot", "крем для рук с ромашкой")
@@ -116,8 +122,9 @@ async def test_an_emergency_mid_flow_hands_off_at_once_in_russian_and_the_case_i
     assert (row.status, row.priority) == ("waiting_operator", True)
     (handoff,) = await events(care, "handoff")
     assert handoff["reason"] == "red_flag:отек лица" and handoff["context"]["node"] == "photo"
-    (incident,) = await incidents(care)
-    assert (incident.category, incident.outcome) == ("defective_item", "unresolved")  # recorded, not "resolved"
+    (incident,) = await incidents(care)  # the case is kept, and counted as handed over, not as resolved
+    assert (incident.category, incident.outcome) == ("defective_item", "handed_off")
+    assert incident.details["red_flag"] == "отек лица" and incident.details["urgent"] is True
 
 
 async def test_cancel_ends_the_flow_and_closes_the_case_with_a_reason(care: Care) -> None:
@@ -179,3 +186,73 @@ async def test_the_buyer_corrects_the_product_name_and_the_case_follows(care: Ca
     assert why["var"] == "product_name" and why["node"] == "ask_product"
     (incident,) = await incidents(care)
     assert (incident.category, incident.product, incident.outcome) == ("side_effect", str(OUR_NM), "unresolved")
+
+
+async def test_an_urgent_first_message_is_handed_off_and_recorded_as_an_urgent_case(care: Care) -> None:
+    chat = await open_chat(care)
+    await chat.send(text="у ребёнка отёк губ после вашего шампуня")
+    (urgent,) = await chat.texts(1)
+    assert urgent.startswith("Это важно — срочно зову оператора")
+    (incident,) = await incidents(care)  # no care flow had started: the red flag opens a case of its own
+    assert (incident.category, incident.outcome) == ("side_effect", "handed_off")
+    assert incident.details == {"red_flag": "отек губ", "urgent": True}
+    assert "шампун" in incident.phrase and incident.case_key.startswith("urgent-")
+
+
+async def test_an_answer_is_resolved_by_the_bot_only_on_a_good_rating_or_a_quiet_day(care: Care) -> None:
+    # a low rating: the answer did not help, the case stays open
+    chat = await open_chat(care)
+    await chat.send(button="intent:defective_item")
+    await chat.texts(1)
+    await chat.upload(plain_png())
+    explained, rate = await chat.texts(2)
+    assert "Оцените" in rate
+    (incident,) = await incidents(care)
+    assert (incident.outcome, incident.details["answered"]) == ("unresolved", True)  # answered, not confirmed
+    await chat.send(text="2")
+    await chat.texts(1)
+    (incident,) = await incidents(care)
+    assert (incident.outcome, incident.rating) == ("unresolved", 2)
+
+    # no word for a day after the answer: the case closes without a hand-off, resolved by the bot
+    other = await open_chat(care)
+    await other.send(button="intent:defective_item")
+    await other.texts(1)
+    await other.upload(plain_png())
+    await other.texts(2)
+    async with care.app.db.write() as session:
+        pending = (
+            await session.execute(select(Timer).where(Timer.status == "pending", Timer.kind == "timeout"))
+        ).scalars()
+        ids = [t.id for t in pending if timedelta(hours=23) < t.due_at - utcnow() <= timedelta(hours=24)]
+        assert ids  # the rating question waits a day
+        await session.execute(update(Timer).where(Timer.id.in_(ids)).values(due_at=utcnow()))
+    for _ in range(100):
+        second = [i for i in await incidents(care) if i.id != incident.id]
+        if second and second[0].outcome != "unresolved":
+            break
+        await asyncio.sleep(0.05)
+    (closed,) = second
+    assert (closed.outcome, closed.rating) == ("resolved_by_bot", None)
+    assert await other.texts(0) == []  # closed quietly: no message to a buyer who has gone
+
+
+async def test_a_quiet_day_does_not_resolve_a_case_the_bot_could_not_answer(care: Care) -> None:
+    care.wb.fail_next(10, status=503, path="/content")
+    chat = await open_chat(care)
+    await chat.send(button="intent:wrong_item")
+    await chat.texts(1)
+    await chat.send(text=f"штрихкод {FOREIGN}")
+    general, rate = await chat.texts(2)
+    assert "Оцените" in rate
+    async with care.app.db.write() as session:
+        await session.execute(
+            update(Timer).where(Timer.status == "pending", Timer.kind == "timeout").values(due_at=utcnow())
+        )
+    for _ in range(100):
+        async with care.app.db.read() as session:
+            if not (await session.execute(select(Timer.id).where(Timer.status == "pending"))).first():
+                break
+        await asyncio.sleep(0.05)
+    (incident,) = await incidents(care)
+    assert (incident.outcome, incident.needs_check) == ("unresolved", True)  # nothing was answered: still open

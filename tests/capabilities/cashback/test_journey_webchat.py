@@ -373,3 +373,32 @@ async def test_status_typed_in_the_main_flow_shows_the_claim(shop: Shop) -> None
 async def first_contact_of_last(shop: Shop) -> int:
     async with shop.app.db.read() as session:
         return int(await session.scalar(select(Conversation.contact_id).order_by(Conversation.id.desc()).limit(1)) or 0)
+
+
+async def test_cancel_at_the_screenshot_closes_the_draft_claim_and_the_buyer_can_start_again(shop: Shop) -> None:
+    buyer = await new_buyer_at_screenshot(shop)
+    (claim,) = await claims(shop)
+    assert claim.state == "screenshot"
+    await buyer.send(text="передумала, отмена")
+    assert "отменил" in (await buyer.reply_with("отменил"))["text"]
+    (claim,) = await claims(shop)
+    assert claim.state == "cancelled"  # nothing is left half-done
+    async with shop.app.db.read() as session:
+        (closed,) = (await session.execute(select(EventLog.data).where(EventLog.kind == "drafts_closed"))).scalars()
+    assert closed["flow"] == "care.cashback" and closed["reason"] == "cancelled_by_buyer"
+    await buyer.send(button="intent:cashback_request")  # a cancelled draft does not block a new claim
+    terms = await buyer.reply_with("Бонус 150 ₽")
+    await buyer.send(button=buttons(terms)["Согласен"])
+    await buyer.reply_with("Какой товар")
+    states = [c.state for c in await claims(shop)]
+    assert states == ["cancelled", "product"]
+
+
+async def test_cancel_after_moderation_keeps_the_submitted_claim(shop: Shop) -> None:
+    buyer = await new_buyer_at_screenshot(shop)
+    await buyer.upload(review_screenshot("Норм", name="Кто-то"))  # goes to moderation
+    await buyer.reply_with("Менеджер проверит", timeout=40)
+    await buyer.send(text="отмена")
+    await buyer.reply_with("отменил")
+    (claim,) = await claims(shop)
+    assert claim.state == "moderation"  # submitted: not a draft, a moderator decides it

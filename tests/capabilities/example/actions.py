@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from otklik.clock import utcnow
-from otklik.conversations.timers import ActionContext
-from otklik.platform.plugins import ActionSpec
+from otklik.conversations.timers import ActionContext, QuickContext
+from otklik.platform.plugins import ActionSpec, Reaction
 from tests.capabilities.example.models import notes
 
 
@@ -27,3 +27,22 @@ async def note(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 ACTIONS = (ActionSpec("example.note", note),)
+
+
+_NOTE = insert(notes)
+
+
+async def on_handoff(ctx: QuickContext, data: dict[str, Any]) -> None:
+    """A reaction: when the kernel hands the conversation over, note why, in the same transaction."""
+    await ctx.tx.execute(
+        _NOTE,
+        {
+            "conversation_id": ctx.conversation_id,
+            "text": f"handoff: {data['reason']}",
+            "digested": 0,
+            "created_at": ctx.now,
+        },
+    )
+
+
+REACTIONS = (Reaction("handoff", on_handoff),)

@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import func, insert, inspect, select
 
-from otklik.adapters.db.models import Message
+from otklik.adapters.db.models import Conversation, EventLog, Message
 from otklik.bootstrap import Otklik
+from otklik.conversations.timers import QuickContext
+from otklik.platform.plugins import Capability, Reaction
 from otklik.platform.users import Role, create_user
 from otklik.registry import CAPABILITIES
 from otklik.web.app import create_app
@@ -116,3 +119,54 @@ async def test_its_admin_page_is_guarded_and_in_the_menu(plugged: Otklik) -> Non
     operator = await sign_in(web, "operator")
     assert (await operator.http.get("/admin/example/notes")).status_code == 403
     assert 'data-nav="/admin/example/notes"' not in (await operator.http.get("/admin")).text
+
+
+async def _notes(app: Otklik) -> list[str]:
+    async with app.db.read() as session:
+        return list((await session.execute(select(notes.c.text).order_by(notes.c.id))).scalars())
+
+
+async def test_its_reaction_runs_in_the_hand_off_step(plugged: Otklik) -> None:
+    conversation = await say(plugged, "buyer-r", "оператор")
+    assert await _notes(plugged) == ["handoff: buyer_request"]  # written by the step itself: no waiting
+    async with plugged.db.read() as session:
+        status = await session.scalar(select(Conversation.status).where(Conversation.id == conversation))
+    assert status == "waiting_operator"
+
+
+async def _broken(ctx: QuickContext, data: dict[str, Any]) -> None:
+    await ctx.tx.execute(
+        insert(notes),
+        {"conversation_id": ctx.conversation_id, "text": "half-done", "digested": 0, "created_at": ctx.now},
+    )
+    raise RuntimeError("a bug in a capability")
+
+
+BROKEN = (Reaction("handoff", _broken),)
+
+
+async def test_a_failing_reaction_is_undone_and_the_hand_off_still_happens(tmp_path: Path, db_url: str) -> None:
+    broken = Capability(name="broken", reactions=f"{__name__}:BROKEN")
+    settings = make_settings(tmp_path, db_url, packs_dirs=(PACKS,), default_pack="example")
+    app = Otklik.build(settings, capabilities=(*CAPABILITIES, CAPABILITY, broken))
+    await app.start(migrate=True)
+    try:
+        conversation = await say(app, "buyer-b", "оператор")
+        assert await _notes(app) == ["handoff: buyer_request"]  # the broken one's write is rolled back only
+        async with app.db.read() as session:
+            status = await session.scalar(select(Conversation.status).where(Conversation.id == conversation))
+            handoffs = await session.scalar(
+                select(func.count()).select_from(EventLog).where(EventLog.kind == "handoff")
+            )
+        assert (status, handoffs) == ("waiting_operator", 1)
+    finally:
+        await app.close()
+
+
+def test_a_reaction_to_an_unknown_kernel_event_is_refused_at_build(tmp_path: Path) -> None:
+    odd = Capability(name="odd", reactions=f"{__name__}:ODD")
+    with pytest.raises(ValueError, match="no kernel event 'message_sent'"):
+        Otklik.build(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 't.db'}"), capabilities=(odd,))
+
+
+ODD = (Reaction("message_sent", _broken),)
