@@ -22,6 +22,7 @@ AUDIT_PREFIXES = (
     "payout.",
     "review.",
     "campaign.",
+    "financing.",
 )
 
 

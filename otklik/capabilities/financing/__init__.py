@@ -2,12 +2,22 @@
 
 - `rules.py` the pure rules (Decimal only) and the rates table's format and validation
 - `cli.py`   `otklik financing simulate|plans` from a rates file
+- `models.py`, `migrations/`, `service.py`: named rates tables in the database, versioned, audited
+- `admin.py`  `/admin/financing`: edit, import/export, history and rollback, default table
 See docs/financing.md.
 """
 
-from otklik.platform.plugins import Capability
+from otklik.platform.plugins import Capability, NavEntry, Permission
+
+RATES = "financing.rates"  # edit the rates tables (owner and admin)
 
 CAPABILITY = Capability(
     name="financing",
     cli=(("financing", "otklik.capabilities.financing.cli:app"),),
+    permissions=(Permission(RATES),),
+    admin=("otklik.capabilities.financing.admin:router",),
+    nav=(NavEntry("financing.nav", "/admin/financing", RATES, 60),),
+    migrations="otklik.capabilities.financing:migrations",
+    templates="otklik.capabilities.financing:templates",
+    locales="otklik.capabilities.financing:locales",
 )
