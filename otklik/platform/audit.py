@@ -23,6 +23,7 @@ AUDIT_PREFIXES = (
     "review.",
     "campaign.",
     "financing.",
+    "api_token.",
 )
 
 

@@ -3,6 +3,7 @@
 - `rules.py` the pure rules (Decimal only) and the rates table's format and validation
 - `cli.py`   `otklik financing simulate|plans` from a rates file
 - `models.py`, `migrations/`, `service.py`: named rates tables in the database, versioned, audited
+- `api.py`    `POST /api/v1/financing/simulate` (API token, scope `financing`)
 - `admin.py`  `/admin/financing`: edit, import/export, history and rollback, default table
 See docs/financing.md.
 """
@@ -16,6 +17,7 @@ CAPABILITY = Capability(
     cli=(("financing", "otklik.capabilities.financing.cli:app"),),
     permissions=(Permission(RATES),),
     admin=("otklik.capabilities.financing.admin:router",),
+    api=("otklik.capabilities.financing.api:router",),
     nav=(NavEntry("financing.nav", "/admin/financing", RATES, 60),),
     migrations="otklik.capabilities.financing:migrations",
     templates="otklik.capabilities.financing:templates",
