@@ -4,6 +4,7 @@
 - `cli.py`   `otklik financing simulate|plans` from a rates file
 - `models.py`, `migrations/`, `service.py`: named rates tables in the database, versioned, audited
 - `api.py`    `POST /api/v1/financing/simulate` (API token, scope `financing`)
+- `chat.py`, `actions.py`: the flow action `financing.simulate` (quick) and its replies (es-AR figures)
 - `admin.py`  `/admin/financing`: edit, import/export, history and rollback, default table
 See docs/financing.md.
 """
@@ -14,6 +15,7 @@ RATES = "financing.rates"  # edit the rates tables (owner and admin)
 
 CAPABILITY = Capability(
     name="financing",
+    actions="otklik.capabilities.financing.actions:ACTIONS",
     cli=(("financing", "otklik.capabilities.financing.cli:app"),),
     permissions=(Permission(RATES),),
     admin=("otklik.capabilities.financing.admin:router",),

@@ -234,7 +234,7 @@ def simulate(table: RatesTable, amount: object, installments: object, down_payme
     n = _count(installments, table)
     band = table.band_for(n)
     if band is None:
-        offered = _ranges(table.counts())
+        offered = ranges(table.counts())
         raise Refused("installments", f"{n} installments are not offered; the plans offered are {offered}")
     plan = _compute(table, band, amount_d, down, n)
     lowest = min(plan.installment, plan.last_installment)
@@ -360,7 +360,7 @@ def _by_tna(table: RatesTable, tna: Decimal, amount: Decimal, down: Decimal, fin
     )
 
 
-def _ranges(counts: Iterable[int]) -> str:
+def ranges(counts: Iterable[int]) -> str:
     """[1, 2, 3, 7, 8, 18] -> "1-3, 7-8, 18"."""
     spans: list[list[int]] = []
     for n in counts:
