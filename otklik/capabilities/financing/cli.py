@@ -1,4 +1,5 @@
-"""`otklik financing simulate|plans`: the simulator from a rates file (YAML or JSON), as a table or JSON.
+"""`otklik financing simulate|plans`: the simulator from a rates file (YAML or JSON), as a table or JSON;
+`otklik financing import|export|tables`: the rates tables in the database.
 
 A refused input (amount, down payment, installments, minimum installment) exits with status 2 and, with
 `--json`, prints `{"error": CODE, "message": …}`; a bad rates file exits with 2 and lists every error.
@@ -6,9 +7,11 @@ A refused input (amount, down payment, installments, minimum installment) exits 
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,7 +27,9 @@ from otklik.capabilities.financing.rules import (
     simulate,
     suggested_plans,
 )
+from otklik.core.errors import OtklikError
 
+T = TypeVar("T")
 app = typer.Typer(help="Financing: simulate installment plans from a rates table.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
@@ -142,3 +147,84 @@ def _schedule(plan: Plan) -> Table:
     for row in out["schedule"]:
         table.add_row(str(row["n"]), row["payment"], row["interest"], row["iva"], row["principal"], row["balance"])
     return table
+
+
+# --- rates tables in the database ---------------------------------------------------------------------
+
+
+def _in_db(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(container)` against the configured database (built here, inside the command)."""
+    from otklik.bootstrap import Otklik
+    from otklik.config import Settings
+
+    async def go() -> T:
+        otk = Otklik.build(Settings())
+        try:
+            await otk.start()
+            return await work(otk)
+        finally:
+            await otk.close()
+
+    try:
+        return asyncio.run(go())
+    except RatesInvalid as exc:
+        for line in ["the rates table is invalid (nothing saved):", *(f"  - {e}" for e in exc.errors)]:
+            err.print(line, markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except OtklikError as exc:
+        err.print(exc.user_message, markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command("import")
+def import_command(
+    name: Annotated[str, typer.Option("--name", help="the table's name, e.g. visa")],
+    path: Annotated[Path, typer.Argument(help="a rates file (YAML or JSON)")],
+    default: Annotated[bool, typer.Option("--default", help="make it the default table")] = False,
+) -> None:
+    """Save a rates file as the named table's next version (validated first; audited)."""
+    _table(path, False)  # a refused file stops here with every error, before the database is opened
+    source = path.read_bytes()
+
+    async def work(otk: Any) -> int:
+        from otklik.capabilities.financing import service
+
+        async with otk.db.write() as session:
+            version = await service.save(session, name, source, actor="cli", note="import")
+            if default:
+                await service.set_default(session, name, actor="cli")
+        return version
+
+    version = _in_db(work)
+    console.print(f"saved {name.strip().lower()} version {version}", markup=False, highlight=False)
+
+
+@app.command("export")
+def export_command(
+    name: Annotated[str, typer.Option("--name", help="the table's name")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the table's current version (YAML as saved, or JSON)."""
+
+    async def work(otk: Any) -> str:
+        from otklik.capabilities.financing import service
+
+        async with otk.db.read() as session:
+            return await service.export(session, name, "json" if as_json else "yaml")
+
+    typer.echo(_in_db(work), nl=False)
+
+
+@app.command("tables")
+def tables_command() -> None:
+    """The rates tables: name, current version, default."""
+
+    async def work(otk: Any) -> list[dict[str, Any]]:
+        from otklik.capabilities.financing import service
+
+        async with otk.db.read() as session:
+            return await service.list_tables(session)
+
+    for row in _in_db(work):
+        mark = "\tdefault" if row["is_default"] else ""
+        typer.echo(f"{row['name']}\tversion {row['version']}{mark}")

@@ -143,3 +143,34 @@ def test_plans_show_which_counts_are_refused(rates: Path) -> None:
     assert plans[1] == {"installments": 6, "error": "min_installment", "message": plans[1]["message"]}
     status, out = _run("plans", "--rates", str(rates), "--amount", "-1", "--json")
     assert status == 2 and json.loads(out)["error"] == "amount"
+
+
+def test_tables_in_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`import` validates first (a bad file touches nothing), `export` gives the text back, `tables` lists."""
+    monkeypatch.chdir(tmp_path)
+    for key in ("OTKLIK_DATABASE_URL", "OTKLIK_DATA_DIR", "OTKLIK_ENV"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OTKLIK_NLU", "keywords")
+    good = tmp_path / "visa.yaml"
+    good.write_text(ISSUE_YAML, encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"currency": "ARS"}', encoding="utf-8")
+
+    status, out = _run("import", "--name", "visa", str(bad))
+    assert status == 2 and "iva_on_interest: missing" in out
+    status, out = _run("tables")
+    assert status == 0 and out.strip() == ""
+    status, out = _run("import", "--name", "visa", str(good))
+    assert status == 0 and "version 1" in out
+    status, out = _run("import", "--name", "visa", str(good))
+    assert status == 2 and "nothing to save" in out
+    status, out = _run("export", "--name", "visa")
+    assert status == 0 and out == ISSUE_YAML
+    status, out = _run("export", "--name", "visa", "--json")
+    assert status == 0 and json.loads(out)["plans"][3] == {"from": 18, "to": 18, "coefficient": 1.95}
+    status, out = _run("import", "--name", "amex", str(good), "--default")
+    assert status == 0
+    status, out = _run("tables")
+    assert out.splitlines() == ["amex\tversion 1\tdefault", "visa\tversion 1"]
+    status, out = _run("export", "--name", "nope")
+    assert status == 2 and "no rates table" in out
