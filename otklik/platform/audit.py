@@ -22,6 +22,8 @@ AUDIT_PREFIXES = (
     "payout.",
     "review.",
     "campaign.",
+    "financing.",
+    "api_token.",
 )
 
 

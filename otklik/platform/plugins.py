@@ -111,6 +111,7 @@ class Capability:
     reactions: Ref | None = None  # a tuple[Reaction, ...]: what it does when the kernel hands off or cancels
     jobs: tuple[JobSpec, ...] = ()
     admin: tuple[Ref, ...] = ()  # APIRouters mounted under /admin behind the login guard
+    api: tuple[Ref, ...] = ()  # APIRouters mounted at the root (`/api/v1/…`), behind API tokens (`require_scope`)
     nav: tuple[NavEntry, ...] = ()
     permissions: tuple[Permission, ...] = ()  # owner and admin get each; `Permission.roles` name who else
     cli: tuple[tuple[str, Ref], ...] = ()  # ("wb", "…cli:app") -> `otklik wb …`

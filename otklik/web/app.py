@@ -54,6 +54,9 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
     for kind in otklik.channel_kinds.values():  # the web chat API, webhooks of each channel kind
         for ref in kind.inbound:
             app.include_router(resolve(ref))
+    for capability in otklik.capabilities:  # the REST API (`/api/v1/…`, API tokens), in OpenAPI
+        for ref in capability.api:
+            app.include_router(resolve(ref))
     from otklik.web import admin
 
     admin.mount(app, otklik.capabilities, tuple(otklik.channel_kinds.values()))

@@ -497,3 +497,19 @@ class CashbackClaim(Base):
     erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token of the REST API (`otklik api-tokens create`). Only the SHA-256 of the token is stored;
+    `prefix` (its first characters) lets an owner tell tokens apart. Revoked tokens stay, for the record."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    scopes: Mapped[str] = mapped_column(String(400))  # comma-separated: "financing,orders"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

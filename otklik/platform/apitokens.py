@@ -1,0 +1,140 @@
+"""API tokens: bearer tokens for the REST API (`/api/v1/…`), each with scopes, shared by every capability
+that offers an API (financing today; orders, leads, metrics later).
+
+- A token is `otk_` + 43 URL-safe characters (256 random bits). It is shown once, when it is created; only
+  its SHA-256 is stored, with its first characters (`prefix`) so tokens can be told apart in a list.
+- `require_scope("financing")` is the FastAPI dependency of a route: no or an unknown token answers 401,
+  a revoked one 401, a token without the scope 403 — JSON bodies, `WWW-Authenticate: Bearer`.
+- Creating and revoking are audited (`api_token.create`, `api_token.revoke`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import HTTPException, Request
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from otklik.adapters.db.engine import Database
+from otklik.adapters.db.models import ApiToken
+from otklik.clock import utcnow
+from otklik.core.errors import Conflict, InvalidInput, NotFound
+from otklik.platform.audit import audit
+
+PREFIX = "otk_"
+TOKEN = re.compile(r"otk_[A-Za-z0-9_-]{43}")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}")
+SCOPE = re.compile(r"[a-z][a-z0-9_.-]{0,39}")
+TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per token
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCaller:
+    """Who called: the token's id, name and scopes."""
+
+    token_id: int
+    name: str
+    scopes: frozenset[str]
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_scopes(raw: str | Iterable[str]) -> list[str]:
+    parts = raw.split(",") if isinstance(raw, str) else list(raw)
+    scopes = sorted({p.strip().lower() for p in parts if p.strip()})
+    bad = [s for s in scopes if not SCOPE.fullmatch(s)]
+    if bad or not scopes:
+        raise InvalidInput("scopes: one or more names like financing,orders (lower-case letters, digits, . _ -)")
+    if len(",".join(scopes)) > 400:
+        raise InvalidInput("scopes: too many")
+    return scopes
+
+
+async def create_token(db: Database, name: str, scopes: str | Iterable[str], *, actor: str) -> tuple[int, str]:
+    """A new token: (its id, the token itself — shown once, never stored)."""
+    name = (name or "").strip()
+    if not NAME.fullmatch(name):
+        raise InvalidInput("name: 1-80 characters: letters, digits, space, '.', '_' or '-'")
+    wanted = parse_scopes(scopes)
+    token = PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    try:
+        async with db.write() as session:
+            row = ApiToken(
+                name=name, scopes=",".join(wanted), token_hash=digest(token), prefix=token[:10],
+                created_by=actor[:120], created_at=now,
+            )  # fmt: skip
+            session.add(row)
+            await session.flush()
+            audit(session, actor, "api_token.create", "api_token", row.id, {"name": name, "scopes": wanted}, now=now)
+            token_id = int(row.id)
+    except IntegrityError:
+        raise Conflict(f"a token named {name!r} exists (names are unique, revoked ones too)") from None
+    return token_id, token
+
+
+async def list_tokens(db: Database) -> list[ApiToken]:
+    async with db.read() as session:
+        return list((await session.execute(select(ApiToken).order_by(ApiToken.id))).scalars().all())
+
+
+async def revoke_token(db: Database, name: str, *, actor: str) -> None:
+    now = utcnow()
+    async with db.write() as session:
+        row = await session.scalar(select(ApiToken).where(ApiToken.name == (name or "").strip()))
+        if row is None:
+            raise NotFound(f"no token named {name!r}")
+        if row.revoked_at is None:
+            row.revoked_at = now
+            audit(session, actor, "api_token.revoke", "api_token", row.id, {"name": row.name}, now=now)
+
+
+async def authenticate(db: Database, token: str) -> ApiCaller | None:
+    """The caller of a presented token, or None (malformed, unknown or revoked)."""
+    if not TOKEN.fullmatch(token):
+        return None
+    hashed = digest(token)
+    async with db.read() as session:
+        row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hashed))
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, hashed):
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+        async with db.write() as session:
+            await session.execute(
+                update(ApiToken).where(ApiToken.id == row.id, ApiToken.revoked_at.is_(None)).values(last_used_at=now)
+            )
+    return ApiCaller(int(row.id), row.name, frozenset(s for s in row.scopes.split(",") if s))
+
+
+def _refuse(status: int, message: str) -> HTTPException:
+    return HTTPException(status, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_scope(scope: str) -> Callable[[Request], Awaitable[ApiCaller]]:
+    """Route dependency: the caller of a valid, unrevoked token that carries `scope`."""
+
+    async def check(request: Request) -> ApiCaller:
+        header = request.headers.get("authorization", "")
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise _refuse(401, "an API token is required: send 'Authorization: Bearer otk_…'")
+        caller = await authenticate(request.app.state.otklik.db, token.strip())
+        if caller is None:
+            raise _refuse(401, "the API token is unknown or revoked")
+        if scope not in caller.scopes:
+            raise HTTPException(403, detail=f"the API token lacks the scope {scope!r}")
+        request.state.api_caller = caller
+        return caller
+
+    check.scope = scope  # type: ignore[attr-defined]
+    return check
