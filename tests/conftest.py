@@ -7,14 +7,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from otklik.bootstrap import Otklik
 from otklik.config import Settings
+from otklik.platform import users
 
 pytest_plugins = ["tests.fixtures.admin"]
 
 PG_URL = os.environ.get("OTKLIK_TEST_PG_URL")
 TEST_PACKS = Path(__file__).parent / "packs"
+#: Real argon2id, with the cost turned down for the tests (the product's hasher takes ~0.15 s a hash on CI's
+#: machine, and the admin fixtures hash one password per role per test). `tests/admin/test_login_throttling.py`
+#: and the test of the product's parameters use the product's hasher.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(users, "_hasher", FAST_HASHER)
 
 
 async def reset_pg(url: str) -> None:

@@ -45,6 +45,11 @@ class FrozenClock:
         self.now += timedelta(seconds=seconds)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashes() -> None:
+    """These tests race real argon2 verifications: the product's hasher, not the tests' cheap one."""
+
+
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     frozen = FrozenClock()
