@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.db.engine import has_fast_path, raw_write
+from otklik.adapters.db.engine import raw_write
 from otklik.clock import utcnow
 from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
@@ -124,13 +124,9 @@ class Ingest:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Writer]:
-        """The hot path's plain-SQL transaction; the ORM session where there is none (in-memory SQLite)."""
-        if has_fast_path(self.ctx.db):
-            async with raw_write(self.ctx.db) as tx:
-                yield repo.RawWriter(tx)
-        else:
-            async with self.ctx.db.write() as session:
-                yield repo.SessionWriter(session)
+        """The hot path's plain-SQL transaction (every `Database` has one: in-memory SQLite is refused)."""
+        async with raw_write(self.ctx.db) as tx:
+            yield repo.RawWriter(tx)
 
     async def _handle(
         self,

@@ -447,13 +447,6 @@ def _inline(db: Database, engine: AsyncEngine) -> _InlineSqlite:
     return inline
 
 
-def has_fast_path(db: Database) -> bool:
-    """True for every `Database`: it refuses in-memory SQLite, the only database without the plain-SQL path.
-
-    Kept only for `conversations.ingest`, whose `SessionWriter` branch goes with the ingest rewrite."""
-    return not is_memory_sqlite(db.write_engine.url)
-
-
 async def _begin_immediate(conn: sqlite3.Connection, busy_ms: int) -> None:
     deadline = time.monotonic() + busy_ms / 1000
     delay = 0.001

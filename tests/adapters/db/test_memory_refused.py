@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from otklik.adapters.db.engine import Database, has_fast_path, raw_read, raw_write
+from otklik.adapters.db.engine import Database, raw_read, raw_write
 from otklik.bootstrap import Otklik
 from tests.conftest import make_settings
 
@@ -34,7 +34,6 @@ def test_the_app_does_not_start_on_in_memory_sqlite(tmp_path: Path) -> None:
 async def test_a_file_database_has_the_plain_sql_path(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'file.db'}")
     try:
-        assert has_fast_path(db)
         async with raw_write(db) as tx:
             await tx.execute("CREATE TABLE t (x INTEGER)")
             await tx.execute("INSERT INTO t VALUES (?)", [7])
