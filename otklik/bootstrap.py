@@ -32,7 +32,7 @@ from otklik.conversations.supervisor import Supervisor
 from otklik.conversations.timers import ActionRegistry, Timers
 from otklik.conversations.understanding import build_llm
 from otklik.core.channel import ChannelSender
-from otklik.platform.plugins import REACTION_EVENTS, Capability, ChannelKind, folder, resolve
+from otklik.platform.plugins import REACTION_EVENTS, Capability, ChannelKind, folder, import_models, resolve
 from otklik.platform.users import role_perms
 from otklik.registry import CAPABILITIES, CHANNEL_KINDS
 
@@ -76,6 +76,7 @@ class Otklik:
         channel_kinds: Sequence[ChannelKind] = CHANNEL_KINDS,
     ) -> Otklik:
         """`capabilities`, `channel_kinds`: what `otklik.registry` lists (tests pass their own)."""
+        import_models(capabilities)  # the shared metadata holds every plugged-in table (Alembic, checks)
         private_dir(settings.data_dir)
         private_dir(settings.media_dir)
         private_sqlite(settings.db_url)

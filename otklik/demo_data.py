@@ -20,17 +20,15 @@ from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import (
     Base,
-    CareIncident,
-    CashbackCampaign,
-    CashbackClaim,
     ChannelAccount,
     Contact,
     ContactIdentity,
     Conversation,
     Message,
     Setting,
-    WBFeedback,
 )
+from otklik.capabilities.care.models import CareIncident, WBFeedback
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.clock import utcnow
 from otklik.conversations.statuses import MessageStatus
 from otklik.core.conversation import Status

@@ -12,9 +12,6 @@ from sqlalchemy import func, select
 
 from otklik.adapters.db.models import (
     Base,
-    CareIncident,
-    CashbackCampaign,
-    CashbackClaim,
     ChannelAccount,
     Contact,
     ContactIdentity,
@@ -22,9 +19,10 @@ from otklik.adapters.db.models import (
     EventLog,
     Message,
     Setting,
-    WBFeedback,
 )
 from otklik.bootstrap import Otklik
+from otklik.capabilities.care.models import CareIncident, WBFeedback
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.clock import utcnow
 from otklik.demo_data import DEMO_KEY, TABLES, seed_demo_data
 from otklik.platform.users import Role, create_user, set_password

@@ -27,6 +27,7 @@ CAPABILITY = Capability(
         NavEntry("care.nav_replies", "/admin/care/replies", "inbox.view", 54),
     ),
     cli=(("wb", "otklik.capabilities.care.cli:app"),),
+    models="otklik.capabilities.care.models",
     templates="otklik.capabilities.care:templates",
     locales="otklik.capabilities.care:locales",
 )

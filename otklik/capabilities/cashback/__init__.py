@@ -34,6 +34,7 @@ CAPABILITY = Capability(
         NavEntry("cashback.nav", "/admin/campaigns", "settings", 40, also=("/admin/claims", "/admin/payouts")),
         NavEntry("cashback.nav", "/admin/claims", CLAIMS, 41, also=("/admin/payouts", "/admin/campaigns")),
     ),
+    models="otklik.capabilities.cashback.models",
     templates="otklik.capabilities.cashback:templates",
     locales="otklik.capabilities.cashback:locales",
 )
