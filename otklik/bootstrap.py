@@ -338,13 +338,16 @@ class Otklik:
                 session.add(Setting(key="seller", value={"name": "Демо-магазин", "demo": True}, updated_at=utcnow()))
 
     async def _demo_data(self) -> None:
-        """The server's first start on an empty install: demo reviews, incidents and cashback claims (every
-        id recorded, removable in one click; never seeded again, never by CLI commands)."""
+        """The server's first start on an empty install: demo buyers and conversations, and each capability's
+        demo rows (`Capability.demo`; every id recorded, removable in one click; never seeded again, never by
+        CLI commands)."""
         from otklik.demo_data import seed_demo_data
 
         local = next(k for k in self.channel_kinds.values() if k.local and k.default_account)
         chat = await self.ensure_account(str(local.default_account), local.kind, self.settings.default_pack)
-        await seed_demo_data(self.db, self.vault, pack=self.settings.default_pack, chat_account_id=chat)
+        await seed_demo_data(
+            self.db, self.vault, pack=self.settings.default_pack, chat_account_id=chat, capabilities=self.capabilities
+        )
 
 
 def _fingerprint(account: ChannelAccount) -> str:

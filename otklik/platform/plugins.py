@@ -125,6 +125,8 @@ class Capability:
     cli: tuple[tuple[str, Ref], ...] = ()  # ("wb", "…cli:app") -> `otklik wb …`
     models: Ref | None = None  # "package.module" of its ORM classes on the shared `Base` (imported for the metadata)
     migrations: Ref | None = None  # "package:folder" of Alembic revisions, on a branch labelled with `name`
+    demo: Ref | None = None  # async seed(session, demo: platform.demo.DemoSeed): its rows of the demo install
+    demo_tables: tuple[str, ...] = ()  # the tables `demo` adds rows to, children first (removed in this order)
     templates: Ref | None = None  # "package:folder" of admin templates, found after the shared ones
     locales: Ref | None = None  # "package:folder" of <area>.yaml admin strings (ru/en/es), merged in the catalog
 

@@ -28,6 +28,8 @@ CAPABILITY = Capability(
     ),
     cli=(("wb", "otklik.capabilities.care.cli:app"),),
     models="otklik.capabilities.care.models",
+    demo="otklik.capabilities.care.demo:seed",
+    demo_tables=("care_incidents", "wb_feedbacks"),
     templates="otklik.capabilities.care:templates",
     locales="otklik.capabilities.care:locales",
 )
