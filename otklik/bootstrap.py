@@ -32,7 +32,7 @@ from otklik.conversations.supervisor import Supervisor
 from otklik.conversations.timers import ActionRegistry, Timers
 from otklik.conversations.understanding import build_llm
 from otklik.core.channel import ChannelSender
-from otklik.platform.plugins import REACTION_EVENTS, Capability, ChannelKind, folder, resolve
+from otklik.platform.plugins import REACTION_EVENTS, Capability, ChannelKind, folder, import_models, resolve
 from otklik.platform.users import role_perms
 from otklik.registry import CAPABILITIES, CHANNEL_KINDS
 
@@ -76,6 +76,7 @@ class Otklik:
         channel_kinds: Sequence[ChannelKind] = CHANNEL_KINDS,
     ) -> Otklik:
         """`capabilities`, `channel_kinds`: what `otklik.registry` lists (tests pass their own)."""
+        import_models(capabilities)  # the shared metadata holds every plugged-in table (Alembic, checks)
         private_dir(settings.data_dir)
         private_dir(settings.media_dir)
         private_sqlite(settings.db_url)
@@ -337,13 +338,16 @@ class Otklik:
                 session.add(Setting(key="seller", value={"name": "Демо-магазин", "demo": True}, updated_at=utcnow()))
 
     async def _demo_data(self) -> None:
-        """The server's first start on an empty install: demo reviews, incidents and cashback claims (every
-        id recorded, removable in one click; never seeded again, never by CLI commands)."""
+        """The server's first start on an empty install: demo buyers and conversations, and each capability's
+        demo rows (`Capability.demo`; every id recorded, removable in one click; never seeded again, never by
+        CLI commands)."""
         from otklik.demo_data import seed_demo_data
 
         local = next(k for k in self.channel_kinds.values() if k.local and k.default_account)
         chat = await self.ensure_account(str(local.default_account), local.kind, self.settings.default_pack)
-        await seed_demo_data(self.db, self.vault, pack=self.settings.default_pack, chat_account_id=chat)
+        await seed_demo_data(
+            self.db, self.vault, pack=self.settings.default_pack, chat_account_id=chat, capabilities=self.capabilities
+        )
 
 
 def _fingerprint(account: ChannelAccount) -> str:

@@ -216,10 +216,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "heads") -> None:
     """Apply database migrations, the capabilities' own included (SQLite is also migrated at start)."""
     from otklik.adapters.db.engine import Database
     from otklik.adapters.db.migrate import upgrade
-    from otklik.platform.plugins import folder
+    from otklik.platform.plugins import folder, import_models
     from otklik.registry import CAPABILITIES
 
     settings = _settings()
+    import_models(CAPABILITIES)  # the Alembic environment's metadata: every table
 
     async def go() -> None:
         db = Database(settings.db_url)

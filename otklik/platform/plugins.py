@@ -12,7 +12,7 @@ No framework imports here: this module sits in the platform layer and is importe
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,14 @@ def resolve(ref: Ref) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def import_models(capabilities: Iterable[Capability]) -> None:
+    """Import each capability's `models` module, so the shared `Base.metadata` holds every table: what the
+    Alembic environment, the models-match-migrations check and any full-schema code compare against."""
+    for capability in capabilities:
+        if capability.models:
+            importlib.import_module(capability.models)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +123,10 @@ class Capability:
     nav: tuple[NavEntry, ...] = ()
     permissions: tuple[Permission, ...] = ()  # owner and admin get each; `Permission.roles` name who else
     cli: tuple[tuple[str, Ref], ...] = ()  # ("wb", "…cli:app") -> `otklik wb …`
+    models: Ref | None = None  # "package.module" of its ORM classes on the shared `Base` (imported for the metadata)
     migrations: Ref | None = None  # "package:folder" of Alembic revisions, on a branch labelled with `name`
+    demo: Ref | None = None  # async seed(session, demo: platform.demo.DemoSeed): its rows of the demo install
+    demo_tables: tuple[str, ...] = ()  # the tables `demo` adds rows to, children first (removed in this order)
     templates: Ref | None = None  # "package:folder" of admin templates, found after the shared ones
     locales: Ref | None = None  # "package:folder" of <area>.yaml admin strings (ru/en/es), merged in the catalog
 

@@ -12,9 +12,6 @@ from sqlalchemy import func, select
 
 from otklik.adapters.db.models import (
     Base,
-    CareIncident,
-    CashbackCampaign,
-    CashbackClaim,
     ChannelAccount,
     Contact,
     ContactIdentity,
@@ -22,11 +19,12 @@ from otklik.adapters.db.models import (
     EventLog,
     Message,
     Setting,
-    WBFeedback,
 )
 from otklik.bootstrap import Otklik
+from otklik.capabilities.care.models import CareIncident, WBFeedback
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.clock import utcnow
-from otklik.demo_data import DEMO_KEY, TABLES, seed_demo_data
+from otklik.demo_data import DEMO_KEY, removal_order, seed_demo_data
 from otklik.platform.users import Role, create_user, set_password
 from tests.conftest import make_settings
 from tests.fixtures.admin import PASSWORD, Admin
@@ -116,7 +114,10 @@ async def test_an_install_with_real_data_gets_no_demo_data(tmp_path: Path, db_ur
             session.add(
                 CashbackCampaign(name="real", reward_kopecks=100, starts_at=now, created_at=now, updated_at=now)
             )
-        assert await seed_demo_data(app.db, app.vault, pack="care-ru", chat_account_id=1) is None
+        seeded = await seed_demo_data(
+            app.db, app.vault, pack="care-ru", chat_account_id=1, capabilities=app.capabilities
+        )
+        assert seeded is None
         await app.start(demo_owner=True)
         assert await count(app, CashbackCampaign) == 1 and await count(app, WBFeedback) == 0
     finally:
@@ -219,7 +220,7 @@ async def test_remove_demo_data_deletes_only_the_demo_rows(as_role, otklik: Otkl
     assert names == {"webchat", "wildberries"}  # the demo WB account went, the real one stayed
     assert entry.actor == "user:owner" and entry.data["deleted"]["cashback_claims"] == seeded["cashback_claims"]
     assert state["removed_at"] and state["rows"] == {}
-    assert {table for table, _model in TABLES} >= set(entry.data["deleted"])
+    assert set(removal_order(otklik.capabilities)) >= set(entry.data["deleted"])
 
     twice = await owner.post("/admin/demo/remove", {"confirm": "yes"})
     assert twice.status_code == 303 and await count(otklik, WBFeedback) == 1

@@ -39,9 +39,10 @@ REVIEWS = [  # (feedback id, stars, category, text, nm_id, days ago, with a draf
 
 
 async def _seed(server: LiveServer) -> None:
-    from otklik.adapters.db.models import ChannelAccount, WBFeedback
+    from otklik.adapters.db.models import ChannelAccount
     from otklik.bootstrap import Otklik
     from otklik.capabilities.care.incidents import IncidentInput, record_incident
+    from otklik.capabilities.care.models import WBFeedback
     from otklik.capabilities.care.replies import create_drafts
     from otklik.channels.wildberries.accounts import add_wb_account
     from otklik.config import Settings

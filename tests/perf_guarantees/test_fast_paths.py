@@ -15,17 +15,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from otklik.adapters.db.models import (
-    CareIncident,
-    Contact,
-    Conversation,
-    EventLog,
-    InboundEventRow,
-    Message,
-    OutboxRow,
-    Timer,
-)
+from otklik.adapters.db.models import Contact, Conversation, EventLog, InboundEventRow, Message, OutboxRow, Timer
 from otklik.bootstrap import Otklik
+from otklik.capabilities.care.models import CareIncident
 from otklik.clock import utcnow
 from otklik.conversations import understanding as understanding_module
 from otklik.conversations.context import Readings

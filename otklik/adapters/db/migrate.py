@@ -44,6 +44,8 @@ async def downgrade(db: Database, revision: str, locations: Sequence[Path] = ())
 
 
 async def schema_diff(db: Database) -> list[Any]:
-    """Differences between the models and the migrated database (empty when they match)."""
+    """Differences between the models and the migrated database (empty when they match).
+
+    The capabilities' tables are in `Base.metadata` once their models are imported (`import_models`)."""
     async with db.read_engine.connect() as conn:
         return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))

@@ -27,6 +27,9 @@ CAPABILITY = Capability(
         NavEntry("care.nav_replies", "/admin/care/replies", "inbox.view", 54),
     ),
     cli=(("wb", "otklik.capabilities.care.cli:app"),),
+    models="otklik.capabilities.care.models",
+    demo="otklik.capabilities.care.demo:seed",
+    demo_tables=("care_incidents", "wb_feedbacks"),
     templates="otklik.capabilities.care:templates",
     locales="otklik.capabilities.care:locales",
 )

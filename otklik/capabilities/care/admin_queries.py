@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import ChannelAccount, WBFeedback, WBProduct, WBReviewReply
+from otklik.adapters.db.models import ChannelAccount, WBProduct
 from otklik.adapters.wildberries.accounts import KIND
 from otklik.capabilities.care.incidents import Bucket, Period, bucket_start
+from otklik.capabilities.care.models import WBFeedback, WBReviewReply
 from otklik.capabilities.care.replies import ReplyStatus
 from otklik.capabilities.care.syncstate import load_state
 from otklik.core.errors import InvalidInput, NotFound

@@ -14,8 +14,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import WBBarcode, WBProduct
+from otklik.adapters.db.models import WBProduct
 from otklik.adapters.wildberries import Card, CardsCursor, WBClient
+from otklik.capabilities.care.models import WBBarcode
 from otklik.capabilities.care.syncstate import load_state, save_state
 from otklik.clock import utcnow
 from otklik.conversations.repo import as_tx

@@ -17,8 +17,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import CareIncident
 from otklik.capabilities.care.categories import CARE_CATEGORIES, OUTCOMES
+from otklik.capabilities.care.models import CareIncident
 from otklik.conversations.nlu.text import lemmas
 from otklik.conversations.repo import as_tx
 from otklik.core.errors import InvalidInput

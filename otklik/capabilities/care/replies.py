@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import WBFeedback, WBReviewReply
 from otklik.adapters.wildberries import WBClient, WBError, WBNotFound
 from otklik.capabilities.care.classify import review_text
+from otklik.capabilities.care.models import WBFeedback, WBReviewReply
 from otklik.clock import utcnow
 from otklik.core.errors import Conflict, InvalidInput, NotFound
 

@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import WBFeedback
 from otklik.adapters.wildberries import Feedback, WBClient
 from otklik.capabilities.care.classify import ReviewClassifier, review_text
 from otklik.capabilities.care.incidents import Bucket, Period, bucket_start, csv_safe
+from otklik.capabilities.care.models import WBFeedback
 from otklik.capabilities.care.syncstate import load_state, save_state
 from otklik.clock import utcnow
 

@@ -34,6 +34,9 @@ CAPABILITY = Capability(
         NavEntry("cashback.nav", "/admin/campaigns", "settings", 40, also=("/admin/claims", "/admin/payouts")),
         NavEntry("cashback.nav", "/admin/claims", CLAIMS, 41, also=("/admin/payouts", "/admin/campaigns")),
     ),
+    models="otklik.capabilities.cashback.models",
+    demo="otklik.capabilities.cashback.demo:seed",
+    demo_tables=("cashback_claims", "cashback_campaigns"),
     templates="otklik.capabilities.cashback:templates",
     locales="otklik.capabilities.cashback:locales",
 )

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, or_, update
 
-from otklik.adapters.db.models import CashbackClaim
 from otklik.capabilities.cashback.claims import Journey
+from otklik.capabilities.cashback.models import CashbackClaim
 from otklik.capabilities.cashback.moderation import FLOW as CASHBACK_FLOW
 from otklik.capabilities.cashback.rules import OPEN_STAGES, Stage
 from otklik.conversations import repo

@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from otklik.adapters.db.models import CashbackCampaign
 from otklik.adapters.qr import render_qr
 from otklik.capabilities.cashback import DASHBOARDS, texts
 from otklik.capabilities.cashback import campaigns as camp
 from otklik.capabilities.cashback.funnel import funnel
+from otklik.capabilities.cashback.models import CashbackCampaign
 from otklik.capabilities.cashback.rules import Condition, parse_rubles, rubles
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput, NotFound, OtklikError

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Contact
+from otklik.adapters.db.models import Contact
 from otklik.capabilities.cashback import CLAIMS, moderation, payouts
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback.rules import RejectReason, Stage, rubles
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput, OtklikError

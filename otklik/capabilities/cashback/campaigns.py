@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.db.models import CashbackCampaign, CashbackClaim
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback.rules import DECIDED, Condition
 from otklik.capabilities.cashback.texts import clean_overrides
 from otklik.core.errors import InvalidInput, NotFound

@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback import images, ocr
 from otklik.capabilities.cashback.feedbacks import FeedbackSource, FeedbacksUnavailable
 from otklik.capabilities.cashback.matching import Match, best_match
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback.rules import Condition
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"

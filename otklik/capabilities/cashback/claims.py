@@ -21,11 +21,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.crypto import Vault
-from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Conversation, Message
+from otklik.adapters.db.models import Conversation, Message
 from otklik.capabilities.cashback import campaigns as camp
 from otklik.capabilities.cashback import images, texts
 from otklik.capabilities.cashback.checks import Outcome, run_checks
 from otklik.capabilities.cashback.feedbacks import SOURCE_STATE, FeedbackSource, WBFeedbackSource
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback.payouts import seal
 from otklik.capabilities.cashback.rules import (
     ALIVE,

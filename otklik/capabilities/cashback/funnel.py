@@ -9,7 +9,7 @@ from statistics import median
 from sqlalchemy import select
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import CashbackClaim
+from otklik.capabilities.cashback.models import CashbackClaim
 from otklik.capabilities.cashback.rules import Stage
 
 

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Conversation
+from otklik.adapters.db.models import Conversation
 from otklik.capabilities.cashback import campaigns as camp
 from otklik.capabilities.cashback import texts
 from otklik.capabilities.cashback.claims import _values
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback.notify import Outgoing
 from otklik.capabilities.cashback.rules import RejectReason, Stage, rubles
 from otklik.conversations.context import RuntimeContext

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback import texts
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback.notify import Outgoing
 from otklik.capabilities.cashback.rules import PayoutDetails, Stage, rubles
 from otklik.conversations.context import RuntimeContext

@@ -56,7 +56,7 @@ async def remove_demo(request: Request, principal: Principal = Depends(guard)) -
         return render(request, "admin/error.html", status_code=422, message_key="home.demo_confirm_needed")
     otk = otklik_of(request)
     try:
-        await remove_demo_data(otk.db, principal.actor)
+        await remove_demo_data(otk.db, principal.actor, otk.capabilities)
     except NotFound:
         return RedirectResponse("/admin", status_code=303)  # removed already (a second click, another tab)
     await otk.reload()

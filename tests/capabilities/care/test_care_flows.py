@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from otklik.adapters.db.models import CareIncident, Conversation
+from otklik.adapters.db.models import Conversation
+from otklik.capabilities.care.models import CareIncident
 from tests.capabilities.care.conftest import FOREIGN, OUR_L, OUR_M, OUR_NM, Care, Chat, label_png, plain_png
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from otklik.adapters.db.models import EventLog, WBReviewReply
+from otklik.adapters.db.models import EventLog
 from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.bootstrap import Otklik
 from otklik.capabilities.care.classify import ReviewClassifier
 from otklik.capabilities.care.incidents import IncidentInput, record_incident
+from otklik.capabilities.care.models import WBReviewReply
 from otklik.capabilities.care.replies import create_drafts
 from otklik.capabilities.care.reviews import import_feedbacks
 from otklik.channels.wildberries.accounts import add_wb_account

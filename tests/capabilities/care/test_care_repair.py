@@ -15,10 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from otklik.adapters.db.models import CareIncident, Conversation, EventLog, Timer
+from otklik.adapters.db.models import Conversation, EventLog, Timer
 from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.bootstrap import Otklik
 from otklik.capabilities.care.catalog import sync_cards
+from otklik.capabilities.care.models import CareIncident
 from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.clock import utcnow
 from otklik.testing.fake_wb import FakeWB

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from otklik.adapters.db.models import WBFeedback, WBReviewReply
 from otklik.adapters.wildberries import RateLimit, RetryPolicy, WBClient, WBHosts, WBUnavailable
 from otklik.adapters.wildberries.accounts import wb_accounts
 from otklik.adapters.wildberries.ratelimit import CONTENT, FEEDBACKS, PING
 from otklik.capabilities.care.classify import ReviewClassifier, review_text
 from otklik.capabilities.care.incidents import Period
+from otklik.capabilities.care.models import WBFeedback, WBReviewReply
 from otklik.capabilities.care.replies import approve_reply, create_drafts, list_replies, post_approved, retry_reply
 from otklik.capabilities.care.reviews import import_feedbacks, reclassify, review_insights, reviews_csv
 from otklik.capabilities.care.sync import SyncOptions, sync_account

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from otklik.adapters.db.models import ChannelAccount, WBBarcode
+from otklik.adapters.db.models import ChannelAccount
 from otklik.adapters.wildberries import WBClient, WBHosts
 from otklik.capabilities.care.catalog import find_barcode, sync_cards
+from otklik.capabilities.care.models import WBBarcode
 from otklik.testing.fake_wb import FakeSize, FakeWB, make_token, sample_feedbacks
 from tests.capabilities.care.conftest import OUR_L, OUR_M, Care
 

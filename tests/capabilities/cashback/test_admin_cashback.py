@@ -9,8 +9,9 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Conversation, EventLog
+from otklik.adapters.db.models import Conversation, EventLog
 from otklik.bootstrap import Otklik
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback.payouts import seal
 from otklik.capabilities.cashback.rules import PayoutDetails
 from otklik.clock import utcnow

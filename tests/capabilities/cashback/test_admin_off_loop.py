@@ -21,11 +21,12 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import event, select
 
-from otklik.adapters.db.models import CashbackClaim, ChannelAccount, Conversation
+from otklik.adapters.db.models import ChannelAccount, Conversation
 from otklik.bootstrap import Otklik
 from otklik.capabilities.cashback import admin as cashback_admin
 from otklik.capabilities.cashback import payouts
 from otklik.capabilities.cashback.campaigns import usage, usage_of
+from otklik.capabilities.cashback.models import CashbackClaim
 from otklik.capabilities.cashback.payouts import seal
 from otklik.capabilities.cashback.rules import PayoutDetails, Stage
 from otklik.clock import utcnow

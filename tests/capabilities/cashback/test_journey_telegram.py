@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from otklik.adapters.db.models import CashbackClaim
 from otklik.bootstrap import Otklik
+from otklik.capabilities.cashback.models import CashbackClaim
 from otklik.channels.telegram.adapter import SECRET_HEADER
 from otklik.channels.wildberries.accounts import add_wb_account
 from otklik.platform.channel_accounts import add_account

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from otklik.adapters.db.models import CashbackCampaign, CashbackClaim, Conversation, EventLog, Message, Timer
+from otklik.adapters.db.models import Conversation, EventLog, Message, Timer
 from otklik.adapters.wildberries.accounts import client_for, wb_accounts
 from otklik.adapters.wildberries.ratelimit import FEEDBACKS
 from otklik.capabilities.cashback import moderation, payouts
+from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.clock import utcnow
 from tests.capabilities.cashback.conftest import (
     GEL,

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from otklik.adapters.db.models import CareIncident, Conversation, EventLog
+from otklik.adapters.db.models import Conversation, EventLog
 from otklik.bootstrap import Otklik
+from otklik.capabilities.care.models import CareIncident
 from otklik.platform.channel_accounts import add_account
 from otklik.testing.fake_telegram import DEFAULT_TOKEN, FakeTelegramServer
 from otklik.web.app import create_app

@@ -1,4 +1,8 @@
-"""Alembic environment: runs on the connection handed over by `otklik.adapters.db.migrate`."""
+"""Alembic environment: runs on the connection handed over by `otklik.adapters.db.migrate`.
+
+`Base.metadata` holds the capabilities' tables once their `models` modules are imported: the callers do it
+(`Otklik.build`, `otklik db upgrade`, the migration tests: `platform.plugins.import_models`); the adapters
+layer imports no capability."""
 
 from __future__ import annotations
 
