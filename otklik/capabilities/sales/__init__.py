@@ -12,5 +12,6 @@ from otklik.platform.plugins import Capability
 
 CAPABILITY = Capability(
     name="sales",
+    cli=(("catalog", "otklik.capabilities.sales.cli:app"),),
     migrations="otklik.capabilities.sales:migrations",
 )
