@@ -96,3 +96,52 @@ def import_command(
         f"{report.unchanged} unchanged, {report.skipped} rows skipped"
         + (" (dry run: nothing written)" if dry_run else ""),
     )
+
+
+@app.command("search")
+def search_command(
+    text: Annotated[str, typer.Argument(help='what a buyer would write, e.g. "domo 4mp exterior"')],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="hits to show")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """What the bot would find: hits with scores and why; an out-of-stock hit with its in-stock alternatives."""
+
+    async def work(otk: Any) -> list[dict[str, Any]]:
+        from otklik.capabilities.sales.search import search
+        from otklik.capabilities.sales.similar import similar
+
+        out: list[dict[str, Any]] = []
+        async with otk.db.read() as session:
+            for hit in await search(session, text, limit):
+                p = hit.product
+                row = {
+                    "sku": p["sku"], "name": p["name"], "brand": p["brand"], "category": p["category"],
+                    "price": f"{p['price']:.2f}", "currency": p["currency"], "stock": p["stock"],
+                    "score": hit.score, "why": hit.why,
+                }  # fmt: skip
+                if p["stock"] <= 0:
+                    row["alternatives"] = [
+                        {"sku": a.product["sku"], "name": a.product["name"], "price": f"{a.product['price']:.2f}",
+                         "stock": a.product["stock"], "reason": a.reason}
+                        for a in await similar(session, p)
+                    ]  # fmt: skip
+                out.append(row)
+        return out
+
+    hits = _in_db(work)
+    if as_json:
+        typer.echo(json.dumps({"query": text, "hits": hits}, ensure_ascii=False))
+        return
+    if not hits:
+        _say(console, "nothing found")
+        return
+    from rich.table import Table
+
+    table = Table("sku", "name", "price", "stock", "score", "why", title=f"«{text}»")
+    for h in hits:
+        table.add_row(h["sku"], h["name"], f"{h['currency']} {h['price']}", str(h["stock"]), f"{h['score']:.2f}",
+                      "; ".join(h["why"]))  # fmt: skip
+    console.print(table)
+    for h in hits:
+        for a in h.get("alternatives", []):
+            _say(console, f"{h['sku']} sin stock → {a['sku']} ({a['name']}, {a['stock']} en stock): {a['reason']}")

@@ -51,3 +51,33 @@ def test_import_errors_exit_2(here: Path) -> None:
     assert code == 2 and "not a zip" in out
     code, out = _run("import", "nowhere.csv", "--json")
     assert code == 2 and json.loads(out)["error"] == "file"
+
+
+def test_search_json_and_table(here: Path) -> None:
+    assert _run("import", "lista.csv")[0] == 0
+    code, out = _run("search", "¿qué NVR de 16 canales hay?", "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert [h["sku"] for h in data["hits"]] == ["NVR4216-4KS2", "DS-7616NI-Q2"]
+    first, gone = data["hits"]
+    assert first["price"] == "276000.00" and first["stock"] == 5 and "16 canales" in first["why"]
+    assert first["score"] > gone["score"] and "alternatives" not in first
+    assert gone["alternatives"] == [
+        {
+            "sku": "NVR4216-4KS2",
+            "name": "NVR 16 canales 4K",
+            "price": "276000.00",
+            "stock": 5,
+            "reason": "mismos canales, misma tecnología, mismo tipo",
+        }
+    ]
+    code, out = _run("search", "ds2cd1043", "--json")
+    assert json.loads(out)["hits"][0]["alternatives"][0]["reason"].startswith("misma resolución")
+    code, out = _run("search", "disco de 2 teras")
+    assert code == 0 and "ST2000VX015" in out and "WD20PURZ sin stock → ST2000VX015" in out
+    code, out = _run("search", "hola", "--json")
+    assert code == 0 and json.loads(out)["hits"] == []
+    code, out = _run("search", "hola")
+    assert code == 0 and "nothing found" in out
+    code, _ = _run("search", "domo", "--limit", "0")
+    assert code == 2
