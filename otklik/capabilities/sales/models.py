@@ -26,5 +26,5 @@ products = Table(
     Column("attributes", JSON, nullable=False, default=dict),  # {"resolution": "4MP", "form": "domo", …}
     Column("images", JSON, nullable=False, default=list),  # URLs
     Column("active", Boolean, nullable=False, default=True, index=True),
-    Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(timezone=True), nullable=False, index=True),  # the search cache's key
 )

@@ -16,6 +16,9 @@ Inactive products are never loaded. The hit carries the row as read, so a quote 
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from typing import Any
 
 import yaml
 from rapidfuzz import fuzz, process
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.capabilities.sales.models import products
@@ -192,6 +195,24 @@ class CatalogIndex:
         self.brands = {i.brand: str(i.row["brand"]) for i in self.items if i.brand}
         self.vocabulary = sorted({w for i in self.items for w in i.words if len(w) >= 3})
         self.codes = [i.code for i in self.items]
+        # postings: which items have a brand, a category, an attribute value, a word, a code
+        self.by_brand: dict[str, set[int]] = {}
+        self.by_category: dict[str, set[int]] = {}
+        self.by_attribute: dict[tuple[str, str], set[int]] = {}
+        self.by_word: dict[str, set[int]] = {}
+        self.by_code: dict[str, set[int]] = {}
+        for idx, item in enumerate(self.items):
+            self.by_brand.setdefault(item.brand, set()).add(idx)
+            self.by_category.setdefault(item.category, set()).add(idx)
+            for pair in item.attributes.items():
+                self.by_attribute.setdefault(pair, set()).add(idx)
+            for word in item.words:
+                self.by_word.setdefault(word, set()).add(idx)
+            self.by_code.setdefault(item.code, set()).add(idx)
+        self.order = [(str(i.row["name"]), str(i.row["sku"])) for i in self.items]
+        self.sorted_codes = sorted(self.by_code)
+        self.joined_codes = "\n".join(self.codes)  # substring search in C (`str.find`)
+        self.code_starts = list(itertools.accumulate((len(c) + 1 for c in self.codes[:-1]), initial=0))
 
     def parse(self, text: str) -> Query:
         vocab = self.vocab
@@ -256,64 +277,83 @@ class CatalogIndex:
 
     def search(self, text: str, limit: int = 10) -> list[Hit]:
         query = self.parse(text[:500])
-        if query.empty:
+        if query.empty or limit <= 0:
             return []
-        code_scores: dict[int, float] = {}
-        for code in query.codes:
-            for _, score, idx in process.extract(code, self.codes, scorer=fuzz.ratio, score_cutoff=CODE_MIN,
-                                                 limit=50):  # fmt: skip
-                code_scores[idx] = max(code_scores.get(idx, 0), score)
-            if len(code) >= 6:
-                for idx, c in enumerate(self.codes):
-                    if c.startswith(code) or (len(c) >= 6 and code.startswith(c)):
-                        code_scores[idx] = max(code_scores.get(idx, 0), 95.0)
-                    elif code in c:
-                        code_scores[idx] = max(code_scores.get(idx, 0), 90.0)
+        code_scores = self._codes(query.codes)
         words = list(query.words)
         if query.codes and not code_scores:
             words += query.codes  # a "code" that is no sku may still be a word of a name ("h265")
-        expanded = {w: self._near(w) for w in words}
-        hits: list[Hit] = []
-        for idx, item in enumerate(self.items):
-            if code_scores and idx not in code_scores:
-                continue
-            why: list[str] = []
-            score = 0.0
-            if idx in code_scores:
-                score += 3 * code_scores[idx] / 100
-                why.append(f"modelo {item.row['sku']} ({code_scores[idx]:.0f} %)")
-            if query.brands:
-                if item.brand not in query.brands:
-                    continue
-                score += 1
-                why.append(f"marca {item.row['brand']}")
-            if query.categories:
-                if item.category not in query.categories:
-                    continue
-                score += 1
-                why.append(f"categoría {item.row['category']}")
-            contradicted = False
-            for key, value in query.attributes.items():
-                if item.attributes.get(key) != value:
-                    contradicted = True
-                    break
-                score += 1
-                why.append(describe(key, value))
-            if contradicted:
-                continue
-            matched = [w for w, near in expanded.items() if near & item.words]
-            if matched:
-                score += 0.5 * len(matched)
-                why.append("palabras: " + ", ".join(matched))
+        word_sets = {w: set().union(*(self.by_word.get(n, set()) for n in self._near(w))) for w in words}
+        candidates: set[int] | None = set(code_scores) if code_scores else None
+
+        def narrow(found: set[int]) -> None:
+            nonlocal candidates
+            candidates = found if candidates is None else candidates & found
+
+        if query.brands:
+            narrow(set().union(*(self.by_brand.get(b, set()) for b in query.brands)))
+        if query.categories:
+            narrow(set().union(*(self.by_category.get(c, set()) for c in query.categories)))
+        for pair in query.attributes.items():
+            narrow(self.by_attribute.get(pair, set()))
+        filters = bool(query.brands) + bool(query.categories) + len(query.attributes)
+        if candidates is None:  # words only
+            candidates = set().union(*word_sets.values()) if word_sets else set()
+        scored: list[tuple[float, int]] = []
+        for idx in candidates:
+            score = filters + 3 * code_scores.get(idx, 0) / 100
+            score += 0.5 * sum(1 for found in word_sets.values() if idx in found)
             if score == 0:
                 continue
-            if int(item.row["stock"]) > 0:
+            if int(self.items[idx].row["stock"]) > 0:
                 score += 0.1
-            else:
-                why.append("sin stock")
-            hits.append(Hit(item.row, round(score, 3), why))
-        hits.sort(key=lambda h: (-h.score, str(h.product["name"]), str(h.product["sku"])))
-        return hits[: max(0, limit)]
+            scored.append((round(score, 3), idx))
+        order = self.order
+        best = heapq.nsmallest(limit, scored, key=lambda s: (-s[0], order[s[1]]))
+        return [Hit(self.items[idx].row, score, self._why(idx, query, code_scores, word_sets)) for score, idx in best]
+
+    def _codes(self, codes: list[str]) -> dict[int, float]:
+        found: dict[int, float] = {}
+
+        def note(ids: set[int], score: float) -> None:
+            for idx in ids:
+                found[idx] = max(found.get(idx, 0), score)
+
+        for code in codes:
+            for _, score, idx in process.extract(code, self.codes, scorer=fuzz.ratio, score_cutoff=CODE_MIN,
+                                                 limit=50):  # fmt: skip
+                note({idx}, score)
+            if len(code) < 6:
+                continue
+            at = bisect.bisect_left(self.sorted_codes, code)  # skus starting with the code
+            while at < len(self.sorted_codes) and self.sorted_codes[at].startswith(code):
+                note(self.by_code[self.sorted_codes[at]], 95.0)
+                at += 1
+            for end in range(6, len(code)):  # the code starts with a sku (a suffix typed after it)
+                note(self.by_code.get(code[:end], set()), 95.0)
+            at = self.joined_codes.find(code)  # the code inside a sku
+            while at >= 0 and len(found) < 1000:
+                idx = bisect.bisect_right(self.code_starts, at) - 1
+                if idx not in found:
+                    note({idx}, 90.0)
+                at = self.joined_codes.find(code, at + 1)
+        return found
+
+    def _why(self, idx: int, query: Query, code_scores: dict[int, float], word_sets: dict[str, set[int]]) -> list[str]:
+        item, why = self.items[idx], []
+        if idx in code_scores:
+            why.append(f"modelo {item.row['sku']} ({code_scores[idx]:.0f} %)")
+        if query.brands:
+            why.append(f"marca {item.row['brand']}")
+        if query.categories:
+            why.append(f"categoría {item.row['category']}")
+        why += [describe(key, value) for key, value in query.attributes.items()]
+        matched = [w for w, found in word_sets.items() if idx in found]
+        if matched:
+            why.append("palabras: " + ", ".join(matched))
+        if int(item.row["stock"]) <= 0:
+            why.append("sin stock")
+        return why
 
     def _near(self, word: str) -> set[str]:
         near = {word}
@@ -329,24 +369,18 @@ async def load_index(session: AsyncSession) -> CatalogIndex:
 
 
 class IndexCache:
-    """One index reused while the catalog is unchanged: every write to a product sets its `updated_at`, so
-    (active rows, newest `updated_at`, all rows) changes with any import, edit or deactivation. Kept by the
-    caller (app-scoped state, e.g. `ctx.state["sales.index"]`), never in a module global."""
+    """One index reused while the catalog is unchanged. Every write to a product sets its `updated_at` and
+    products are never deleted (they are deactivated), so (newest id, newest `updated_at`) changes with any
+    import, edit or deactivation; both are read from indexes. Kept by the caller (app-scoped state, e.g.
+    `ctx.state["sales.index"]`), never in a module global."""
 
     def __init__(self) -> None:
         self.key: tuple[Any, ...] | None = None
         self.index: CatalogIndex | None = None
 
     async def get(self, session: AsyncSession) -> CatalogIndex:
-        key = tuple(
-            (
-                await session.execute(
-                    select(
-                        func.count(), func.max(products.c.updated_at), func.sum(case((products.c.active, 1), else_=0))
-                    ).select_from(products)
-                )
-            ).one()
-        )
+        query = select(func.max(products.c.id), func.max(products.c.updated_at))
+        key = tuple((await session.execute(query)).one())
         if self.index is None or key != self.key:
             self.index, self.key = await load_index(session), key
         return self.index

@@ -40,9 +40,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_sales_products_category", "sales_products", ["category"])
     op.create_index("ix_sales_products_active", "sales_products", ["active"])
+    op.create_index("ix_sales_products_updated_at", "sales_products", ["updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sales_products_updated_at", table_name="sales_products")
     op.drop_index("ix_sales_products_active", table_name="sales_products")
     op.drop_index("ix_sales_products_category", table_name="sales_products")
     op.drop_table("sales_products")
