@@ -125,10 +125,14 @@ def read_csv_bytes(data: bytes) -> Sheet:
     text = decode(data)
     first = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)
-    lines = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    try:
+        lines = list(reader)
+    except csv.Error as exc:  # a cell over the csv module's limit (128 KB): an unclosed quote, usually
+        raise CatalogFileError(f"the CSV cannot be read near line {reader.line_num}: {exc}") from None
     if not lines:
         raise CatalogFileError("the file is empty")
-    header = [str(c).strip().lower() for c in lines[0]]
+    header = _header(lines[0])
     body = [(n, row) for n, row in enumerate(lines[1:], start=2) if any(c.strip() for c in row)]
     if len(body) > MAX_ROWS:
         raise CatalogFileError(f"the file has more than {MAX_ROWS} rows")
@@ -150,7 +154,7 @@ def read_xlsx_bytes(data: bytes) -> Sheet:
         first = next(it, None)
         if first is None:
             raise CatalogFileError("the workbook's first sheet is empty")
-        header = [str(c or "").strip().lower() for c in first]
+        header = _header(first)
         body: list[tuple[int, list[Any]]] = []
         for n, row in enumerate(it, start=2):
             cells = list(row)
@@ -164,6 +168,14 @@ def read_xlsx_bytes(data: bytes) -> Sheet:
     except Exception as exc:  # openpyxl raises many kinds on a broken workbook
         raise CatalogFileError(f"the XLSX workbook cannot be read ({type(exc).__name__})") from None
     return Sheet(header, body, len(body))
+
+
+def _header(cells: Iterable[Any]) -> list[str]:
+    """Column names, lower-case; empty names at the end (a spreadsheet's formatted blank columns) dropped."""
+    names = [str(c if c is not None else "").strip().lower() for c in cells]
+    while names and not names[-1]:
+        names.pop()
+    return names
 
 
 def read_file(path: Path) -> Sheet:

@@ -212,3 +212,25 @@ def test_bad_prices(raw: str) -> None:
         return
     with pytest.raises(ValueError):
         importer.parse_price(raw)
+
+
+def test_unclosed_quote_and_giant_cells() -> None:
+    text = HEADER + 'A-1,"Cámara sin cerrar comillas,Hik,Cám,1,ARS,1,,\n' + ("x" * 200 + "\n") * 1000
+    with pytest.raises(CatalogFileError, match="cannot be read near line"):
+        read_csv_bytes(text.encode())
+    giant = HEADER + "A-1,Cámara,Hik,Cám,1,ARS,1," + "d" * 6000 + ",\n"
+    good, errors, _ = importer.validate(read_csv_bytes(giant.encode()))
+    assert good == [] and [(e.line, e.column) for e in errors] == [(2, "description")]
+
+
+def test_utf16_and_trailing_blank_columns(tmp_path: Path) -> None:
+    text = HEADER.strip() + ",,\n" + "A-1,Cámara,Hik,Cám,1,ARS,1,ñ,,,\n"
+    good, errors, _ = importer.validate(read_csv_bytes(text.encode("utf-16")))
+    assert errors == [] and good[0][1].description == "ñ"
+    path = tmp_path / "blank.xlsx"
+    path.write_bytes(_xlsx([[*HEADER.strip().split(","), None, ""], ["A-1", "Cámara", "Hik", "Cám", 1, "ARS", 1]]))
+    good, errors, _ = importer.validate(read_file(path))
+    assert errors == [] and good[0][1].sku == "A-1"
+    stray = HEADER.strip() + ",,colour\nA-1,Cámara,Hik,Cám,1,ARS,1,,,,red\n"
+    _, errors, _ = importer.validate(read_csv_bytes(stray.encode()))
+    assert {(e.column, e.message) for e in errors} == {("(empty)", "unknown column"), ("colour", "unknown column")}
