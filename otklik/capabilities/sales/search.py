@@ -184,6 +184,8 @@ class CatalogIndex:
         self.vocab = vocab or vocabulary()
         self.items: list[Item] = []
         for row in rows:
+            if not row.get("active", True):
+                continue  # never found, even when a caller passes every row
             category = fold(str(row["category"])).strip()
             attrs = {str(k).lower(): canonical_value(str(k).lower(), str(v), self.vocab)
                      for k, v in (row["attributes"] or {}).items()}  # fmt: skip

@@ -170,3 +170,27 @@ async def test_the_cache_follows_every_change(db: Database) -> None:
     await import_catalog(db, read_csv_bytes(CATALOG_CSV.encode()))  # back, with a new price row by row
     async with db.read() as session:
         assert [h.product["sku"] for h in await search(session, "disco 1tb", cache=cache)] == ["WD10PURZ"]
+
+
+WORDS = ["hikvision", "dahua", "seagate", "cámara", "cámaras", "grabador", "nvr", "dvr", "xvr", "disco", "domo",
+         "tubo", "bala", "ip", "analógica", "turbo", "hdcvi", "wifi", "exterior", "interior", "poe", "4mp",
+         "2 megapíxeles", "1080p", "8 canales", "16 canales", "2 teras", "1tb", "2.8mm", "3.6 mm", "ds-2cd", "hfw",
+         "precio", "qué", "tienen", "acusense", "purple"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5), st.sets(st.integers(0, 24), max_size=8))
+def test_hits_meet_every_filter_and_never_inactive(words: list[str], inactive: set[int]) -> None:
+    rows = _rows()
+    for n in inactive:
+        rows[n]["active"] = False
+    index = CatalogIndex(rows)
+    text = " ".join(words)
+    query = index.parse(text)
+    for hit in index.search(text, 50):
+        item = next(i for i in index.items if i.row["sku"] == hit.product["sku"])
+        assert hit.product["active"], text
+        assert not query.brands or item.brand in query.brands
+        assert not query.categories or item.category in query.categories
+        assert all(item.attributes.get(k) == v for k, v in query.attributes.items()), (text, item.attributes)
+        assert hit.score > 0 and ("sin stock" in hit.why) == (hit.product["stock"] == 0)
