@@ -6,7 +6,7 @@ or a channel kind. Importing this module is cheap: declarations only (code is re
 
 from __future__ import annotations
 
-from otklik.capabilities import care, cashback, financing, inbox
+from otklik.capabilities import care, cashback, financing, inbox, sales
 from otklik.channels import api, console, telegram, webchat, wildberries
 from otklik.conversations import capability as kernel
 from otklik.platform.plugins import Capability, ChannelKind
@@ -17,6 +17,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     care.CAPABILITY,
     cashback.CAPABILITY,
     financing.CAPABILITY,
+    sales.CAPABILITY,
 )
 CHANNEL_KINDS: tuple[ChannelKind, ...] = (
     webchat.KIND,

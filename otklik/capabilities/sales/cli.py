@@ -1,0 +1,147 @@
+"""`otklik catalog import PATH [--replace] [--dry-run] [--skip-invalid]`: load a price list (CSV or XLSX);
+`otklik catalog search "texto" [--json]`: what the bot would find, with scores and why.
+
+Errors exit with status 2: an unreadable file with one message, invalid rows with every line and column.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+T = TypeVar("T")
+app = typer.Typer(help="Sales catalog: import products, search them.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+SHOWN_ERRORS = 200
+PROGRESS_FROM = 2000  # rows: a shorter file needs no bar
+
+
+def _say(console_: Console, line: str) -> None:
+    console_.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _in_db(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(container)` against the configured database (built here, inside the command)."""
+    from otklik.bootstrap import Otklik
+    from otklik.config import Settings
+
+    async def go() -> T:
+        otk = Otklik.build(Settings())
+        try:
+            await otk.start()
+            return await work(otk)
+        finally:
+            await otk.close()
+
+    return asyncio.run(go())
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="a CSV (UTF-8 or Latin-1, ',' or ';') or XLSX price list")],
+    replace: Annotated[bool, typer.Option("--replace", help="deactivate the products absent from the file")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would change, write nothing")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the valid rows anyway")] = False,
+    net_prices: Annotated[bool, typer.Option("--net-prices", help="the prices exclude IVA")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
+) -> None:
+    """Upsert the products by sku; report added / changed / deactivated and every bad row."""
+    from otklik.capabilities.sales.importer import CatalogFileError, ImportReport, import_catalog, read_file
+
+    try:
+        sheet = read_file(path)
+    except CatalogFileError as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": "file", "message": str(exc)}, ensure_ascii=False))
+        else:
+            _say(err, f"cannot import: {exc}")
+        raise typer.Exit(2) from None
+
+    async def work(otk: Any) -> ImportReport:
+        total = sheet.total or 0
+        if total < PROGRESS_FROM or as_json:
+            return await import_catalog(
+                otk.db, sheet, replace, dry_run, skip_invalid, prices_include_iva=not net_prices
+            )
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("importing", total=total)
+            return await import_catalog(
+                otk.db, sheet, replace, dry_run, skip_invalid,
+                prices_include_iva=not net_prices, progress=lambda n: bar.advance(task, n),
+            )  # fmt: skip
+
+    report = _in_db(work)
+    failed = bool(report.errors) and not (skip_invalid and report.applied)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        raise typer.Exit(2 if failed else 0)
+    for e in report.errors[:SHOWN_ERRORS]:
+        _say(err, f"  {e}")
+    if len(report.errors) > SHOWN_ERRORS:
+        _say(err, f"  … and {len(report.errors) - SHOWN_ERRORS} more errors")
+    if failed:
+        _say(err, f"nothing imported: {len(report.errors)} errors")
+        raise typer.Exit(2)
+    _say(
+        console,
+        f"{report.added} added, {report.changed} changed, {report.deactivated} deactivated, "
+        f"{report.unchanged} unchanged, {report.skipped} rows skipped"
+        + (" (dry run: nothing written)" if dry_run else ""),
+    )
+
+
+@app.command("search")
+def search_command(
+    text: Annotated[str, typer.Argument(help='what a buyer would write, e.g. "domo 4mp exterior"')],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="hits to show")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """What the bot would find: hits with scores and why; an out-of-stock hit with its in-stock alternatives."""
+
+    async def work(otk: Any) -> list[dict[str, Any]]:
+        from otklik.capabilities.sales.search import search
+        from otklik.capabilities.sales.similar import similar
+
+        out: list[dict[str, Any]] = []
+        async with otk.db.read() as session:
+            for hit in await search(session, text, limit):
+                p = hit.product
+                row = {
+                    "sku": p["sku"], "name": p["name"], "brand": p["brand"], "category": p["category"],
+                    "price": f"{p['price']:.2f}", "currency": p["currency"], "stock": p["stock"],
+                    "score": hit.score, "why": hit.why,
+                }  # fmt: skip
+                if p["stock"] <= 0:
+                    row["alternatives"] = [
+                        {"sku": a.product["sku"], "name": a.product["name"], "price": f"{a.product['price']:.2f}",
+                         "stock": a.product["stock"], "reason": a.reason}
+                        for a in await similar(session, p)
+                    ]  # fmt: skip
+                out.append(row)
+        return out
+
+    hits = _in_db(work)
+    if as_json:
+        typer.echo(json.dumps({"query": text, "hits": hits}, ensure_ascii=False))
+        return
+    if not hits:
+        _say(console, "nothing found")
+        return
+    from rich.table import Table
+
+    table = Table("sku", "name", "price", "stock", "score", "why", title=f"«{text}»")
+    for h in hits:
+        table.add_row(h["sku"], h["name"], f"{h['currency']} {h['price']}", str(h["stock"]), f"{h['score']:.2f}",
+                      "; ".join(h["why"]))  # fmt: skip
+    console.print(table)
+    for h in hits:
+        for a in h.get("alternatives", []):
+            _say(console, f"{h['sku']} sin stock → {a['sku']} ({a['name']}, {a['stock']} en stock): {a['reason']}")

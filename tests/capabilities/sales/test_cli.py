@@ -1,0 +1,83 @@
+"""`otklik catalog import|search` through Typer's runner, against a SQLite file in a temp directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from otklik.capabilities.sales import cli
+from otklik.cli.main import app
+from tests.capabilities.sales.catalog import CATALOG_CSV
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for key in ("OTKLIK_DATABASE_URL", "OTKLIK_DATA_DIR", "OTKLIK_ENV"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OTKLIK_NLU", "keywords")
+    (tmp_path / "lista.csv").write_bytes(CATALOG_CSV.encode("latin-1"))
+    return tmp_path
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["catalog", *args])
+    return result.exit_code, result.output
+
+
+def test_import_dry_run_then_for_real(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out = _run("import", "lista.csv", "--dry-run")
+    assert code == 0 and "25 added" in out and "dry run" in out
+    monkeypatch.setattr(cli, "PROGRESS_FROM", 5)  # the bar's path
+    code, out = _run("import", "lista.csv")
+    assert code == 0 and "25 added" in out, out
+    code, out = _run("import", "lista.csv", "--json")
+    assert code == 0 and json.loads(out)["unchanged"] == 25
+
+
+def test_import_errors_exit_2(here: Path) -> None:
+    (here / "bad.csv").write_text("sku,name,price\nA,B,x\n", encoding="utf-8")
+    code, out = _run("import", "bad.csv")
+    assert code == 2 and "line 1, stock: missing column" in out and "nothing imported" in out
+    code, out = _run("import", "bad.csv", "--json")
+    assert code == 2 and {"line": 1, "column": "stock", "message": "missing column"} in json.loads(out)["errors"]
+    (here / "fake.xlsx").write_text("hola", encoding="utf-8")
+    code, out = _run("import", "fake.xlsx")
+    assert code == 2 and "not a zip" in out
+    code, out = _run("import", "nowhere.csv", "--json")
+    assert code == 2 and json.loads(out)["error"] == "file"
+
+
+def test_search_json_and_table(here: Path) -> None:
+    assert _run("import", "lista.csv")[0] == 0
+    code, out = _run("search", "¿qué NVR de 16 canales hay?", "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert [h["sku"] for h in data["hits"]] == ["NVR4216-4KS2", "DS-7616NI-Q2"]
+    first, gone = data["hits"]
+    assert first["price"] == "276000.00" and first["stock"] == 5 and "16 canales" in first["why"]
+    assert first["score"] > gone["score"] and "alternatives" not in first
+    assert gone["alternatives"] == [
+        {
+            "sku": "NVR4216-4KS2",
+            "name": "NVR 16 canales 4K",
+            "price": "276000.00",
+            "stock": 5,
+            "reason": "mismos canales, misma tecnología, mismo tipo",
+        }
+    ]
+    code, out = _run("search", "ds2cd1043", "--json")
+    assert json.loads(out)["hits"][0]["alternatives"][0]["reason"].startswith("misma resolución")
+    code, out = _run("search", "disco de 2 teras")
+    assert code == 0 and "ST2000VX015" in out and "WD20PURZ sin stock → ST2000VX015" in out
+    code, out = _run("search", "hola", "--json")
+    assert code == 0 and json.loads(out)["hits"] == []
+    code, out = _run("search", "hola")
+    assert code == 0 and "nothing found" in out
+    code, _ = _run("search", "domo", "--limit", "0")
+    assert code == 2
