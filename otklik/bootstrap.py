@@ -7,10 +7,10 @@ import hashlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -385,3 +385,21 @@ def _usage_logger(db: Database) -> Any:
             )
 
     return sink
+
+
+T = TypeVar("T")
+
+
+def run_with_app(work: Callable[[Otklik], Awaitable[T]], settings: Settings | None = None) -> T:
+    """For a CLI command of a capability: build the container from the settings (or the environment), start
+    it (migrations included), run `work(app)`, close it; errors propagate to the command."""
+
+    async def go() -> T:
+        app = Otklik.build(settings or Settings())
+        try:
+            await app.start()
+            return await work(app)
+        finally:
+            await app.close()
+
+    return asyncio.run(go())

@@ -7,7 +7,6 @@ A refused input (amount, down payment, installments, minimum installment) exits 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -154,19 +153,10 @@ def _schedule(plan: Plan) -> Table:
 
 def _in_db(work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(container)` against the configured database (built here, inside the command)."""
-    from otklik.bootstrap import Otklik
-    from otklik.config import Settings
-
-    async def go() -> T:
-        otk = Otklik.build(Settings())
-        try:
-            await otk.start()
-            return await work(otk)
-        finally:
-            await otk.close()
+    from otklik.bootstrap import run_with_app  # here: `otklik --help` imports no database
 
     try:
-        return asyncio.run(go())
+        return run_with_app(work)
     except RatesInvalid as exc:
         for line in ["the rates table is invalid (nothing saved):", *(f"  - {e}" for e in exc.errors)]:
             err.print(line, markup=False, highlight=False)

@@ -6,7 +6,6 @@ Errors exit with status 2: an unreadable file with one message, invalid rows wit
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,18 +29,9 @@ def _say(console_: Console, line: str) -> None:
 
 def _in_db(work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(container)` against the configured database (built here, inside the command)."""
-    from otklik.bootstrap import Otklik
-    from otklik.config import Settings
+    from otklik.bootstrap import run_with_app  # here: `otklik --help` imports no database
 
-    async def go() -> T:
-        otk = Otklik.build(Settings())
-        try:
-            await otk.start()
-            return await work(otk)
-        finally:
-            await otk.close()
-
-    return asyncio.run(go())
+    return run_with_app(work)
 
 
 @app.command("import")

@@ -1,22 +1,43 @@
-"""The capability's own migration branch: up, down (only its tables go), up again; models match."""
+"""Every capability with a migration branch of its own (and the tests' example one): up, down (only its
+tables go), up again; its models (the `metadata` of its `models` module) match what the branch built."""
 
 from __future__ import annotations
 
+import importlib
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, inspect
 
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.migrate import downgrade, upgrade
-from otklik.capabilities.sales import CAPABILITY
-from otklik.capabilities.sales.models import metadata
-from otklik.platform.plugins import folder
+from otklik.platform.plugins import Capability, folder
+from otklik.registry import CAPABILITIES
+from tests.capabilities.example import CAPABILITY as EXAMPLE
+
+BRANCHED = [c for c in (*CAPABILITIES, EXAMPLE) if c.migrations]
 
 
-async def test_branch_up_down_up(db_url: str) -> None:
+def _metadata(capability: Capability) -> MetaData:
+    assert capability.migrations is not None
+    package = capability.migrations.partition(":")[0]
+    metadata = importlib.import_module(f"{package}.models").metadata
+    assert isinstance(metadata, MetaData) and metadata.tables, f"{capability.name}: models.metadata has no tables"
+    return metadata
+
+
+def test_the_capabilities_with_branches_are_the_expected_ones() -> None:
+    assert {c.name for c in BRANCHED} >= {"financing", "sales", "example"}
+
+
+@pytest.mark.parametrize("capability", BRANCHED, ids=[c.name for c in BRANCHED])
+async def test_branch_up_down_up(db_url: str, capability: Capability) -> None:
+    assert capability.migrations is not None
     db = Database(db_url)
-    assert CAPABILITY.migrations is not None
-    locations = [folder(CAPABILITY.migrations)]
+    metadata = _metadata(capability)
+    mine = {t.name for t in metadata.tables.values()}
+    locations = [folder(capability.migrations)]
 
     async def tables() -> set[str]:
         async with db.read_engine.connect() as conn:
@@ -25,16 +46,15 @@ async def test_branch_up_down_up(db_url: str) -> None:
     async def diff() -> list[object]:
         async with db.read_engine.connect() as conn:
             found = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
-        mine = {t.name for t in metadata.tables.values()}
         return [d for d in found if mine & _tables_of(d)]  # the shared tables are another test's business
 
     try:
         await upgrade(db, locations=locations)
-        assert {"sales_products"} <= await tables()
+        assert mine <= await tables()
         assert await diff() == []
-        await downgrade(db, "sales@base", locations=locations)
+        await downgrade(db, f"{capability.name}@base", locations=locations)
         left = await tables()
-        assert "sales_products" not in left and "users" in left
+        assert not (mine & left) and "users" in left
         await upgrade(db, locations=locations)
         assert await diff() == []
     finally:
