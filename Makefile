@@ -21,5 +21,8 @@ lint: venv
 	$(BIN)/mypy otklik
 	$(BIN)/lint-imports
 
+# Two pytest workers (pytest-xdist) on CI's two cores; each gets its own PostgreSQL database (tests/conftest.py).
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)

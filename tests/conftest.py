@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy.engine import make_url
 
 from otklik.bootstrap import Otklik
 from otklik.config import Settings
@@ -15,12 +17,41 @@ from otklik.platform import users
 
 pytest_plugins = ["tests.fixtures.admin"]
 
-PG_URL = os.environ.get("OTKLIK_TEST_PG_URL")
+
+
+def _worker_url(url: str | None) -> str | None:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (`<name>_gw0`, `<name>_gw1`, …): the
+    storage tests drop and recreate the schema, so two workers must never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    return str(make_url(url).set(database=f"{make_url(url).database}_{worker}"))
+
+
+PG_URL = _worker_url(os.environ.get("OTKLIK_TEST_PG_URL"))
 TEST_PACKS = Path(__file__).parent / "packs"
 #: Real argon2id, with the cost turned down for the tests (the product's hasher takes ~0.15 s a hash on CI's
 #: machine, and the admin fixtures hash one password per role per test). `tests/admin/test_login_throttling.py`
 #: and the test of the product's parameters use the product's hasher.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+async def _create_database(url: str) -> None:
+    import asyncpg
+
+    target = make_url(url)
+    server = target.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", target.database):
+            await conn.execute(f'CREATE DATABASE "{target.database}"')
+    finally:
+        await conn.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if PG_URL and os.environ.get("OTKLIK_TEST_PG_URL") != PG_URL:  # a worker of pytest-xdist
+        asyncio.run(_create_database(PG_URL))
 
 
 @pytest.fixture(autouse=True)
