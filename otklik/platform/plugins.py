@@ -129,6 +129,7 @@ class Capability:
     demo_tables: tuple[str, ...] = ()  # the tables `demo` adds rows to, children first (removed in this order)
     templates: Ref | None = None  # "package:folder" of admin templates, found after the shared ones
     locales: Ref | None = None  # "package:folder" of <area>.yaml admin strings (ru/en/es), merged in the catalog
+    static: Ref | None = None  # "package:folder" served at /static/<name>/ (its admin pages' CSS and scripts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ class ChannelKind:
     check: Ref | None = None  # async check(app, account, secret) -> Check (the Settings page's "Test")
     form: ConnectForm | None = None  # the Settings page's "connect" form; None: not connected from the admin
     templates: Ref | None = None  # "package:folder" of its admin templates (the form), found after the shared ones
+    locales: Ref | None = None  # "package:folder" of <area>.yaml strings of its form, merged in the admin's catalog
     configured: Ref | None = None  # async connect_configured(app) -> None: accounts named in settings/env
     cli: Ref | None = None  # a Typer command `otklik channels add <kind>`
     commands: tuple[tuple[str, Ref], ...] = ()  # more CLI: (name, Typer app or command function)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otklik.bootstrap import Otklik
 from otklik.core.errors import OtklikError
-from otklik.platform.plugins import resolve
+from otklik.platform.plugins import folder, resolve
 from otklik.platform.webkit.deps import templates
 from otklik.platform.webkit.paths import STATIC
 
@@ -47,6 +47,9 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
     app = FastAPI(title="otklik", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.otklik = otklik
     app.state.flow_drafts = OrderedDict()  # the flow console's parsed drafts (`web.admin.flows_console`)
+    for capability in otklik.capabilities:  # before /static, which would answer 404 for /static/<name>/…
+        if capability.static:
+            app.mount(f"/static/{capability.name}", StaticFiles(directory=folder(capability.static)))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders, chat_frame_ancestors=otklik.settings.chat_frame_ancestors)
     _docs(app)

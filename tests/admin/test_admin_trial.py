@@ -145,7 +145,7 @@ async def test_regression_long_channel_id_does_not_overflow_the_contact_panel(as
     admin: Admin = await as_role(Role.ADMIN)
     page = await admin.http.get(f"/admin/inbox/c/{conversation_id}")
     assert f'<code class="ident" title="{long_id}" data-testid="identity">{long_id}</code>' in page.text
-    css = (await admin.http.get("/static/admin-inbox.css")).text
+    css = (await admin.http.get("/static/inbox/admin-inbox.css")).text
     rule = re.search(r"\.inbox-contact \.identities code\.ident \{([^}]*)\}", css)
     assert rule and "text-overflow: ellipsis" in rule.group(1) and "min-width: 0" in rule.group(1)
 

@@ -113,6 +113,6 @@ def test_i18n_catalog_has_every_language_for_every_key() -> None:
     folders = locale_folders()
     assert all(f.is_dir() and list(f.glob("*.yaml")) for f in folders), folders
     merged = load_catalog(folders)
-    assert {"yes", "care.cat.size_fit", "cashback.nav", "nav.inbox", "example.nav"} <= merged.keys()
+    assert {"yes", "care.cat.size_fit", "cashback.nav", "nav.inbox", "example.nav", "settings.add_bot"} <= merged.keys()
     missing = [(key, lang) for key, texts in merged.items() for lang in LANGUAGES if not texts.get(lang)]
     assert missing == []

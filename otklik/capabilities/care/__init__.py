@@ -32,4 +32,5 @@ CAPABILITY = Capability(
     demo_tables=("care_incidents", "wb_feedbacks"),
     templates="otklik.capabilities.care:templates",
     locales="otklik.capabilities.care:locales",
+    static="otklik.capabilities.care:static",
 )

@@ -39,4 +39,5 @@ CAPABILITY = Capability(
     demo_tables=("cashback_claims", "cashback_campaigns"),
     templates="otklik.capabilities.cashback:templates",
     locales="otklik.capabilities.cashback:locales",
+    static="otklik.capabilities.cashback:static",
 )

@@ -15,4 +15,5 @@ CAPABILITY = Capability(
     nav=(NavEntry("nav.inbox", "/admin/inbox", "inbox.view", 10),),
     templates="otklik.capabilities.inbox:templates",
     locales="otklik.capabilities.inbox:locales",
+    static="otklik.capabilities.inbox:static",
 )

@@ -27,5 +27,6 @@ KIND = ChannelKind(
         keep=(("name", 120), ("url", 2000)),  # 2000: admin.MAX_URL
     ),
     templates="otklik.channels.api:templates",
+    locales="otklik.channels.api:locales",
     cli="otklik.channels.api.cli:add",
 )

@@ -41,6 +41,7 @@ KIND = ChannelKind(
         notices=(("bot_added", "settings.bot_added"), ("bot_exists", "settings.bot_exists")),
     ),
     templates="otklik.channels.telegram:templates",
+    locales="otklik.channels.telegram:locales",
     configured="otklik.channels.telegram.runtime:connect_configured",
     cli="otklik.channels.telegram.cli:add",
     commands=(("telegram", "otklik.channels.telegram.cli:app"), ("qr", "otklik.channels.telegram.cli:qr")),

@@ -37,5 +37,6 @@ KIND = ChannelKind(
         keep=(("name", 120),),
     ),
     templates="otklik.channels.wildberries:templates",
+    locales="otklik.channels.wildberries:locales",
     cli="otklik.channels.wildberries.cli:add",
 )

@@ -1,5 +1,5 @@
 """A tiny capability, written the way a real one is (see docs/architecture.md, "Adding a capability"):
-one table with its own migration, one flow action, one reaction to a hand-off, one admin page, one job. It lives in the tests so the
+one table with its own migration, one flow action, one reaction to a hand-off, one admin page with its own stylesheet, one job. It lives in the tests so the
 product does not ship it; `test_example_capability.py` plugs it in exactly as `otklik/registry.py` would."""
 
 from __future__ import annotations
@@ -16,4 +16,5 @@ CAPABILITY = Capability(
     migrations="tests.capabilities.example:migrations",
     templates="tests.capabilities.example:templates",
     locales="tests.capabilities.example:locales",
+    static="tests.capabilities.example:static",
 )

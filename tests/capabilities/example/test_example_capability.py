@@ -77,6 +77,7 @@ async def test_not_plugged_in_means_no_table_no_action_no_page(without: Otklik) 
     await create_user(without.db, "owner", Role.OWNER, password=PASSWORD)
     admin = await sign_in(web, "owner")
     assert (await admin.http.get("/admin/example/notes")).status_code == 404
+    assert (await admin.http.get("/static/example/example.css")).status_code == 404
 
 
 async def test_its_action_runs_in_a_flow_and_its_job_digests_the_notes(plugged: Otklik) -> None:
@@ -116,6 +117,10 @@ async def test_its_admin_page_is_guarded_and_in_the_menu(plugged: Otklik) -> Non
     assert "&lt;b&gt;hi&lt;/b&gt;" in page.text and "<b>hi</b>" not in page.text  # escaped like every page
     home = (await owner.http.get("/admin")).text
     assert 'data-nav="/admin/example/notes">Notes of the example</a>' in home  # its own locale strings
+    assert '<link rel="stylesheet" href="/static/example/example.css">' in page.text
+    css = await owner.http.get("/static/example/example.css")  # its own static folder, served by the app
+    assert css.status_code == 200 and '[data-testid="notes"]' in css.text
+    assert (await owner.http.get("/static/example/../../app.py")).status_code == 404
     operator = await sign_in(web, "operator")
     assert (await operator.http.get("/admin/example/notes")).status_code == 403
     assert 'data-nav="/admin/example/notes"' not in (await operator.http.get("/admin")).text
