@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-__all__ = ["Figure", "Figures", "check_figures", "find_figures", "foreign_currencies", "read_number"]
+__all__ = ["Figure", "Figures", "check_figures", "find_figures", "foreign_currencies", "read_number", "without_figures"]
 
 Kind = Literal["money", "percent", "number"]
 
@@ -106,6 +106,7 @@ class Figure:
     value: Decimal | None
     kind: Kind = "number"
     word: bool = False  # written as a word ("seis")
+    span: tuple[int, int] = (0, 0)  # where it is in the NFKC form of the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +238,7 @@ def find_figures(text: str, language: str = "es") -> list[Figure]:
             lowered[end:]
         ):
             kind = "money"
-        found.append(Figure(raw, value, kind))
+        found.append(Figure(raw, value, kind, span=(match.start(), end)))
     words = _word_values(language)
     previous = ""
     for match in _WORD.finditer(prepared):
@@ -247,9 +248,20 @@ def find_figures(text: str, language: str = "es") -> list[Figure]:
             continue
         number = words.get(word)
         if number is not None and not (word == "ciento" and previous == "por"):  # "48 por ciento"
-            found.append(Figure(word, Decimal(number), "number", word=True))
+            found.append(Figure(word, Decimal(number), "number", word=True, span=match.span()))
         previous = word
     return found
+
+
+def without_figures(text: str, figures: Figures, language: str = "es") -> str:
+    """The text (NFKC) with every allowed number blanked out: what other checks should see, so that a plan's
+    `7 559 496.27` is not taken for a phone number while an invented number still is."""
+    prepared = _normalise(text)
+    for figure in sorted(find_figures(text, language), key=lambda f: -f.span[0]):
+        if figure.value is not None and figure.value in figures.everything and not figure.word:
+            start, end = figure.span
+            prepared = prepared[:start] + "#" + prepared[end:]
+    return prepared
 
 
 def foreign_currencies(text: str, currency: str) -> list[str]:

@@ -28,6 +28,7 @@ __all__ = ["Conflict", "InvalidInput", "NotFound", "StoredTable"]
 from otklik.platform.audit import audit
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+RESERVED = frozenset({"packs"})  # /admin/financing/packs
 MAX_PACK = 64  # `channel_accounts.pack`
 Fetch = Callable[[Any], Awaitable[list[Any]]]
 
@@ -56,6 +57,8 @@ def clean_name(raw: str) -> str:
     name = (raw or "").strip().lower()
     if not NAME.fullmatch(name):
         raise InvalidInput("the table's name: 1-40 characters, lower-case letters, digits, '-' or '_'")
+    if name in RESERVED:
+        raise InvalidInput(f"{name!r} is reserved (an admin page's address); choose another name")
     return name
 
 
