@@ -109,6 +109,7 @@ async def test_a_phrasing_with_the_simulators_numbers_is_sent(
     shop: tuple[Otklik, httpx.AsyncClient, Model], tmp_path: Path
 ) -> None:
     app, http, model = shop
+    assert not app.actions.is_quick("financing.simulate", app.ctx)  # slow: the LLM is called outside the step
     model.phrase = lambda draft: f"¡Buenísimo! {draft.replace('En 6 cuotas:', 'Pagándolo en 6 cuotas tenés')}"
     chat, reply = await _ask(http)
     assert reply["text"].startswith("¡Buenísimo! Pagándolo en 6 cuotas tenés 5 pagos de $ 29.401,58")

@@ -168,3 +168,34 @@ def test_changing_one_digit_of_a_figure_is_caught(amount: Decimal, n: int, data:
     if new_value in figures.money and not changed[target.start() + 2 :].startswith("0"):
         return  # e.g. the regular payment's last cent changed into the last payment's
     assert not verdict.ok, changed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9" * 500,
+        "1.2," * 100,
+        "$ " + "1 000 " * 100,
+        "seis " * 100,
+        "\u0666\u0667 cuotas",
+        "６ cuotas",
+        "6\u00b2 cuotas",
+    ],
+    ids=["digits", "marks", "spaces", "words", "arabic-digits", "fullwidth", "superscript"],
+)
+def test_hostile_model_output_is_rejected(text: str) -> None:
+    verdict = check_figures_reply(text, SIX_FIGURES, language="es", channel_is_marketplace=False)
+    assert not verdict.ok
+    assert any(r.startswith("figure:") for r in verdict.reasons), verdict.reasons
+
+
+def test_an_oversized_output_is_rejected_at_once() -> None:
+    draft = chat.plan_text(SIX, "es")
+    verdict = check_figures_reply(draft + " " + "9" * 50_000, SIX_FIGURES, language="es", channel_is_marketplace=False)
+    assert verdict.reasons == ["too_long"]
+    long_but_fine = (draft + " ") * 15
+    verdict = check_figures_reply(long_but_fine, SIX_FIGURES, language="es", channel_is_marketplace=False)
+    assert verdict.reasons == ["too_long"]
+    assert check_figures_reply(
+        long_but_fine, SIX_FIGURES, language="es", channel_is_marketplace=False, max_chars=5000
+    ).ok
