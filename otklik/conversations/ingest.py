@@ -218,7 +218,7 @@ class Ingest:
             values["priority"] = True
         local = self.ctx.is_local(conv.channel_account_id)
         message_id = await self._send(writer, conv, sends, now, local, inbound)
-        actions = await self.apply(writer, conv, result.effects, now, new.vars)
+        actions = await self.apply(writer, conv, result.effects, now, new.vars, inbound=inbound)
         await writer.set_conversation(conv.id, values, unread=unread)
         return len(sends), actions, message_id
 
@@ -348,9 +348,13 @@ class Ingest:
         effects: tuple[Effect, ...],
         now: datetime,
         variables: Mapping[str, Any] | None = None,
+        *,
+        inbound: Mapping[str, Any] | None = None,
     ) -> list[tuple[int, RunAction]]:
         """Write every effect but `Send` (see `_send`) in the caller's transaction; the capabilities'
-        reactions to a hand-off or a cancelled flow run here too (`variables`: the flow's after the step)."""
+        reactions to a hand-off or a cancelled flow run here too (`variables`: the flow's after the step).
+        `inbound`: the buyer's message row of the step; a slow action's timer keeps its kind, masked text and
+        payload (not what `SEALED` holds) for `ActionContext.last_inbound`."""
         logs: list[dict[str, Any]] = []
         actions: list[tuple[int, RunAction]] = []
         reactions: list[tuple[str, dict[str, Any]]] = []
@@ -361,6 +365,8 @@ class Ingest:
                 )
             elif isinstance(effect, RunAction):
                 payload = {"name": effect.name, "args": effect.args, "timeout": effect.timeout}
+                if inbound is not None:
+                    payload["inbound"] = _action_inbound(inbound)
                 deadline = now + timedelta(seconds=effect.timeout + self.ctx.settings.action_grace_seconds)
                 timer_id = await self._timer(writer, conv.id, "action", effect.token, payload, deadline, now)
                 actions.append((timer_id, effect))
@@ -479,6 +485,13 @@ def _preview(event: InboundEvent, sensitive: bool) -> str:
     if mark:
         text = f"{mark} {text}".strip()
     return text[:200]
+
+
+def _action_inbound(inbound: Mapping[str, Any]) -> dict[str, Any]:
+    """What a slow action may know of the buyer's message of its step (as a quick action's `last_inbound`)."""
+    raw = inbound.get("payload")
+    payload = {k: v for k, v in raw.items() if k != SEALED} if isinstance(raw, dict) else {}
+    return {"kind": inbound.get("kind"), "text": inbound.get("text"), "payload": payload}
 
 
 def _inbound_payload(event: InboundEvent) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal, Protocol, overload
 
 from sqlalchemy import Executable, Insert, select, update
@@ -38,6 +39,9 @@ class ActionContext:
     conversation_id: int
     contact_id: int
     runtime: RuntimeContext
+    # the buyer's message of the step that reached the action (kind, text masked, payload), as
+    # `QuickContext.last_inbound`; None when a timer or another action's result reached it
+    last_inbound: Mapping[str, Any] | None = None
 
 
 # --- quick actions: run inside the step's transaction ---------------------------------------------------
@@ -475,7 +479,11 @@ class Timers:
         if self.actions.is_quick(str(payload.get("name")), self.ctx):
             await self.fire(timer_id, run_here=True)  # inside the transaction that applies its result
             return
-        result = await self._call(payload, ActionContext(conversation_id, conv.contact_id, self.ctx))
+        inbound = payload.get("inbound")
+        context = ActionContext(
+            conversation_id, conv.contact_id, self.ctx, MappingProxyType(inbound) if isinstance(inbound, dict) else None
+        )
+        result = await self._call(payload, context)
         await self.fire(timer_id, result)
 
     async def _call(self, payload: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 - `rules.py` the pure rules (Decimal only) and the rates table's format and validation
 - `cli.py`   `otklik financing simulate|plans` from a rates file
-- `models.py`, `migrations/`, `service.py`: named rates tables in the database, versioned, audited
+- `models.py`, `migrations/`, `service.py`: named rates tables in the database, versioned, audited; the
+  install's default table and one per pack
 - `api.py`    `POST /api/v1/financing/simulate` (API token, scope `financing`)
-- `chat.py`, `actions.py`: the flow action `financing.simulate` (quick) and its replies (es-AR figures)
-- `admin.py`  `/admin/financing`: edit, import/export, history and rollback, default table
+- `chat.py`, `actions.py`: the flow action `financing.simulate` (quick without an LLM) and its replies
+  (es-AR figures); `phrasing.py`: with an LLM, its phrasing of the reply under the numeric guardrail
+- `admin.py`  `/admin/financing`: edit, import/export, history and rollback, default table, pack tables
 See docs/financing.md.
 """
 

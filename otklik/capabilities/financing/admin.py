@@ -1,6 +1,7 @@
 """`/admin/financing` (permission `financing.rates`): the rates tables — list, create or import (a text or a
-file, YAML or JSON), edit (a new version), history and rollback, the default table, export as a file, and a
-preview of the suggested plans for an amount. A refused text is shown with every error and saves nothing."""
+file, YAML or JSON), edit (a new version), history and rollback, the default table and the table of each
+pack (`/admin/financing/packs`), export as a file, and a preview of the suggested plans for an amount. A
+refused text is shown with every error and saves nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from otklik.capabilities.financing import RATES, service
 from otklik.capabilities.financing.rules import MAX_TABLE_BYTES, Plan, RatesInvalid, Refused, suggested_plans
+from otklik.conversations.packs import available_packs
 from otklik.core.errors import NotFound, OtklikError
 from otklik.platform.users import Principal
 from otklik.platform.webkit.deps import need, otklik_of, render
@@ -54,11 +56,21 @@ def _errors(exc: OtklikError) -> list[str]:
     return list(exc.errors) if isinstance(exc, RatesInvalid) else [exc.user_message]
 
 
+def _packs(request: Request) -> list[str]:
+    return available_packs(otklik_of(request).settings.packs_dirs)
+
+
 async def _list_page(request: Request, *, status_code: int = 200, **extra: Any) -> HTMLResponse:
     async with otklik_of(request).db.read() as session:
         tables = await service.list_tables(session)
+        chosen = await service.pack_default_names(session)
     extra.setdefault("form", {"name": "", "source": EXAMPLE})
-    return render(request, "admin/financing_tables.html", status_code=status_code, tables=tables, **extra)
+    default = next((t["name"] for t in tables if t["is_default"]), "")
+    packs = [{"id": p, "table": chosen.get(p, "")} for p in _packs(request)]
+    return render(
+        request, "admin/financing_tables.html", status_code=status_code, tables=tables, packs=packs,
+        install_default=default, **extra,
+    )  # fmt: skip
 
 
 async def _table_page(
@@ -92,7 +104,7 @@ def _not_found(request: Request, exc: NotFound) -> HTMLResponse:
 
 @router.get("/financing", response_class=HTMLResponse, include_in_schema=False)
 async def tables_page(request: Request, _p: Principal = Depends(need(RATES))) -> HTMLResponse:
-    return await _list_page(request)
+    return await _list_page(request, packs_saved=request.query_params.get("packs_saved") == "1")
 
 
 @router.post("/financing", response_class=HTMLResponse, include_in_schema=False)
@@ -109,6 +121,19 @@ async def create_table(request: Request, principal: Principal = Depends(need(RAT
         shown = {"name": fields.get("name", ""), "source": fields.get("source", "")}
         return await _list_page(request, status_code=exc.status_code, errors=_errors(exc), form=shown)
     return RedirectResponse(f"/admin/financing/{name}?saved=1", status_code=303)
+
+
+@router.post("/financing/packs", response_class=HTMLResponse, include_in_schema=False)
+async def pack_default(request: Request, principal: Principal = Depends(need(RATES))) -> Response:
+    """The table a pack's conversations use; an empty `table` gives the pack back to the install default."""
+    form = await request.form(max_fields=10, max_files=0)
+    pack, table = str(form.get("pack") or "")[:200], str(form.get("table") or "")[:200]
+    try:
+        async with otklik_of(request).db.write() as session:
+            await service.set_pack_default(session, pack, table or None, actor=principal.actor, packs=_packs(request))
+    except OtklikError as exc:
+        return await _list_page(request, status_code=exc.status_code, pack_errors=[exc.user_message])
+    return RedirectResponse("/admin/financing?packs_saved=1", status_code=303)
 
 
 @router.get("/financing/{name}", response_class=HTMLResponse, include_in_schema=False)

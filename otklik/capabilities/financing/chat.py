@@ -1,7 +1,9 @@
 """The simulator in the conversation, pure: what the buyer asked (an installment count, an amount, a plan
 button) and the reply texts filled with the simulator's figures in the pack's locale (es-AR: `$ 29.401,58`).
 
-Every figure in a reply comes from `rules.simulate`; nothing is computed here but formatting.
+Every figure in a reply comes from `rules.simulate`; nothing is computed here but formatting. The
+`*_figures` functions list the numbers a reply may state (for the guardrail on an LLM's phrasing of it,
+`otklik.core.figures`): each template's numbers are among them (a test checks it).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from otklik.capabilities.financing.rules import Plan, RatesTable, Refused, format_money, money, ranges
+from otklik.core.figures import Figures
 
 PLAN_PAYLOAD = "fin:"  # a plan button: "fin:6" chooses the plan in 6 installments
 _UNITS = r"(?:cuotas?|pagos?|mes(?:es)?|veces|installments?|payments?|months?|платеж\w*|месяц\w*)"
@@ -215,3 +218,72 @@ def refused_text(exc: Refused, table: RatesTable, amount: Decimal | None, n: obj
 
 def text(key: str, language: str) -> str:
     return _texts(language)[key]
+
+
+# --- the figures a reply may state (the LLM guardrail) ------------------------------------------------
+
+
+def _plan_numbers(plan: Plan) -> tuple[list[Decimal], list[Decimal | None], list[int]]:
+    money_ = [plan.amount, plan.down_payment, plan.financed, plan.installment, plan.last_installment]
+    money_ += [plan.total, plan.interest, plan.iva]
+    return money_, [plan.tna, plan.tem, plan.tea, plan.cftea], [plan.installments, plan.installments - 1]
+
+
+def plan_figures(plan: Plan) -> Figures:
+    """One plan (`plan_text`, `chosen_text`): its money, rates and counts; the payment and the total must be
+    stated."""
+    money_, rates, counts = _plan_numbers(plan)
+    return Figures.of(
+        money=money_, percent=rates, number=counts, required=(plan.installment, plan.total), currency=plan.currency
+    )
+
+
+def plans_figures(table: RatesTable, amount: Decimal, plans: list[Plan]) -> Figures:
+    """The suggested plans (`plans_text`): every plan's figures, the amount, the limits the text names; the
+    amount and every plan's payment must be stated."""
+    money_: list[Decimal] = [amount, table.min_installment]
+    rates: list[Decimal | None] = []
+    counts: list[int] = [1, table.max_installments]
+    for plan in plans:
+        m, r, c = _plan_numbers(plan)
+        money_, rates, counts = money_ + m, rates + r, counts + c
+    required = [amount, *(p.installment for p in plans)]
+    return Figures.of(money=money_, percent=rates, number=counts, required=required, currency=table.currency)
+
+
+def refused_figures(exc: Refused, table: RatesTable, amount: Decimal | None, n: object) -> Figures:
+    """A refusal (`refused_text`): the count asked, the counts offered and the limit, the minimum payment."""
+    counts = [*table.counts(), table.max_installments]
+    if isinstance(n, int):
+        counts.append(n)
+    if exc.largest is not None:
+        counts.append(exc.largest)
+    minimum = max(table.min_installment, Decimal("0.01"))
+    money_ = [minimum, *([amount] if amount is not None else [])]
+    required: list[Decimal | int] = []
+    if exc.code == "installments":
+        required = [table.max_installments]
+    elif exc.code == "min_installment":
+        required = [minimum, *([exc.largest] if exc.largest is not None else [])]
+    return Figures.of(money=money_, number=counts, required=required, currency=table.currency)
+
+
+def plan_facts(plan: Plan, language: str) -> dict[str, str]:
+    """More figures of a plan, formatted for the buyer's locale, that an LLM's phrasing may mention."""
+    facts = {
+        "amount": _money(plan.amount, language),
+        "installments": str(plan.installments),
+        "installment": _money(plan.installment, language),
+        "last_installment": _money(plan.last_installment, language),
+        "total": _money(plan.total, language),
+        "interest": _money(plan.interest, language),
+        "iva": _money(plan.iva, language),
+    }
+    if plan.down_payment:
+        facts["down_payment"] = _money(plan.down_payment, language)
+        facts["financed"] = _money(plan.financed, language)
+    for name in ("tna", "tem", "tea", "cftea"):
+        value = getattr(plan, name)
+        if value is not None:
+            facts[name] = f"{_percent(value, language)} %"
+    return facts

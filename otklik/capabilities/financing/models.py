@@ -1,4 +1,5 @@
-"""The capability's tables, on its own metadata: named rates tables and every version of each."""
+"""The capability's tables, on its own metadata: named rates tables, every version of each, and the table
+each pack uses by default (else the install's default table)."""
 
 from __future__ import annotations
 
@@ -31,4 +32,13 @@ rate_versions = Table(
     Column("note", String(200), nullable=False, default=""),  # "import", "edit", "rollback to 3"
     Column("created_at", UTCDateTime(timezone=True), nullable=False),
     UniqueConstraint("table_id", "version", name="uq_financing_table_versions_table_version"),
+)
+
+pack_defaults = Table(
+    "financing_pack_defaults",
+    metadata,
+    Column("pack", String(64), primary_key=True),  # a pack's id (`channel_accounts.pack`)
+    Column("table_id", BIGID, ForeignKey("financing_tables.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("actor", String(120), nullable=False),
+    Column("updated_at", UTCDateTime(timezone=True), nullable=False),
 )

@@ -13,6 +13,10 @@ machine-readable strings (`promise:refund`, `medical:diagnosis:allergy`, `contac
 4. Grounding: the reply cites known articles, and most of its content words (lemmas) are found in the
    cited articles; every number it states appears in them.
 5. Leaks: quoting the system prompt, the canary marker, talking about its instructions.
+6. Figures (`check_figures`, for a reply that phrases deterministic figures, e.g. a financing plan): every
+   number must equal one the deterministic code produced (`otklik.core.figures`), no other currency;
+   `check_figures_reply` applies it with rules 1 (money promises; amounts are the figures' business),
+   2, 3 and 5.
 """
 
 from __future__ import annotations
@@ -28,15 +32,19 @@ import phonenumbers
 from otklik.conversations.knowledge.articles import Article
 from otklik.conversations.knowledge.terms import content_terms
 from otklik.conversations.nlu.text import lemmas, tokens
+from otklik.core.figures import Figures, check_figures, without_figures
 
 __all__ = [
     "CANARY",
     "PROMISE_KINDS",
+    "Figures",
     "Grant",
     "GuardrailVerdict",
     "MedicalClaim",
     "Promise",
     "check_contacts",
+    "check_figures",
+    "check_figures_reply",
     "check_grounding",
     "check_leak",
     "check_medical",
@@ -497,6 +505,32 @@ def check_reply(
     reasons += check_contacts(text, channel_is_marketplace, cited)
     if articles is not None:
         reasons += check_grounding(text, list(cited_ids or []), articles, language, min_support=min_support)
+    reasons += check_leak(text, system_prompt)
+    if not text.strip():
+        reasons.append("empty")
+    return GuardrailVerdict.of(reasons)
+
+
+def check_figures_reply(
+    text: str,
+    figures: Figures,
+    *,
+    language: str,
+    channel_is_marketplace: bool,
+    system_prompt: str = "",
+    max_chars: int = 1500,
+) -> GuardrailVerdict:
+    """A reply that phrases figures deterministic code produced (a financing plan): every number in it must
+    be one of `figures` (of its kind: money, percent, other) and the `required` ones must be there
+    (`figure:*`); no promise of a refund, payment, bonus or discount (an amount alone is no promise here:
+    the figure check owns amounts), no diagnosis or treatment, no contact (rule 3 without articles: none
+    may be invented), no leak; at most `max_chars`."""
+    if len(text) > max_chars:  # before the other rules: some of them cost more than linear time
+        return GuardrailVerdict.of(["too_long"])
+    reasons = [r for r in check_promises(text) if r != "promise:amount"]
+    reasons += check_medical(text)
+    reasons += check_contacts(without_figures(text, figures, language), channel_is_marketplace)  # 7 559 496.27
+    reasons += check_figures(text, figures, language=language)
     reasons += check_leak(text, system_prompt)
     if not text.strip():
         reasons.append("empty")

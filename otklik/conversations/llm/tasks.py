@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from otklik.adapters.llm.client import ChatMessage, LLMClient, LLMResult, LLMUnavailable
 from otklik.conversations.knowledge.articles import Article
 from otklik.conversations.llm import prompts
-from otklik.conversations.llm.guardrails import Grant, GuardrailVerdict, check_reply
+from otklik.conversations.llm.guardrails import Grant, GuardrailVerdict, check_figures_reply, check_reply
+from otklik.core.figures import Figures
 
 __all__ = [
     "GroundedAnswer",
@@ -20,6 +21,7 @@ __all__ = [
     "classify_with_llm",
     "draft_review_reply",
     "grounded_answer",
+    "phrase_figures",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,3 +161,42 @@ def _review_verdict(reply: str, language: str) -> GuardrailVerdict:
     if len(reply) > _REVIEW_MAX_CHARS:
         reasons.append("review:too_long")
     return GuardrailVerdict.of(reasons)
+
+
+async def phrase_figures(
+    llm: LLMClient,
+    draft: str,
+    figures: Figures,
+    language: str,
+    channel_is_marketplace: bool,
+    *,
+    facts: Mapping[str, str] | None = None,
+    on_reject: RejectSink | None = None,
+) -> str | None:
+    """The deterministic `draft` (e.g. a financing plan) rewritten by the model in `language`, only when every
+    number in the new text is one of `figures` and it passes the other guardrails (`check_figures_reply`);
+    None otherwise (the caller sends the draft). `facts`: more figures, already formatted, that the text
+    may mention (they must be in `figures` too). The buyer's message is not sent: nothing the buyer typed
+    reaches the model here."""
+    if not draft.strip():
+        return None
+    messages = prompts.phrasing_messages(draft, facts or {}, language, channel_is_marketplace)
+    result = await _call(llm, messages, "phrase_figures", on_reject)
+    if result is None or result.data is None:
+        return None
+    reply = result.data.get("reply")
+    if not isinstance(reply, str) or not reply.strip():
+        _reject(on_reject, "phrase_figures", ["no_reply"], result.text)
+        return None
+    verdict = check_figures_reply(
+        reply.strip(),
+        figures,
+        language=language,
+        channel_is_marketplace=channel_is_marketplace,
+        system_prompt=prompts.phrasing_system_prompt(language, channel_is_marketplace),
+        max_chars=max(600, 3 * len(draft)),
+    )
+    if not verdict.ok:
+        _reject(on_reject, "phrase_figures", verdict.reasons, result.text)
+        return None
+    return reply.strip()

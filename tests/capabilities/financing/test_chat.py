@@ -57,7 +57,8 @@ async def test_plans_any_count_refusals_and_a_choice(
     shop: tuple[Otklik, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _app, http = shop
+    app, http = shop
+    assert app.actions.is_quick("financing.simulate", app.ctx)  # no LLM: inside the step, as always
     chat = await _open(http)
     await chat.send(text="¿en cuántas cuotas puedo pagar?")
     (*_greeting, ask) = await chat.replies(3)  # the greeting and the menu's question, then the simulator
