@@ -154,7 +154,9 @@ async def test_emit_inside_a_hot_path_transaction(app: Otklik, receiver: FakeWeb
     """A quick action's or a reaction's `ctx.tx` (plain SQL on the driver) works as well as a session."""
     await _endpoint(app, receiver.url, "conversation.*")
     async with raw_write(app.db) as tx:
-        event_id = await emit(RawWriter(tx), "conversation.handoff", {"conversation_id": 7}, now=utcnow(), subject="c:7")
+        event_id = await emit(
+            RawWriter(tx), "conversation.handoff", {"conversation_id": 7}, now=utcnow(), subject="c:7"
+        )
     await _drain(app.webhooks, lambda: len(receiver.accepted) == 1)
     assert receiver.accepted[event_id]["data"] == {"conversation_id": 7}
 
