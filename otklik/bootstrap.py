@@ -34,6 +34,7 @@ from otklik.conversations.understanding import build_llm
 from otklik.core.channel import ChannelSender
 from otklik.platform.plugins import REACTION_EVENTS, Capability, ChannelKind, folder, import_models, resolve
 from otklik.platform.users import role_perms
+from otklik.platform.webhooks.worker import WebhookDispatcher
 from otklik.registry import CAPABILITIES, CHANNEL_KINDS
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Otklik:
     actions: ActionRegistry
     vault: Vault
     live: LiveSettings  # admin settings (business hours, languages, hand-off texts) of this process
+    webhooks: WebhookDispatcher  # delivers signed event webhooks (platform/webhooks)
     packs: dict[str, Pack] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
     capabilities: tuple[Capability, ...] = CAPABILITIES
@@ -100,7 +102,8 @@ class Otklik:
         ctx.llm = build_llm(settings, _usage_logger(db))
         live = LiveSettings(SettingsStore(db), ctx)
         ctx.after_hours_text = live.after_hours_text
-        app = cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault, live)
+        webhooks = WebhookDispatcher(db, vault, settings)
+        app = cls(settings, db, ctx, ingest, Dispatcher(ctx), timers, FlowStore(db), actions, vault, live, webhooks)
         app.capabilities = tuple(capabilities)
         app.channel_kinds = {k.kind: k for k in channel_kinds}
         app.role_perms = role_perms(p for c in capabilities for p in c.permissions)
@@ -287,6 +290,7 @@ class Otklik:
     def start_worker(self) -> None:
         self.supervisor.start("dispatcher", self.dispatcher.run)
         self.supervisor.start("timers", self.timers.run)
+        self.supervisor.start("webhooks", self.webhooks.run)
         for capability in self.capabilities:
             for job in capability.jobs:
                 self.supervisor.start(job.name, resolve(job.factory)(self))
@@ -300,6 +304,7 @@ class Otklik:
     async def close(self) -> None:
         await self.supervisor.close()
         await self.timers.cancel_actions()  # actions started right after a commit run outside the supervisor
+        await self.webhooks.aclose()
         for runtime in self.channel_runtimes.values():
             await runtime.aclose()
         if self.ctx.llm is not None:

@@ -31,12 +31,14 @@ def _mount() -> None:
     from otklik.cli.apitokens import app as api_tokens_app
     from otklik.cli.channels import app as channels_app
     from otklik.cli.users import app as users_app
+    from otklik.cli.webhooks import app as webhooks_app
     from otklik.platform.plugins import resolve
     from otklik.registry import CAPABILITIES, CHANNEL_KINDS
 
     app.add_typer(channels_app, name="channels")
     app.add_typer(users_app, name="users")
     app.add_typer(api_tokens_app, name="api-tokens")
+    app.add_typer(webhooks_app, name="webhooks")
     named = [*(c for cap in CAPABILITIES for c in cap.cli), *(c for kind in CHANNEL_KINDS for c in kind.commands)]
     for name, ref in named:
         target = resolve(ref)

@@ -340,3 +340,64 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class WebhookEndpoint(Base):
+    """A receiver of signed event webhooks (`otklik webhooks add`, Settings → Webhooks). `events` is a
+    comma-separated list of patterns: an exact type (`order.paid`), a prefix (`order.*`) or `*`. The signing
+    secret is Fernet-encrypted (the Vault)."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[str] = mapped_column(String(1000))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    secret: Mapped[str] = mapped_column(Text)  # Fernet-encrypted
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookEvent(Base):
+    """One emitted event: `event_id` (a UUID, the receivers' idempotency key) and the envelope sent as is
+    (`payload`: {"id", "type", "created_at", "data"}). `subject` ("order:A-17") orders deliveries: one
+    endpoint gets the events of one subject one after the other."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_subject", "subject", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str | None] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint. `status`: pending | sending | delivered | failed | gave_up. `next_attempt_at`
+    is when a pending row is due, and for a `sending` row the end of its claim (a worker that died while
+    sending leaves it to be claimed again then). `claim` is the token of the claim that may finish it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_subject", "endpoint_id", "subject", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    subject: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    give_up_at: Mapped[datetime | None]  # None: created_at + the worker's webhook_retry_hours
+    claim: Mapped[str | None] = mapped_column(String(64))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
