@@ -24,6 +24,7 @@ AUDIT_PREFIXES = (
     "campaign.",
     "financing.",
     "api_token.",
+    "staff.",
 )
 
 
