@@ -207,24 +207,22 @@ class StaffNotifier:
             )
             if not rows:
                 return []
-            await session.execute(
-                update(StaffNotification)
-                .where(StaffNotification.id.in_([r.id for r in rows]))
-                .values(
-                    status=SENDING, lease_until=lease, worker=self.worker_id, attempts=StaffNotification.attempts + 1
-                )
-            )
             public = self.settings.public_url
-            return [
+            claimed = [
                 _Claimed(
-                    Delivery(
-                        int(r.id), r.address, r.subject, r.body, absolute_link(r.link, public), f"otklik-staff-{r.id}"
-                    ),
+                    Delivery(int(r.id), r.address, r.subject, r.body, absolute_link(r.link, public), f"otklik-staff-{r.id}"),
                     r.transport,
                     int(r.attempts) + 1,
                 )
                 for r in rows
             ]
+            await session.execute(
+                update(StaffNotification)
+                .where(StaffNotification.id.in_([r.id for r in rows]))
+                .values(status=SENDING, lease_until=lease, worker=self.worker_id, attempts=StaffNotification.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            return claimed
 
     async def _send(self, row: _Claimed) -> None:
         transport = self.transports[row.transport]
