@@ -38,7 +38,7 @@ from otklik.core.channel import SendError
 from otklik.core.errors import InvalidInput, NotFound
 from otklik.platform.audit import audit
 from otklik.platform.staff.members import Member, members_of
-from otklik.platform.staff.transports import Delivery, StaffTransport
+from otklik.platform.staff.transports import Delivery, StaffTransport, printable
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def absolute_link(link: str, public_url: str | None) -> str:
 
 
 def _rows(members: Iterable[Member], message: StaffMessage, dedupe: str | None, now: datetime) -> list[dict[str, Any]]:
-    subject = " ".join((message.subject or "").split())[:MAX_SUBJECT]
+    subject = " ".join(printable(message.subject or "", keep_newlines=False).split())[:MAX_SUBJECT]
     if not subject:
         raise InvalidInput("subject: required")
     link = check_link(message.link)
@@ -87,7 +87,7 @@ def _rows(members: Iterable[Member], message: StaffMessage, dedupe: str | None, 
                 continue
             rows.append({
                 "staff_id": member.id, "transport": transport, "address": address, "subject": subject,
-                "body": (message.text or "")[:MAX_TEXT], "link": link, "subject_type": kind[:32],
+                "body": printable(message.text or "")[:MAX_TEXT], "link": link, "subject_type": kind[:32],
                 "subject_id": str(about)[:64], "status": PENDING, "attempts": 0, "due_at": now, "created_at": now,
                 "dedupe_key": f"{dedupe}|{member.id}|{transport}"[:240] if dedupe else None,
             })  # fmt: skip
