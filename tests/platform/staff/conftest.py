@@ -71,7 +71,9 @@ async def staff_app(tmp_path: Path, db_url: str, fake_tg: FakeTelegramServer, sm
     )  # fmt: skip
     app = Otklik.build(settings)
     await app.start()
-    await add_account(app.db, app.vault, kind="telegram", name="staffbot", pack="care-ru", secret=DEFAULT_TOKEN, config={})
+    await add_account(
+        app.db, app.vault, kind="telegram", name="staffbot", pack="care-ru", secret=DEFAULT_TOKEN, config={}
+    )
     try:
         yield app
     finally:

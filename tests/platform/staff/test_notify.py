@@ -43,7 +43,9 @@ def _later(minutes: float) -> object:
     return utcnow() + timedelta(minutes=minutes)
 
 
-async def test_telegram_notification_reaches_the_staff_chat_once(staff_app: Otklik, fake_tg: FakeTelegramServer) -> None:
+async def test_telegram_notification_reaches_the_staff_chat_once(
+    staff_app: Otklik, fake_tg: FakeTelegramServer
+) -> None:
     await add_member(staff_app.db, "Ana", telegram_chat_id="-1001234567890", packs="sales-es", actor="test")
     async with staff_app.db.write() as session:
         assignee = await assign(session, "sales-es")
