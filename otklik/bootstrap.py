@@ -33,6 +33,8 @@ from otklik.conversations.timers import ActionRegistry, Timers
 from otklik.conversations.understanding import build_llm
 from otklik.core.channel import ChannelSender
 from otklik.platform.plugins import REACTION_EVENTS, Capability, ChannelKind, folder, import_models, resolve
+from otklik.platform.staff.outbox import StaffNotifier
+from otklik.platform.staff.transports import build_transports
 from otklik.platform.users import role_perms
 from otklik.platform.webhooks.worker import WebhookDispatcher
 from otklik.registry import CAPABILITIES, CHANNEL_KINDS
@@ -68,6 +70,7 @@ class Otklik:
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _retired_senders: list[Any] = field(default_factory=list)  # replaced senders, closed at shutdown
     _sender_prints: dict[int, str] = field(default_factory=dict)  # account id -> fingerprint its sender was built on
+    staff: StaffNotifier | None = None  # staff notifications' delivery (`platform.staff`), the `staff-notify` job
 
     @classmethod
     def build(
@@ -107,6 +110,7 @@ class Otklik:
         app.capabilities = tuple(capabilities)
         app.channel_kinds = {k.kind: k for k in channel_kinds}
         app.role_perms = role_perms(p for c in capabilities for p in c.permissions)
+        app.staff = StaffNotifier(db, settings, build_transports(db, vault, settings))
         return app
 
     async def start(self, *, migrate: bool = True, demo_owner: bool = False) -> None:
@@ -291,6 +295,8 @@ class Otklik:
         self.supervisor.start("dispatcher", self.dispatcher.run)
         self.supervisor.start("timers", self.timers.run)
         self.supervisor.start("webhooks", self.webhooks.run)
+        if self.staff is not None:
+            self.supervisor.start("staff-notify", self.staff.run)
         for capability in self.capabilities:
             for job in capability.jobs:
                 self.supervisor.start(job.name, resolve(job.factory)(self))
@@ -307,6 +313,8 @@ class Otklik:
         await self.webhooks.aclose()
         for runtime in self.channel_runtimes.values():
             await runtime.aclose()
+        if self.staff is not None:
+            await self.staff.aclose()
         if self.ctx.llm is not None:
             await self.ctx.llm.aclose()
         for sender in [*self.ctx.senders.values(), *self._retired_senders]:

@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(15000, ge=0, description="how long a writer waits for SQLite's lock")
     cache_path: Path | None = Field(None, description="trained models cache (default: data_dir/cache)")
     log_level: str = "INFO"
+    # staff notifications (`otklik.platform.staff`, docs/staff.md)
+    staff_telegram_account: str | None = Field(
+        None, description="the Telegram channel account whose bot tells staff; none = the first enabled one"
+    )
+    staff_notify_poll_seconds: float = Field(2.0, gt=0, description="how often the worker looks for notifications")
+    staff_notify_max_attempts: int = Field(12, ge=1, le=100, description="then a notification is marked failed")
+    staff_notify_backoff_base: float = Field(5.0, gt=0, description="seconds; doubled per failed attempt")
+    staff_notify_backoff_max: float = Field(1800.0, gt=0, description="the longest wait between two attempts")
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail to staff; none = no e-mail")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = Field("otklik@localhost", description="the From address of staff e-mail")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="starttls (port 587), ssl (implicit TLS, port 465) or none (a local relay)"
+    )
+    smtp_timeout: float = Field(30.0, gt=0, le=300)
     # HTTP edge
     trusted_proxies: tuple[str, ...] = Field(
         (), description="addresses/networks of reverse proxies whose X-Forwarded-For is believed (JSON list in env)"

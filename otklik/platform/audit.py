@@ -25,6 +25,7 @@ AUDIT_PREFIXES = (
     "financing.",
     "api_token.",
     "webhook.",
+    "staff.",
 )
 
 

@@ -46,6 +46,7 @@ class Perm(StrEnum):
     SETTINGS = "settings"  # channel accounts, business hours, languages, hand-off texts, canned responses
     USERS = "users"
     AUDIT = "audit"
+    STAFF = "staff"  # executives and other staff who are notified (owner and admin)
 
 
 _ALL = frozenset(Perm)

@@ -401,3 +401,58 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class StaffMember(Base):
+    """An executive or another member of staff who is told about orders, bookings, leads
+    (`otklik.platform.staff`): reached on Telegram (a person's or a staff group's chat id) and/or by e-mail."""
+
+    __tablename__ = "staff_members"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(40))  # "123456", "-1001234567890" or "@channel"
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    packs: Mapped[str] = mapped_column(String(400), default="")  # comma-separated pack ids; "" = every pack
+    rules: Mapped[str] = mapped_column(String(400), default="")  # comma-separated keys: "category:nvr,tag:vip"
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class StaffRotation(Base):
+    """Where the round robin of a pool (a pack, or a pack and a rule key) stands: the member assigned last."""
+
+    __tablename__ = "staff_rotation"
+    pool: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_staff_id: Mapped[int | None] = mapped_column(BigInteger)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+
+class StaffNotification(Base):
+    """One message to one member of staff on one transport: written in the caller's transaction, delivered by
+    the worker's `staff-notify` job (pending -> sending -> sent | failed | uncertain)."""
+
+    __tablename__ = "staff_notifications"
+    __table_args__ = (
+        Index("ix_staff_notifications_due", "status", "due_at"),
+        Index("ix_staff_notifications_about", "subject_type", "subject_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id", ondelete="SET NULL"), index=True)
+    transport: Mapped[str] = mapped_column(String(16))  # "telegram", "email"; more register themselves
+    address: Mapped[str] = mapped_column(String(254))  # the chat id or e-mail address when it was written
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(String(2000), default="")
+    subject_type: Mapped[str] = mapped_column(String(32), default="")  # what it is about: "order", "booking"
+    subject_id: Mapped[str] = mapped_column(String(64), default="")
+    dedupe_key: Mapped[str | None] = mapped_column(String(240), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(120))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
