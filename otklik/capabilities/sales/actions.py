@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otklik.capabilities.sales import chat
+from otklik.capabilities.sales import chat, customer
 from otklik.conversations.timers import QuickContext
 from otklik.platform.plugins import ActionSpec
 
@@ -34,4 +34,15 @@ async def sales_turn(ctx: QuickContext, args: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-ACTIONS = (ActionSpec("sales.turn", sales_turn, quick=True),)
+async def sales_customer(ctx: QuickContext, args: dict[str, Any]) -> dict[str, Any]:
+    """`sales.customer` {name, cuit, iva, delivery (delivery|pickup), address}: validate (CUIT check digit)
+    and keep on the contact. Result {ok, errors: [field…], bad_cuit, customer?}; nothing kept on an error."""
+    result = await customer.save(ctx.tx, ctx.contact_id, {k: args.get(k) for k in ("name", "cuit", "iva", "delivery",
+                                                                                   "address")})  # fmt: skip
+    return {**result, "bad_cuit": "cuit" in result["errors"]}
+
+
+ACTIONS = (
+    ActionSpec("sales.turn", sales_turn, quick=True),
+    ActionSpec("sales.customer", sales_customer, quick=True),
+)

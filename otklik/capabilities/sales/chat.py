@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from otklik.capabilities.sales import cart as carts
-from otklik.capabilities.sales import orders, pricing, talk
+from otklik.capabilities.sales import customer, orders, pricing, talk
 from otklik.capabilities.sales.models import products
 from otklik.capabilities.sales.search import Hit, IndexCache, compact, describe, fold
 from otklik.capabilities.sales.similar import rank
@@ -484,8 +484,13 @@ class Turn:
         if not fresh.lines:
             return await self.summary()
         fresh.valid_until = datetime.fromisoformat(str(shown["valid_until"]))
+        buyer = await customer.get(self.tx, self.contact_id)
+        if buyer is None:
+            reply = Reply("need_customer")
+            reply.say("Para emitir la prefactura necesito unos datos (te los pido una sola vez).")
+            return reply
         try:
-            order = await orders.create_from_cart(self.tx, cart, fresh, {}, self.now, series_name=self.cfg.series)
+            order = await orders.create_from_cart(self.tx, cart, fresh, buyer, self.now, series_name=self.cfg.series)
         except orders.StockChanged:
             return await self.summary(why=["otro cliente tomó parte del stock"])
         reply = Reply("ordered", extra={"order": order.number, "cart_total": "", "cart_lines": 0})
@@ -521,6 +526,9 @@ class Turn:
             return await self.button(payload, previous)
         if command == "summary":
             return await self.summary()
+        if command == "confirm":
+            cart = await self.cart()
+            return await self.confirm(cart.id, cart.generation, cart.version)
         if command == "cart":
             reply = Reply("cart")
             await self.show_cart(reply)

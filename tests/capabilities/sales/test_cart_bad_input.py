@@ -117,3 +117,23 @@ async def test_order_numbers_are_unique_under_concurrency(db_url: str) -> None:
         assert sorted(numbers) == [f"PV-{n:06d}" for n in range(1, 21)]
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30-71234567-1", "30-71234567-1"),
+        ("30712345671", "30-71234567-1"),
+        ("20.12345678.6", "20-12345678-6"),
+        ("30-71234567-2", None),  # check digit
+        ("99-71234567-1", None),  # no such type
+        ("3071234567", None),  # 10 digits
+        ("30-71234567-1; DROP TABLE contacts", None),
+        ("", None),
+        ("1" * 5000, None),
+    ],
+)
+def test_cuit_check_digit(text: str, expected: str | None) -> None:
+    from otklik.capabilities.sales.customer import cuit
+
+    assert cuit(text) == expected

@@ -125,6 +125,23 @@ async def test_the_whole_sale(shop: tuple[Otklik, httpx.AsyncClient]) -> None:
     assert fresh != confirm
 
     await chat.send(button=fresh)
+    need, ask = await chat.replies(2)  # the pre-invoice data, asked once
+    assert "necesito unos datos" in need["text"] and "razón social" in ask["text"]
+    assert await _orders(app) == 0
+    await chat.send(text="Seguridad Norte SRL")
+    assert "CUIT" in (await chat.texts(1))[0]
+    await chat.send(text="30-71234567-2")  # a wrong check digit: asked at the end, again
+    await chat.replies(1)  # IVA question
+    await chat.send(text="Responsable Inscripto")
+    await chat.replies(1)  # delivery question
+    await chat.send(text="Retiro en el local")
+    bad, again_cuit = await chat.replies(2)
+    assert "no es válido" in bad["text"] and "CUIT" in again_cuit["text"]
+    await chat.send(text="30 71234567 1")
+    await chat.replies(1)
+    await chat.send(text="Responsable Inscripto")
+    await chat.replies(1)
+    await chat.send(text="Retiro en el local")
     (done,) = await chat.replies(1)
     assert "Tu pedido PV-000001 quedó confirmado por $ 316.500,00" in done["text"]
     await chat.send(button=fresh)  # a double tap
@@ -135,6 +152,13 @@ async def test_the_whole_sale(shop: tuple[Otklik, httpx.AsyncClient]) -> None:
     async with app.db.read() as session:
         order = await orders.get_by_number(as_tx(session), "PV-000001")
         assert order is not None and order.status == "confirmed" and str(order.total) == "316500.00"
+        assert order.customer == {
+            "name": "Seguridad Norte SRL",
+            "cuit": "30-71234567-1",
+            "iva": "Responsable Inscripto",
+            "delivery": "pickup",
+            "address": "",
+        }
         lines = (await session.execute(select(order_lines.c.sku, order_lines.c.quantity, order_lines.c.unit_price)
                                        .order_by(order_lines.c.id))).all()  # fmt: skip
         assert [(a, b, str(c)) for a, b, c in lines] == [("DS-2CD1143G2-I", 3, "61500.00"), ("WD10PURZ", 2, "66000.00")]
