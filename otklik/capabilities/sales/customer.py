@@ -25,9 +25,8 @@ IVA_CONDITIONS = {
 }  # fmt: skip
 PREFIXES = {"20", "23", "24", "27", "30", "33", "34"}
 WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-_CONTACTS = Contact.__table__
-_FIELDS = select(_CONTACTS.c.fields).where(_CONTACTS.c.id == bindparam("contact_id"))
-_SAVE = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("contact_id")).values(fields=bindparam("b_fields"))
+_FIELDS = select(Contact.fields).where(Contact.id == bindparam("contact_id"))
+_SAVE = update(Contact).where(Contact.id == bindparam("contact_id")).values(fields=bindparam("b_fields"))
 
 
 def cuit(text: str) -> str | None:
