@@ -14,7 +14,7 @@
 See docs/sales.md.
 """
 
-from otklik.platform.plugins import Capability, JobSpec, Permission
+from otklik.platform.plugins import Capability, JobSpec, NavEntry, Permission
 
 ORDERS = "sales.orders"  # see and change orders (owner, admin and operators)
 CATALOG = "sales.catalog"  # see the catalog (owner, admin and operators)
@@ -25,5 +25,12 @@ CAPABILITY = Capability(
     jobs=(JobSpec("sales-cart-expiry", "otklik.capabilities.sales.jobs:cart_expiry_job"),),
     cli=(("catalog", "otklik.capabilities.sales.cli:app"),),
     permissions=(Permission(ORDERS, frozenset({"operator"})), Permission(CATALOG, frozenset({"operator"}))),
+    admin=("otklik.capabilities.sales.admin:router",),
+    nav=(
+        NavEntry("sales.nav_orders", "/admin/sales/orders", ORDERS, 55),
+        NavEntry("sales.nav_catalog", "/admin/sales/catalog", CATALOG, 56),
+    ),
     migrations="otklik.capabilities.sales:migrations",
+    templates="otklik.capabilities.sales:templates",
+    locales="otklik.capabilities.sales:locales",
 )
