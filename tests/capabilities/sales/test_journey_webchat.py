@@ -185,3 +185,29 @@ async def _id(app: Otklik, sku: str) -> int:
 async def _orders(app: Otklik) -> int:
     async with app.db.read() as session:
         return int(await session.scalar(select(func.count()).select_from(order_table)) or 0)
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("nlu-cache")
+
+
+async def test_with_the_offline_classifier(tmp_path: Path, model_cache: Path) -> None:
+    """The pack's own classifier (trained on the pack's examples, not on these sentences) sends catalog and
+    cart messages to the shop."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'nlu.db'}"
+    app = Otklik.build(make_settings(tmp_path, url, default_pack="sales-es", nlu="auto", cache_path=model_cache))
+    await app.start()
+    await import_catalog(app.db, rows())
+    app.start_worker()
+    web = create_app(app, worker=False, manage_lifecycle=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://chat") as http:
+            chat = await _open(http)
+            await chat.send(text="buenas, qué domos dahua manejan?")
+            assert "IPC-HDW1431T1-S4" in (await chat.texts(3))[-1]
+            other = await _open(http)
+            await other.send(text="abrime el carrito así lo reviso")
+            assert "Tu carrito está vacío" in (await other.texts(3))[-1]
+    finally:
+        await app.close()
