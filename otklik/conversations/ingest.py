@@ -298,6 +298,7 @@ class Ingest:
             now=now,
             settings=self.ctx.settings,
             marketplace_kinds=self.ctx.marketplace_kinds,
+            state=self.ctx.state,
         )
 
     def _protect(self, inbound: dict[str, Any], event: InboundEvent, sensitive: bool) -> None:
@@ -418,6 +419,7 @@ class Ingest:
             now=now,
             settings=self.ctx.settings,
             marketplace_kinds=self.ctx.marketplace_kinds,
+            state=self.ctx.state,
         )
 
     async def _timer(

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal, Protocol, overload
@@ -100,6 +100,9 @@ class QuickContext:
     now: datetime
     settings: Settings
     marketplace_kinds: frozenset[str] = frozenset()  # the channel kinds whose marketplace chat rules apply
+    # the app's capability state (`RuntimeContext.state`): caches derived from our own tables only, e.g.
+    # "sales.index" (the catalog search index). Never a handle to I/O.
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class _FencedTx:
@@ -242,13 +245,24 @@ class ActionRegistry:
         now: datetime,
         settings: Settings,
         marketplace_kinds: frozenset[str] = frozenset(),
+        state: dict[str, Any] | None = None,
     ) -> None:
         """Run every reaction to `on`, each fenced by its own savepoint: one that fails is logged and
         undone; the step, and the other reactions, go on."""
         for name, fn in self._reactions.get(on, ()):
             tx = _FencedTx(writer)
             ctx = QuickContext(
-                conversation_id, contact_id, account, language, variables, None, tx, now, settings, marketplace_kinds
+                conversation_id,
+                contact_id,
+                account,
+                language,
+                variables,
+                None,
+                tx,
+                now,
+                settings,
+                marketplace_kinds,
+                state if state is not None else {},
             )
             try:
                 await fn(ctx, dict(data))
@@ -292,6 +306,7 @@ class ActionRegistry:
         now: datetime,
         settings: Settings,
         marketplace_kinds: frozenset[str] = frozenset(),
+        state: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Run a quick action in the writer's transaction, fenced by a savepoint. Returns the ACTION_RESULT
         data (`{"ok": True, "result": …}`, or `{"ok": False, "error": …}` after rolling back to the
@@ -310,6 +325,7 @@ class ActionRegistry:
             now,
             settings,
             marketplace_kinds,
+            state if state is not None else {},
         )
         started = time.perf_counter()
         try:

@@ -314,8 +314,10 @@ nodes:
     assert names == {"conversation_id", "contact_id", "account", "language", "vars", "last_inbound", "tx", "now"} | {
         "settings",
         "marketplace_kinds",
+        "state",
     }
     assert all(isinstance(kind, str) for kind in ctx.marketplace_kinds)
+    assert ctx.state is otklik.ctx.state  # the app's caches (e.g. the catalog index), no handle to I/O
     for handle in ("db", "runtime", "session", "llm", "senders"):
         assert not hasattr(ctx, handle)
     assert {a for a in dir(ctx.tx) if not a.startswith("_")} == {"fetch", "execute", "insert_id", "is_sqlite"}

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -310,6 +311,14 @@ class _CorePlan:
         return [row(*(v if p is None else p(v) for v, p in zip(r, results, strict=True))) for r in raw]
 
 
+def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    impl = type_.dialect_impl(dialect)
+    if dialect.name == "postgresql" and isinstance(impl, sqltypes.Numeric) and not isinstance(impl, sqltypes.Float):
+        # asyncpg's NUMERIC processor needs the column's type oid, unknown here; asyncpg returns Decimal itself
+        return None if impl.asdecimal else (lambda v: None if v is None else float(v))
+    return impl.result_processor(dialect, None)  # type: ignore[no-any-return]
+
+
 def _core_plan(stmt: Any, dialect: Dialect, params: Mapping[str, Any] | None, returning_id: bool) -> _CorePlan:
     keys = tuple(sorted(params)) if params else ()
     key = (id(dialect), id(stmt), keys, returning_id)
@@ -338,7 +347,7 @@ def _core_plan(stmt: Any, dialect: Dialect, params: Mapping[str, Any] | None, re
     results: tuple[Callable[[Any], Any] | None, ...] | None = None
     if columns:
         row = namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc,no-redef]
-        processing = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        processing = tuple(_result_processor(c.type, dialect) for c in columns)
         results = processing if any(p is not None for p in processing) else None
     plan = _CorePlan(stmt, dialect, compiled, compiled.string, names, processors, tuple(defaults), row, results)
     _PLANS[key] = plan

@@ -1,17 +1,36 @@
-"""Sales (issue 16), first part: the product catalog.
+"""Sales (issue 16): the product catalog, the chat answers, the cart and the orders.
 
-- `models.py`, `migrations/`: the products (sku, price, stock, attributes) on the capability's own branch
+- `models.py`, `migrations/`: products, settings, order series, carts, orders, order lines and history
 - `importer.py` CSV / XLSX readers and `import_catalog` (upsert by sku, all-or-nothing, a report of every error)
 - `search.py`   Spanish free-text search (synonyms and units from `synonyms.yaml`, brands, model codes)
 - `similar.py`  in-stock alternatives to a product (closest attributes, price band, reasons in Spanish)
+- `talk.py`, `chat.py`, `actions.py`: the flow action `sales.turn` (quick): lists, a product, the cart, the
+  summary and its confirmation, the order's status — figures from the live rows
+- `pricing.py`  es-AR money, IVA and totals (Decimal)
+- `cart.py`     the conversation's cart and its summary; `orders.py` orders, numbering, life cycle (service API)
+- `jobs.py`     carts left untouched expire with a notice
+- `admin.py`    orders (filters, detail, cancel) and the catalog page
 - `cli.py`      `otklik catalog import|search`
 See docs/sales.md.
 """
 
-from otklik.platform.plugins import Capability
+from otklik.platform.plugins import Capability, JobSpec, NavEntry, Permission
+
+ORDERS = "sales.orders"  # see and change orders (owner, admin and operators)
+CATALOG = "sales.catalog"  # see the catalog (owner, admin and operators)
 
 CAPABILITY = Capability(
     name="sales",
+    actions="otklik.capabilities.sales.actions:ACTIONS",
+    jobs=(JobSpec("sales-cart-expiry", "otklik.capabilities.sales.jobs:cart_expiry_job"),),
     cli=(("catalog", "otklik.capabilities.sales.cli:app"),),
+    permissions=(Permission(ORDERS, frozenset({"operator"})), Permission(CATALOG, frozenset({"operator"}))),
+    admin=("otklik.capabilities.sales.admin:router",),
+    nav=(
+        NavEntry("sales.nav_orders", "/admin/sales/orders", ORDERS, 55),
+        NavEntry("sales.nav_catalog", "/admin/sales/catalog", CATALOG, 56),
+    ),
     migrations="otklik.capabilities.sales:migrations",
+    templates="otklik.capabilities.sales:templates",
+    locales="otklik.capabilities.sales:locales",
 )

@@ -1,8 +1,21 @@
-"""The capability's tables, on its own metadata: the product catalog."""
+"""The capability's tables, on its own metadata: the product catalog, carts, orders and their history."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, MetaData, Numeric, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from otklik.adapters.db.models import UTCDateTime
 
@@ -27,4 +40,106 @@ products = Table(
     Column("images", JSON, nullable=False, default=list),  # URLs
     Column("active", Boolean, nullable=False, default=True, index=True),
     Column("updated_at", UTCDateTime(timezone=True), nullable=False, index=True),  # the search cache's key
+)
+
+# --- cart, orders (migration s002) ------------------------------------------------------------------------
+
+# The catalog's commercial settings, one row (id 1, written by the migration): the IVA rate, how long a
+# summary's prices hold, how long an untouched cart lives.
+config = Table(
+    "sales_config",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("iva_rate", Numeric(5, 2), nullable=False),  # percent, e.g. 21.00
+    Column("validity_hours", Integer, nullable=False),  # a summary's prices hold this long
+    Column("cart_ttl_hours", Integer, nullable=False),  # an untouched open cart expires after this
+    Column("series", String(32), nullable=False),  # the series new orders are numbered in
+)
+
+# Order number series: `prefix` + `next_value` zero-padded to `width` (PV-000123). A number is taken with
+# one `UPDATE … RETURNING` on the row, which PostgreSQL serialises by the row lock (no gaps, no duplicates).
+series = Table(
+    "sales_series",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("prefix", String(16), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("next_value", BigInteger, nullable=False),
+)
+
+# One cart per conversation. `generation` grows when the cart becomes an order or expires (its lines are
+# then cleared), so an order is unique per (cart, generation): a second "Confirmar" cannot make another.
+# `version` grows with every change and every summary shown; the "Confirmar" button carries it.
+carts = Table(
+    "sales_carts",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("conversation_id", BIGID, nullable=False, unique=True),  # conversations.id (a platform table: no FK)
+    Column("contact_id", BIGID, nullable=False, index=True),
+    Column("generation", Integer, nullable=False, default=1),
+    Column("version", Integer, nullable=False, default=0),
+    Column("summary", JSON, nullable=True),  # what the last summary showed (lines, prices, totals, validity)
+    Column("created_at", UTCDateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+    Column("expires_at", UTCDateTime(timezone=True), nullable=True, index=True),  # null: empty cart
+)
+
+cart_lines = Table(
+    "sales_cart_lines",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("cart_id", BIGID, ForeignKey("sales_carts.id", ondelete="CASCADE"), nullable=False),
+    Column("product_id", BIGID, ForeignKey("sales_products.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("added_at", UTCDateTime(timezone=True), nullable=False),
+    UniqueConstraint("cart_id", "product_id"),
+)
+
+orders = Table(
+    "sales_orders",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("cart_id", BIGID, ForeignKey("sales_carts.id", ondelete="SET NULL"), nullable=True),
+    Column("cart_generation", Integer, nullable=False),
+    Column("conversation_id", BIGID, nullable=True, index=True),
+    Column("contact_id", BIGID, nullable=True, index=True),
+    Column("status", String(20), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("subtotal", Numeric(14, 2), nullable=False),  # without IVA
+    Column("iva", Numeric(14, 2), nullable=False),
+    Column("iva_rate", Numeric(5, 2), nullable=False),
+    Column("total", Numeric(14, 2), nullable=False),
+    Column("plan", JSON, nullable=True),  # the financing plan chosen in the conversation, as it was
+    Column("customer", JSON, nullable=False, default=dict),  # razón social, CUIT, condición IVA, delivery
+    Column("valid_until", UTCDateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(timezone=True), nullable=False, index=True),
+    Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+    UniqueConstraint("cart_id", "cart_generation"),  # one order per confirmed cart: a double tap is refused
+)
+
+order_lines = Table(
+    "sales_order_lines",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("order_id", BIGID, ForeignKey("sales_orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("product_id", BIGID, ForeignKey("sales_products.id"), nullable=True),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Numeric(14, 2), nullable=False),  # as listed at confirmation
+    Column("prices_include_iva", Boolean, nullable=False),
+    Column("line_total", Numeric(14, 2), nullable=False),
+)
+
+order_history = Table(
+    "sales_order_history",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("order_id", BIGID, ForeignKey("sales_orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("from_status", String(20), nullable=True),
+    Column("to_status", String(20), nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("note", String(500), nullable=False, default=""),
+    Column("at", UTCDateTime(timezone=True), nullable=False),
 )

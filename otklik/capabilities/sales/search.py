@@ -33,6 +33,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.capabilities.sales.models import products
+from otklik.conversations.repo import as_tx
+from otklik.conversations.timers import QuickTx
 
 SYNONYMS = Path(__file__).with_name("synonyms.yaml")
 CODE_MIN = 80  # rapidfuzz score for a model code to count
@@ -365,9 +367,13 @@ class CatalogIndex:
         return near
 
 
-async def load_index(session: AsyncSession) -> CatalogIndex:
-    rows = (await session.execute(select(products).where(products.c.active.is_(True)))).mappings().all()
-    return CatalogIndex([dict(r) for r in rows])
+_ACTIVE = select(products).where(products.c.active.is_(True))
+_KEY = select(func.max(products.c.id), func.max(products.c.updated_at))
+
+
+async def load_index(session: AsyncSession | QuickTx) -> CatalogIndex:
+    rows = await as_tx(session).fetch(_ACTIVE)
+    return CatalogIndex([dict(r._asdict()) for r in rows])
 
 
 class IndexCache:
@@ -380,9 +386,9 @@ class IndexCache:
         self.key: tuple[Any, ...] | None = None
         self.index: CatalogIndex | None = None
 
-    async def get(self, session: AsyncSession) -> CatalogIndex:
-        query = select(func.max(products.c.id), func.max(products.c.updated_at))
-        key = tuple((await session.execute(query)).one())
+    async def get(self, session: AsyncSession | QuickTx) -> CatalogIndex:
+        """The index (rebuilt when the catalog changed), on an ORM session or a step's transaction."""
+        key = tuple((await as_tx(session).fetch(_KEY))[0])
         if self.index is None or key != self.key:
             self.index, self.key = await load_index(session), key
         return self.index

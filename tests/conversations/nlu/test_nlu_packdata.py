@@ -9,7 +9,8 @@ CARE_INTENTS = [
     "product_question", "operator_request", "gratitude", "greeting", "other",
 ]  # fmt: skip
 SALES_INTENTS = [
-    "product_search", "price_stock", "financing", "purchase", "operator_request", "order_status", "greeting", "other",
+    "product_search", "price_stock", "financing", "purchase", "operator_request", "order_status", "cart", "greeting",
+    "other",
 ]  # fmt: skip
 
 

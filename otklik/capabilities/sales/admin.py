@@ -1,0 +1,129 @@
+"""`/admin/sales/…`: orders (list with filters by status and date, detail with lines and history, cancel;
+permission `sales.orders`) and the catalog (search, filters by brand, category and stock, with price and
+stock; permission `sales.catalog`). Every change is in the order's history and in the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from otklik.capabilities.sales import CATALOG, ORDERS, orders
+from otklik.capabilities.sales.models import orders as order_table
+from otklik.capabilities.sales.models import products
+from otklik.capabilities.sales.pricing import money
+from otklik.capabilities.sales.search import IndexCache
+from otklik.clock import utcnow
+from otklik.conversations.repo import as_tx
+from otklik.core.errors import InvalidInput, NotFound
+from otklik.platform.audit import audit
+from otklik.platform.users import Principal
+from otklik.platform.webkit.deps import need, otklik_of, render
+
+router = APIRouter()
+PAGE = 50
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()[:10]) if text.strip() else None
+    except ValueError:
+        return None
+
+
+@router.get("/sales/orders", response_class=HTMLResponse, include_in_schema=False)
+async def orders_page(
+    request: Request, status: str = "", since: str = "", until: str = "", _p: Principal = Depends(need(ORDERS))
+) -> HTMLResponse:
+    query = select(order_table).order_by(order_table.c.id.desc()).limit(PAGE)
+    status = status if status in orders.STATUSES else ""
+    if status:
+        query = query.where(order_table.c.status == status)
+    start, end = _day(since), _day(until)
+    if start:
+        query = query.where(order_table.c.created_at >= datetime.combine(start, datetime.min.time(), UTC))
+    if end:
+        query = query.where(
+            order_table.c.created_at < datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
+        )
+    async with otklik_of(request).db.read() as session:
+        rows = [dict(r) for r in (await session.execute(query)).mappings()]
+    for row in rows:
+        row["total_text"] = money(row["total"], row["currency"])
+    return render(request, "admin/sales_orders.html", orders=rows, statuses=orders.STATUSES,
+                  filters={"status": status, "since": start or "", "until": end or ""})  # fmt: skip
+
+
+async def _order_page(request: Request, number: str, *, status_code: int = 200, error: str = "") -> HTMLResponse:
+    async with otklik_of(request).db.read() as session:
+        tx = as_tx(session)
+        order = await orders.get_by_number(tx, number)
+        if order is None:
+            raise NotFound("no such order")
+        lines = await orders.lines_of(tx, order.id)
+        history = await orders.history_of(tx, order.id)
+    for line in lines:
+        line["unit_text"] = money(line["unit_price"], order.currency)
+        line["total_text"] = money(line["line_total"], order.currency)
+    figures = {k: money(getattr(order, k), order.currency) for k in ("subtotal", "iva", "total")}
+    return render(request, "admin/sales_order.html", status_code=status_code, order=order, lines=lines,
+                  history=history, figures=figures, error=error,
+                  can_cancel=orders.CANCELLED in orders.NEXT[order.status])  # fmt: skip
+
+
+@router.get("/sales/orders/{number}", response_class=HTMLResponse, include_in_schema=False)
+async def order_page(request: Request, number: str, _p: Principal = Depends(need(ORDERS))) -> HTMLResponse:
+    return await _order_page(request, number[:40])
+
+
+@router.post("/sales/orders/{number}/cancel", response_class=HTMLResponse, include_in_schema=False)
+async def cancel_order(request: Request, number: str, principal: Principal = Depends(need(ORDERS))) -> Response:
+    form = await request.form(max_fields=5, max_files=0)
+    note = " ".join(str(form.get("note", "")).split())[:500]
+    now = utcnow()
+    try:
+        async with otklik_of(request).db.write() as session:
+            tx = as_tx(session)
+            order = await orders.get_by_number(tx, number[:40])
+            if order is None:
+                raise NotFound("no such order")
+            changed = await orders.set_status(tx, order.id, orders.CANCELLED, principal.actor, now, note)
+            audit(session, principal.actor, "sales.order_cancel", "sales_order", changed.number,
+                  {"from": order.status, "note": note}, now=now)  # fmt: skip
+    except InvalidInput as exc:
+        return await _order_page(request, number[:40], status_code=409, error=exc.user_message)
+    return RedirectResponse(f"/admin/sales/orders/{changed.number}", status_code=303)
+
+
+@router.get("/sales/catalog", response_class=HTMLResponse, include_in_schema=False)
+async def catalog_page(
+    request: Request, q: str = "", brand: str = "", category: str = "", stock: str = "",
+    _p: Principal = Depends(need(CATALOG)),
+) -> HTMLResponse:  # fmt: skip
+    q, brand, category = q.strip()[:200], brand.strip()[:80], category.strip()[:80]
+    otklik = otklik_of(request)
+    async with otklik.db.read() as session:
+        if q:
+            cache = otklik.ctx.state.get("sales.index")
+            if not isinstance(cache, IndexCache):
+                cache = otklik.ctx.state["sales.index"] = IndexCache()
+            index = await cache.get(session)
+            rows = [dict(h.product) for h in index.search(q, 200)]
+        else:
+            query = select(products).where(products.c.active.is_(True)).order_by(products.c.name).limit(500)
+            rows = [dict(r) for r in (await session.execute(query)).mappings()]
+        facets = (await session.execute(select(products.c.brand, products.c.category, func.count())
+                                        .where(products.c.active.is_(True))
+                                        .group_by(products.c.brand, products.c.category))).all()  # fmt: skip
+    rows = [r for r in rows if (not brand or r["brand"] == brand) and (not category or r["category"] == category)
+            and (stock != "in" or int(r["stock"]) > 0) and (stock != "out" or int(r["stock"]) <= 0)]  # fmt: skip
+    for row in rows:
+        row["price_text"] = money(row["price"], row["currency"])
+    brands = sorted({b for b, _, _ in facets if b})
+    categories = sorted({c for _, c, _ in facets if c})
+    filters: dict[str, Any] = {"q": q, "brand": brand, "category": category, "stock": stock}
+    return render(request, "admin/sales_catalog.html", products=rows[:500], brands=brands, categories=categories,
+                  filters=filters)  # fmt: skip
