@@ -15,7 +15,7 @@ from otklik.bootstrap import Otklik
 from otklik.config import Settings
 from otklik.platform import users
 
-pytest_plugins = ["tests.fixtures.admin"]
+pytest_plugins = ["tests.fixtures.admin", "tests.fixtures.cli"]
 
 
 

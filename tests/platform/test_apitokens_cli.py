@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from otklik.adapters.db.models import ApiToken, EventLog
-from otklik.config import Settings
 from otklik.platform.apitokens import authenticate, digest
+from tests.fixtures.cli import in_db
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for key in ("OTKLIK_DATABASE_URL", "OTKLIK_DATA_DIR", "OTKLIK_ENV"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("OTKLIK_NLU", "keywords")
-
-
-def _in_db(fn):  # type: ignore[no-untyped-def]
-    from otklik.bootstrap import Otklik
-
-    async def go():  # type: ignore[no-untyped-def]
-        otk = Otklik.build(Settings())
-        try:
-            await otk.start()
-            return await fn(otk)
-        finally:
-            await otk.close()
-
-    return asyncio.run(go())
+pytestmark = pytest.mark.usefixtures("cli_home")
 
 
 def test_create_list_revoke() -> None:
@@ -55,7 +33,7 @@ def test_create_list_revoke() -> None:
         caller = await authenticate(otk.db, token)
         return row, list(kinds), caller
 
-    row, kinds, caller = _in_db(stored)
+    row, kinds, caller = in_db(stored)
     assert row.token_hash == digest(token) and row.scopes == "financing,orders" and token not in row.prefix * 2
     assert kinds == ["api_token.create"] and caller is not None and caller.scopes == {"financing", "orders"}
 
@@ -73,4 +51,4 @@ def test_create_list_revoke() -> None:
     assert runner.invoke(app, ["api-tokens", "revoke", "shop-site"]).exit_code == 0
     assert runner.invoke(app, ["api-tokens", "revoke", "nobody"]).exit_code == 2
     assert "revoked" in runner.invoke(app, ["api-tokens", "list"]).output
-    assert _in_db(lambda otk: authenticate(otk.db, token)) is None
+    assert in_db(lambda otk: authenticate(otk.db, token)) is None

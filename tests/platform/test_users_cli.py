@@ -16,11 +16,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for key in ("OTKLIK_DATABASE_URL", "OTKLIK_DATA_DIR", "OTKLIK_ENV"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("OTKLIK_NLU", "keywords")
+def isolated(cli_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTKLIK_DEMO")  # the demo install's first owner is what some of these tests are about
 
 
 def _can_sign_in(login: str, password: str) -> bool:

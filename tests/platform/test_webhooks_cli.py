@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from otklik.adapters.db.models import EventLog, WebhookDelivery, WebhookEndpoint
-from otklik.config import Settings
+from tests.fixtures.cli import in_db
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for key in ("OTKLIK_DATABASE_URL", "OTKLIK_DATA_DIR", "OTKLIK_ENV"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("OTKLIK_NLU", "keywords")
-    monkeypatch.setenv("OTKLIK_DEMO", "false")
-
-
-def _in_db(fn):  # type: ignore[no-untyped-def]
-    from otklik.bootstrap import Otklik
-
-    async def go():  # type: ignore[no-untyped-def]
-        otk = Otklik.build(Settings())
-        try:
-            await otk.start()
-            return await fn(otk)
-        finally:
-            await otk.close()
-
-    return asyncio.run(go())
+pytestmark = pytest.mark.usefixtures("cli_home")
 
 
 def _cli(*args: str):  # type: ignore[no-untyped-def]
@@ -56,7 +34,7 @@ def test_add_list_disable_enable_test_resend_remove() -> None:
             row = await session.scalar(select(WebhookEndpoint))
         return row, otk.vault.decrypt(row.secret)
 
-    row, plain = _in_db(stored)
+    row, plain = in_db(stored)
     assert plain == secret and secret not in row.secret and row.events == "order.confirmed,order.paid"
     given = _cli(
         "add", "--url", "http://127.0.0.1:5678/webhook/otklik", "--events", "*", "--secret", "s3cret-given-by-n8n!"
@@ -88,7 +66,7 @@ def test_add_list_disable_enable_test_resend_remove() -> None:
             )
         return list(left), list(deliveries), set(kinds)
 
-    left, deliveries, kinds = _in_db(after)
+    left, deliveries, kinds = in_db(after)
     assert len(left) == 1 and deliveries == []
     assert {
         "webhook.add",
@@ -125,7 +103,7 @@ def test_bad_input_exits_2_with_a_clear_message(args: list[str], message: str) -
         async with otk.db.read() as session:
             return len((await session.execute(select(WebhookEndpoint.id))).scalars().all())
 
-    assert _in_db(count) == 0
+    assert in_db(count) == 0
 
 
 def test_ids_out_of_range_are_refused_by_the_parser() -> None:

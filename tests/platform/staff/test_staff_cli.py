@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from typer.testing import CliRunner
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for key in ("OTKLIK_DATABASE_URL", "OTKLIK_DATA_DIR", "OTKLIK_ENV"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("OTKLIK_NLU", "keywords")
-    monkeypatch.setenv("OTKLIK_DEMO", "false")
+pytestmark = pytest.mark.usefixtures("cli_home")
 
 
 def _cli(*args: str):  # type: ignore[no-untyped-def]
