@@ -21,6 +21,7 @@ from otklik.capabilities.care.categories import CARE_CATEGORIES, OUTCOMES
 from otklik.capabilities.care.models import CareIncident
 from otklik.conversations.nlu.text import lemmas
 from otklik.conversations.repo import as_tx
+from otklik.core.cells import formula_safe
 from otklik.core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -313,5 +314,5 @@ def _incidents_csv_text(rows: list[IncidentView]) -> str:
 
 
 def csv_safe(value: str) -> str:
-    """Buyer text opened in a spreadsheet must not run as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Buyer text opened in a spreadsheet must not run as a formula (`core.cells.formula_safe`)."""
+    return formula_safe(value)

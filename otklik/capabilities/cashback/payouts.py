@@ -21,6 +21,7 @@ from otklik.capabilities.cashback.models import CashbackCampaign, CashbackClaim
 from otklik.capabilities.cashback.notify import Outgoing
 from otklik.capabilities.cashback.rules import PayoutDetails, Stage, rubles
 from otklik.conversations.context import RuntimeContext
+from otklik.core.cells import formula_safe
 from otklik.core.errors import InvalidInput
 from otklik.platform.audit import audit
 
@@ -101,8 +102,8 @@ def _cells(row: RegistryRow) -> list[str]:
 
 
 def csv_safe(value: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas: prefix them with an apostrophe."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not value.startswith("+7") else value
+    """No cell may start a formula (`core.cells.formula_safe`); the phone column's `+7…` stays a number."""
+    return formula_safe(value, phones=True)
 
 
 def registry_csv(rows: Sequence[RegistryRow]) -> bytes:

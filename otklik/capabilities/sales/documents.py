@@ -29,6 +29,8 @@ from typing import Any, Literal
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from otklik.core.cells import formula_safe
+
 FONTS = Path(__file__).parent / "fonts"
 FONT = "DejaVu"
 MAX_TEXT = 2000  # one text cell, after cleaning (a name, an address, a line of instructions)
@@ -123,12 +125,6 @@ def money(amount: Decimal, currency: str = "ARS", language: str = "es") -> str:
         nbsp = "\u00a0"
         return f"{sign}{groups.replace(',', nbsp)},{cents}{nbsp}{symbol}"
     return f"{sign}{symbol} {groups.replace(',', '.')},{cents}"
-
-
-def formula_safe(text: str) -> str:
-    """The CSV exports' rule (`care.incidents.csv_safe`, the audit CSV): a cell that starts like a formula
-    gets a leading apostrophe."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from otklik.core.cells import formula_safe
 from otklik.core.errors import InvalidInput
 from otklik.platform import audit_log
 from otklik.platform.audit import AUDIT_PREFIXES
@@ -115,12 +116,6 @@ def detail_lines(data: object, limit: int = 4000) -> list[tuple[str, str]]:
     return lines
 
 
-def _cell(value: object) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas; quote them."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @router.get("/audit.csv", include_in_schema=False)
 async def audit_csv(request: Request, _p: Principal = Depends(AUDIT)) -> StreamingResponse:
     otk = otklik_of(request)
@@ -135,11 +130,11 @@ async def audit_csv(request: Request, _p: Principal = Depends(AUDIT)) -> Streami
             writer.writerow(
                 [
                     e.ts.astimezone(zone).isoformat(),
-                    _cell(e.actor),
-                    _cell(e.kind),
-                    _cell(e.subject_type),
-                    _cell(e.subject_id),
-                    _cell(json.dumps(e.data, ensure_ascii=False, sort_keys=True, default=str)),
+                    formula_safe(e.actor),
+                    formula_safe(e.kind),
+                    formula_safe(e.subject_type),
+                    formula_safe(e.subject_id),
+                    formula_safe(json.dumps(e.data, ensure_ascii=False, sort_keys=True, default=str)),
                 ]
             )
             if buffer.tell() > 64 * 1024:
