@@ -146,6 +146,17 @@ class Settings(BaseSettings):
                 raise ValueError("OTKLIK_FERNET_KEY must be set in production (payout details are encrypted)")
         return self
 
+    @model_validator(mode="after")
+    def _webhook_lease_outlives_an_attempt(self) -> Settings:
+        # A claimed delivery becomes claimable again after the lease: an attempt still running then would be
+        # sent a second time, at once, by another worker.
+        if self.webhook_lease_seconds < self.webhook_timeout_seconds + 5:
+            raise ValueError(
+                "OTKLIK_WEBHOOK_LEASE_SECONDS must be at least OTKLIK_WEBHOOK_TIMEOUT_SECONDS + 5 "
+                f"(now {self.webhook_lease_seconds:g} and {self.webhook_timeout_seconds:g})"
+            )
+        return self
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'otklik.db').resolve()}"

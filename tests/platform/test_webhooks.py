@@ -242,6 +242,43 @@ async def test_timeouts_and_slow_answers(app: Otklik, receiver: FakeWebhookRecei
     assert receiver.duplicates == 1  # the timed-out attempt was processed by the receiver: deduped by the id
 
 
+async def test_a_receiver_that_trickles_its_answer_is_cut_at_the_attempts_timeout(app: Otklik) -> None:
+    """httpx's timeout is per read: a byte every 0.2 s never trips it. The attempt as a whole is bounded, so a
+    delivery cannot outlive its lease and be sent again by another worker while this one still waits."""
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 200\r\n\r\n")
+        try:
+            for _ in range(200):
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        await _endpoint(app, f"http://127.0.0.1:{port}/hook")
+        await _emit(app)
+        started = time.monotonic()
+        await app.webhooks.run_once()
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    [row] = await _deliveries(app)
+    assert row.status == "pending" and "timeout after 0.5 s" in (row.last_error or "")
+    assert took < 20, "the attempt waited for the whole trickle (40 s)"
+
+
+def test_the_lease_must_outlive_an_attempt(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="OTKLIK_WEBHOOK_LEASE_SECONDS must be at least"):
+        make_settings(tmp_path, "sqlite+aiosqlite://", webhook_timeout_seconds=60.0, webhook_lease_seconds=60.0)
+
+
 async def test_redelivery_after_an_error_answer_has_the_same_event_id(
     app: Otklik, receiver: FakeWebhookReceiver
 ) -> None:

@@ -232,7 +232,12 @@ class WebhookDispatcher:
             delivery_id=row.id, attempt=row.attempt,
         )  # fmt: skip
         try:
-            async with self.client.stream("POST", row.url, content=body, headers=headers) as response:
+            # httpx's timeout bounds each read, not the attempt: a receiver that trickles a byte at a time could
+            # hold the delivery past its lease (and another worker would send it again). This bounds the whole.
+            async with (
+                asyncio.timeout(self.settings.webhook_timeout_seconds),
+                self.client.stream("POST", row.url, content=body, headers=headers) as response,
+            ):
                 answer = b""
                 async for chunk in response.aiter_bytes():
                     answer += chunk
@@ -243,7 +248,7 @@ class WebhookDispatcher:
                     return Outcome(code, None)
                 text = answer[:ANSWER_BYTES].decode("utf-8", "replace").strip()
                 return Outcome(code, f"HTTP {code}: {text}"[:500], _retry_after(response.headers.get("retry-after")))
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             return Outcome(None, f"timeout after {self.settings.webhook_timeout_seconds:g} s ({type(exc).__name__})")
         except httpx.HTTPError as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
