@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -148,7 +149,8 @@ class StaffNotifier:
         concurrency: int = 8,
     ) -> None:
         self.db, self.settings, self.transports = db, settings, transports
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:staff"
+        # one id per notifier (two in one process must not take each other's outcome for their own)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:staff:{secrets.token_hex(4)}"
         self.batch, self.concurrency = batch, concurrency
         self.wakeup = asyncio.Event()
 
@@ -241,7 +243,7 @@ class StaffNotifier:
         async with self.db.write() as session:
             await session.execute(
                 update(StaffNotification)
-                .where(StaffNotification.id == row.delivery.id, StaffNotification.status == SENDING)
+                .where(*self._still_mine(row))
                 .values(status=SENT, sent_at=utcnow(), lease_until=None, worker=None, last_error=None)
             )
 
@@ -260,10 +262,19 @@ class StaffNotifier:
         async with self.db.write() as session:
             await session.execute(
                 update(StaffNotification)
-                .where(StaffNotification.id == row.delivery.id, StaffNotification.status == SENDING)
+                .where(*self._still_mine(row))
                 .values(**values)
             )
         log.info("staff notification %s: %s (%s)", row.delivery.id, values["status"], exc)
+
+    def _still_mine(self, row: _Claimed) -> tuple[Any, ...]:
+        """The outcome is recorded only while the claim is this notifier's: a row recovered and claimed again by
+        another worker meanwhile is not touched."""
+        return (
+            StaffNotification.id == row.delivery.id,
+            StaffNotification.status == SENDING,
+            StaffNotification.worker == self.worker_id,
+        )
 
     async def recover_expired(self, now: datetime | None = None) -> int:
         """Rows left `sending` by a dead worker: sent again on an idempotent transport, else `uncertain`."""
@@ -271,23 +282,25 @@ class StaffNotifier:
         async with self.db.write() as session:
             stale = (
                 await session.execute(
-                    select(StaffNotification.id, StaffNotification.transport).where(
-                        StaffNotification.status == SENDING, StaffNotification.lease_until < now
-                    )
+                    select(StaffNotification.id, StaffNotification.transport)
+                    .where(StaffNotification.status == SENDING, StaffNotification.lease_until < now)
+                    .with_for_update(skip_locked=True)
                 )
             ).all()
+            # re-checked in the UPDATEs: a row claimed again since the SELECT is left alone
+            expired = (StaffNotification.status == SENDING, StaffNotification.lease_until < now)
             again = [r.id for r in stale if getattr(self.transports.get(r.transport), "idempotent", False)]
             unsure = [r.id for r in stale if r.id not in set(again)]
             if again:
                 await session.execute(
                     update(StaffNotification)
-                    .where(StaffNotification.id.in_(again))
+                    .where(*expired, StaffNotification.id.in_(again))
                     .values(status=PENDING, due_at=now, lease_until=None, worker=None)
                 )
             if unsure:
                 await session.execute(
                     update(StaffNotification)
-                    .where(StaffNotification.id.in_(unsure))
+                    .where(*expired, StaffNotification.id.in_(unsure))
                     .values(
                         status=UNCERTAIN,
                         lease_until=None,

@@ -89,6 +89,20 @@ def plain_text(delivery: Delivery) -> str:
 # --- Telegram -------------------------------------------------------------------------------------------
 
 
+def cut_utf16(text: str, limit: int) -> str:
+    """At most `limit` UTF-16 units (Telegram's measure: an emoji outside the BMP counts twice), with "…" when
+    cut; never splits a surrogate pair."""
+    if len(text.encode("utf-16-le")) // 2 <= limit:
+        return text
+    units, kept = 0, []
+    for char in text:
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + "…"
+
+
 class TelegramTransport:
     """Sends through the bot of an enabled Telegram channel account (`OTKLIK_STAFF_TELEGRAM_ACCOUNT` names
     it; default: the first one). The staff member (or the staff group) must have started the bot / added it."""
@@ -127,8 +141,7 @@ class TelegramTransport:
         bot = await self._bot()
         chat: int | str = int(delivery.address) if delivery.address.lstrip("-").isdigit() else delivery.address
         text = plain_text(delivery)
-        if len(text) > TELEGRAM_TEXT:
-            text = text[: TELEGRAM_TEXT - 1] + "…"
+        text = cut_utf16(text, TELEGRAM_TEXT)
         try:
             await bot.send_message(chat_id=chat, text=text, link_preview_options=LinkPreviewOptions(is_disabled=True))
         except Exception as error:

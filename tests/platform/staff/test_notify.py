@@ -13,10 +13,11 @@ from sqlalchemy import select
 from otklik.adapters.db.models import StaffNotification
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
+from otklik.core.channel import SendError
 from otklik.core.errors import InvalidInput
 from otklik.platform.staff.assign import assign
 from otklik.platform.staff.members import Member, add_member
-from otklik.platform.staff.outbox import StaffMessage, notify, notify_pack, resend
+from otklik.platform.staff.outbox import StaffMessage, StaffNotifier, notify, notify_pack, resend
 from otklik.testing.fake_telegram import FakeTelegramServer
 
 from .conftest import Smtp
@@ -159,6 +160,28 @@ async def test_expired_lease_resends_email_but_not_telegram(staff_app: Otklik, s
     assert len(smtp.inbox.envelopes) == 1
 
 
+async def test_a_late_outcome_of_a_recovered_claim_is_not_recorded(staff_app: Otklik, smtp: Smtp) -> None:
+    """Worker A claims and stalls; its lease expires; worker B recovers and claims it. A's late failure, arriving
+    while B sends, must not put the row back to pending (it would be mailed twice)."""
+    smtp.start()
+    ana = await add_member(staff_app.db, "Ana", email="ana@microcom.example", actor="test")
+    await _notify(staff_app, ana)
+    assert staff_app.staff is not None
+    stalled = staff_app.staff
+    [late] = await stalled.claim()
+    other = StaffNotifier(staff_app.db, staff_app.settings, stalled.transports)
+    assert other.worker_id != stalled.worker_id
+    assert await other.recover_expired(now=_later(60)) == 1  # type: ignore[arg-type]
+    [mine] = await other.claim(now=_later(60))  # type: ignore[arg-type]
+    await stalled._failed(late, SendError("smtp: connection reset"))  # while B is sending
+    [row] = await _rows(staff_app)
+    assert row.status == "sending" and row.worker == other.worker_id
+    await other._send(mine)
+    [row] = await _rows(staff_app)
+    assert row.status == "sent" and row.last_error is None
+    assert len(smtp.inbox.envelopes) == 1
+
+
 async def test_dedupe_and_rollback(staff_app: Otklik) -> None:
     ana = await add_member(staff_app.db, "Ana", email="ana@microcom.example", telegram_chat_id="9", actor="test")
     assert await _notify(staff_app, ana, dedupe="order.confirmed:A-0012") == 2
@@ -204,3 +227,13 @@ async def test_hostile_text_is_delivered_cleaned(staff_app: Otklik, smtp: Smtp, 
     assert "\x00" not in message.get_content() and "Заказ 🚀" in message.get_content()
     (sent,) = fake_tg.sent_messages(9)
     assert sent["text"].startswith("Pedido Bcc:") and len(sent["text"]) <= 4000 and "\x07" not in sent["text"]
+
+
+def test_telegram_text_is_cut_by_utf16_units_not_characters() -> None:
+    from otklik.platform.staff.transports import TELEGRAM_TEXT, cut_utf16
+
+    emoji = "📦" * 3000  # 3000 characters, 6000 UTF-16 units: over Telegram's 4096 though under 4000 characters
+    cut = cut_utf16(emoji, TELEGRAM_TEXT)
+    assert cut.endswith("…") and len(cut.encode("utf-16-le")) // 2 <= TELEGRAM_TEXT
+    assert set(cut[:-1]) == {"📦"}  # no half of a surrogate pair
+    assert cut_utf16("Pedido PV-000001", TELEGRAM_TEXT) == "Pedido PV-000001"
