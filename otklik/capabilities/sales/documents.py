@@ -80,6 +80,7 @@ class Document:
     financing: tuple[str, ...] = ()  # the chosen plan, one text line each
     payment_instructions: tuple[str, ...] = ()
     language: Language = "es"
+    lines_include_iva: bool = False  # the unit prices include IVA: the lines add up to the total, not the subtotal
 
 
 LABELS: dict[str, dict[str, str]] = {
@@ -168,8 +169,11 @@ def _check(doc: Document) -> None:
             raise ValueError(f"line {line.sku!r}: quantity must be a positive integer")
         if (line.unit_price * line.qty).quantize(CENT) != line.total.quantize(CENT):
             raise ValueError(f"line {line.sku!r}: {line.qty} × {line.unit_price} is not {line.total}")
-    if sum((line.total for line in doc.lines), Decimal(0)).quantize(CENT) != doc.subtotal.quantize(CENT):
-        raise ValueError("the lines do not add up to the subtotal")
+    target = doc.total if doc.lines_include_iva else doc.subtotal
+    if sum((line.total for line in doc.lines), Decimal(0)).quantize(CENT) != target.quantize(CENT):
+        raise ValueError(f"the lines do not add up to the {'total' if doc.lines_include_iva else 'subtotal'}")
+    if (doc.subtotal + doc.iva_amount).quantize(CENT) != doc.total.quantize(CENT):
+        raise ValueError("subtotal + IVA is not the total")
     if doc.language not in LABELS:
         raise ValueError(f"language must be one of {', '.join(LABELS)}")
 
