@@ -282,4 +282,4 @@ async def orders_loop(ctx: RuntimeContext, stop: asyncio.Event, every: float = E
 
 def orders_job(app: Any) -> Callable[[asyncio.Event], Awaitable[None]]:
     """The capability's job (`JobSpec`): assignment, pre-invoice and invoice of orders."""
-    return functools.partial(orders_loop, app.ctx)
+    return functools.partial(orders_loop, app.ctx, every=EVERY_SECONDS)
