@@ -90,6 +90,7 @@ LABELS: dict[str, dict[str, str]] = {
         "address": "Entrega", "pickup": "Retira en el local", "sku": "Código", "name": "Producto",
         "qty": "Cant.", "unit": "Precio unit.", "line": "Importe", "subtotal": "Subtotal", "vat": "IVA",
         "total": "Total", "financing": "Plan de financiación", "payment": "Instrucciones de pago", "page": "Página",
+        "incl": "IVA incl.",
     },
     "en": {
         "pre_invoice": "PRE-INVOICE", "invoice": "INVOICE", "number": "No.", "date": "Date",
@@ -97,6 +98,7 @@ LABELS: dict[str, dict[str, str]] = {
         "address": "Delivery", "pickup": "Pick-up at the store", "sku": "SKU", "name": "Product",
         "qty": "Qty", "unit": "Unit price", "line": "Amount", "subtotal": "Subtotal", "vat": "VAT",
         "total": "Total", "financing": "Financing plan", "payment": "Payment instructions", "page": "Page",
+        "incl": "VAT incl.",
     },
     "ru": {
         "pre_invoice": "СЧЁТ (ПРЕДВАРИТЕЛЬНЫЙ)", "invoice": "СЧЁТ-ФАКТУРА", "number": "№", "date": "Дата",
@@ -104,6 +106,7 @@ LABELS: dict[str, dict[str, str]] = {
         "address": "Доставка", "pickup": "Самовывоз", "sku": "Артикул", "name": "Товар",
         "qty": "Кол-во", "unit": "Цена", "line": "Сумма", "subtotal": "Подытог", "vat": "НДС",
         "total": "Итого", "financing": "План рассрочки", "payment": "Как оплатить", "page": "Стр.",
+        "incl": "с НДС",
     },
 }  # fmt: skip
 SYMBOLS = {"ARS": "$", "USD": "US$", "EUR": "€", "RUB": "₽"}
@@ -261,7 +264,8 @@ def render_pdf(doc: Document) -> bytes:
     ) as table:
         head = table.row()
         for key in ("sku", "name", "qty", "unit", "line"):
-            head.cell(t[key])
+            included = key in ("unit", "line") and doc.lines_include_iva
+            head.cell(f"{t[key]} ({t['incl']})" if included else t[key])
         for line in doc.lines:
             row = table.row()
             row.cell(clean(line.sku, limit=60))

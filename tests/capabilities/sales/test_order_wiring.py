@@ -303,3 +303,18 @@ async def test_payments_bad_input_and_cancel(shop: Shop) -> None:
     assert _types(shop.receiver) == ["order.confirmed", "order.cancelled"]
     assert await fulfil.process(shop.app.ctx) == 1  # the executive only: no pre-invoice for a cancelled order
     assert chat.sid
+
+
+async def test_two_workers_at_once_send_one_pre_invoice_and_one_notification(shop: Shop) -> None:
+    chat, number = await _confirmed_order(shop.http)
+    ctx = shop.app.ctx
+    done = await asyncio.gather(*(fulfil.process(ctx) for _ in range(3)))
+    assert sum(done) == 2  # one assignment and one pre-invoice among the three rounds
+    (sent,) = await chat.replies(1)
+    assert number in sent["text"] and len(sent["attachments"]) == 1
+    assert (await _status(shop.app, number)).status == "pre_invoiced"
+    assert shop.app.staff is not None
+    await shop.app.staff.run_once()
+    assert len(shop.smtp.inbox.envelopes) == 1
+    async with shop.app.db.read() as session:
+        assert len((await session.execute(select(documents))).all()) == 1
