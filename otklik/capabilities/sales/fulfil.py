@@ -5,7 +5,8 @@ The order row is the work item — nothing is kept in memory, so a restart loses
 1. **executive** (`assigned_at` is null): `staff.assign(session, pack, keys=("brand:…", "category:…"))`
    picks the executive (a rule, else the pack's round robin); the order keeps `assignee_id`, and the
    assignee is notified (`staff.notify`, dedupe `order.confirmed:<number>`) with the summary and the link
-   `/admin/sales/orders/<number>` — one transaction; `assigned_at` is set even when the pack has nobody.
+   `/admin/sales/orders/<number>` — one transaction; `assigned_at` is set even when the pack has nobody
+   (or the order was cancelled before its turn: then nobody is notified).
 2. **pre-invoice** (status `confirmed`): the PDF is rendered outside any transaction, stored in the media
    store (content-addressed: a repeat stores nothing new); then one transaction that locks the order and
    re-checks its status writes the `sales_documents` row, the bot message with the PDF attached (outbox:
@@ -91,6 +92,9 @@ async def assign_order(ctx: RuntimeContext, order_id: int, now: datetime) -> boo
         row = await _lock(session, order_id)
         if row is None or row.assigned_at is not None:
             return False
+        if row.status == orders.CANCELLED:  # cancelled before its turn came: nobody is bothered
+            await session.execute(update(order_table).where(order_table.c.id == order_id).values(assigned_at=now))
+            return True
         tx = repo.as_tx(session)
         order = await orders.get(tx, order_id)
         assert order is not None

@@ -301,7 +301,14 @@ async def test_payments_bad_input_and_cancel(shop: Shop) -> None:
     assert event["data"]["previous_status"] == "confirmed"
     # the events of the order arrived in order: confirmed before cancelled
     assert _types(shop.receiver) == ["order.confirmed", "order.cancelled"]
-    assert await fulfil.process(shop.app.ctx) == 1  # the executive only: no pre-invoice for a cancelled order
+    assert await fulfil.process(shop.app.ctx) == 1  # marked done: no executive bothered, no pre-invoice
+    assert await fulfil.process(shop.app.ctx) == 0
+    assert shop.app.staff is not None
+    await shop.app.staff.run_once()
+    assert shop.smtp.inbox.envelopes == []
+    assert (await _status(shop.app, number)).assignee_id is None
+    async with shop.app.db.read() as session:
+        assert (await session.execute(select(documents))).first() is None
     assert chat.sid
 
 
