@@ -9,6 +9,8 @@
 - `pricing.py`  es-AR money, IVA and totals (Decimal)
 - `cart.py`     the conversation's cart and its summary; `orders.py` orders, numbering, life cycle (service API)
 - `jobs.py`     carts left untouched expire with a notice
+- `fulfil.py`   the `sales-orders` job: executive assignment and notification, pre-invoice, invoice
+- `documents.py` pre-invoice and invoice PDFs; `api.py` `POST /api/v1/orders/{number}/payments`
 - `admin.py`    orders (filters, detail, cancel) and the catalog page
 - `cli.py`      `otklik catalog import|search`
 See docs/sales.md.
@@ -22,7 +24,11 @@ CATALOG = "sales.catalog"  # see the catalog (owner, admin and operators)
 CAPABILITY = Capability(
     name="sales",
     actions="otklik.capabilities.sales.actions:ACTIONS",
-    jobs=(JobSpec("sales-cart-expiry", "otklik.capabilities.sales.jobs:cart_expiry_job"),),
+    jobs=(
+        JobSpec("sales-cart-expiry", "otklik.capabilities.sales.jobs:cart_expiry_job"),
+        JobSpec("sales-orders", "otklik.capabilities.sales.fulfil:orders_job"),
+    ),
+    api=("otklik.capabilities.sales.api:router",),
     cli=(("catalog", "otklik.capabilities.sales.cli:app"),),
     permissions=(Permission(ORDERS, frozenset({"operator"})), Permission(CATALOG, frozenset({"operator"}))),
     admin=("otklik.capabilities.sales.admin:router",),

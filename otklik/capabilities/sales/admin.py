@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
+from otklik.adapters.db.models import StaffMember
 from otklik.capabilities.sales import CATALOG, ORDERS, orders
+from otklik.capabilities.sales.models import documents, products
 from otklik.capabilities.sales.models import orders as order_table
-from otklik.capabilities.sales.models import products
 from otklik.capabilities.sales.pricing import money
 from otklik.capabilities.sales.search import IndexCache
 from otklik.clock import utcnow
@@ -21,6 +22,7 @@ from otklik.conversations.repo import as_tx
 from otklik.core.errors import InvalidInput, NotFound
 from otklik.platform.audit import audit
 from otklik.platform.users import Principal
+from otklik.platform.webhooks.service import list_deliveries
 from otklik.platform.webkit.deps import need, otklik_of, render
 
 router = APIRouter()
@@ -65,18 +67,49 @@ async def _order_page(request: Request, number: str, *, status_code: int = 200, 
             raise NotFound("no such order")
         lines = await orders.lines_of(tx, order.id)
         history = await orders.history_of(tx, order.id)
+        docs = [dict(r) for r in (await session.execute(
+            select(documents).where(documents.c.order_id == order.id, documents.c.media_id != "")
+            .order_by(documents.c.id))).mappings()]  # fmt: skip
+        assignee = None
+        if order.assignee_id is not None:
+            assignee = await session.scalar(select(StaffMember.name).where(StaffMember.id == order.assignee_id))
+    deliveries = await list_deliveries(otklik_of(request).db, subject=orders.subject_of(order), limit=100)
     for line in lines:
         line["unit_text"] = money(line["unit_price"], order.currency)
         line["total_text"] = money(line["line_total"], order.currency)
     figures = {k: money(getattr(order, k), order.currency) for k in ("subtotal", "iva", "total")}
     return render(request, "admin/sales_order.html", status_code=status_code, order=order, lines=lines,
-                  history=history, figures=figures, error=error,
+                  history=history, figures=figures, error=error, documents=docs, deliveries=deliveries,
+                  assignee=assignee,
                   can_cancel=orders.CANCELLED in orders.NEXT[order.status])  # fmt: skip
 
 
 @router.get("/sales/orders/{number}", response_class=HTMLResponse, include_in_schema=False)
 async def order_page(request: Request, number: str, _p: Principal = Depends(need(ORDERS))) -> HTMLResponse:
     return await _order_page(request, number[:40])
+
+
+@router.get("/sales/orders/{number}/documents/{doc_id}", include_in_schema=False)
+async def order_document(
+    request: Request, number: str, doc_id: int, _p: Principal = Depends(need(ORDERS))
+) -> Response:
+    """The PDF of one of the order's documents (login and the `sales.orders` permission required)."""
+    otklik = otklik_of(request)
+    async with otklik.db.read() as session:
+        row = (await session.execute(
+            select(documents.c.media_id, documents.c.filename)
+            .join(order_table, order_table.c.id == documents.c.order_id)
+            .where(documents.c.id == doc_id, order_table.c.number == number[:40].upper(), documents.c.media_id != "")
+        )).first()  # fmt: skip
+    if row is None:
+        raise NotFound("no such document")
+    try:
+        data = await otklik.ctx.media.read(row.media_id)
+    except KeyError:
+        raise NotFound("the document's file is missing from the media store") from None
+    safe = "".join(ch for ch in row.filename if ch.isascii() and (ch.isalnum() or ch in "-_.")) or "document.pdf"
+    headers = {"Content-Disposition": f'attachment; filename="{safe}"', "X-Content-Type-Options": "nosniff"}
+    return Response(data, media_type="application/pdf", headers=headers)
 
 
 @router.post("/sales/orders/{number}/cancel", response_class=HTMLResponse, include_in_schema=False)

@@ -135,3 +135,33 @@ def search_command(
     for h in hits:
         for a in h.get("alternatives", []):
             _say(console, f"{h['sku']} sin stock → {a['sku']} ({a['name']}, {a['stock']} en stock): {a['reason']}")
+
+
+@app.command("seller")
+def seller_command(
+    name: Annotated[str | None, typer.Option("--name", help="razón social on the documents")] = None,
+    cuit: Annotated[str | None, typer.Option("--cuit", help="the seller's CUIT (check digit verified)")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="the seller's address")] = None,
+    instructions: Annotated[
+        str | None, typer.Option("--instructions", help="payment instructions; one line each (\\n)")
+    ] = None,
+    invoice_series: Annotated[str | None, typer.Option("--invoice-series", help="series of our invoices")] = None,
+) -> None:
+    """Show or set the letterhead of the pre-invoice and the invoice, and the invoice series."""
+    from otklik.capabilities.sales import seller
+    from otklik.core.errors import InvalidInput
+
+    changes = {"seller_name": name, "seller_cuit": cuit, "seller_address": address,
+               "payment_instructions": None if instructions is None else instructions.replace("\\n", "\n"),
+               "invoice_series": invoice_series}  # fmt: skip
+
+    async def work(otk: Any) -> dict[str, Any]:
+        return await seller.save(otk.db, changes, actor="cli")
+
+    try:
+        shown = _in_db(work)
+    except InvalidInput as exc:
+        _say(err, f"not saved: {exc.user_message}")
+        raise typer.Exit(2) from None
+    for key, value in shown.items():
+        _say(console, f"{key}: {value}")

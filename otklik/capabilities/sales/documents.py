@@ -82,6 +82,7 @@ class Document:
     financing: tuple[str, ...] = ()  # the chosen plan, one text line each
     payment_instructions: tuple[str, ...] = ()
     language: Language = "es"
+    lines_include_iva: bool = False  # the unit prices include IVA: the lines add up to the total, not the subtotal
 
 
 LABELS: dict[str, dict[str, str]] = {
@@ -91,6 +92,7 @@ LABELS: dict[str, dict[str, str]] = {
         "address": "Entrega", "pickup": "Retira en el local", "sku": "Código", "name": "Producto",
         "qty": "Cant.", "unit": "Precio unit.", "line": "Importe", "subtotal": "Subtotal", "vat": "IVA",
         "total": "Total", "financing": "Plan de financiación", "payment": "Instrucciones de pago", "page": "Página",
+        "incl": "IVA incl.",
     },
     "en": {
         "pre_invoice": "PRE-INVOICE", "invoice": "INVOICE", "number": "No.", "date": "Date",
@@ -98,6 +100,7 @@ LABELS: dict[str, dict[str, str]] = {
         "address": "Delivery", "pickup": "Pick-up at the store", "sku": "SKU", "name": "Product",
         "qty": "Qty", "unit": "Unit price", "line": "Amount", "subtotal": "Subtotal", "vat": "VAT",
         "total": "Total", "financing": "Financing plan", "payment": "Payment instructions", "page": "Page",
+        "incl": "VAT incl.",
     },
     "ru": {
         "pre_invoice": "СЧЁТ (ПРЕДВАРИТЕЛЬНЫЙ)", "invoice": "СЧЁТ-ФАКТУРА", "number": "№", "date": "Дата",
@@ -105,6 +108,7 @@ LABELS: dict[str, dict[str, str]] = {
         "address": "Доставка", "pickup": "Самовывоз", "sku": "Артикул", "name": "Товар",
         "qty": "Кол-во", "unit": "Цена", "line": "Сумма", "subtotal": "Подытог", "vat": "НДС",
         "total": "Итого", "financing": "План рассрочки", "payment": "Как оплатить", "page": "Стр.",
+        "incl": "с НДС",
     },
 }  # fmt: skip
 SYMBOLS = {"ARS": "$", "USD": "US$", "EUR": "€", "RUB": "₽"}
@@ -164,8 +168,11 @@ def _check(doc: Document) -> None:
             raise ValueError(f"line {line.sku!r}: quantity must be a positive integer")
         if (line.unit_price * line.qty).quantize(CENT) != line.total.quantize(CENT):
             raise ValueError(f"line {line.sku!r}: {line.qty} × {line.unit_price} is not {line.total}")
-    if sum((line.total for line in doc.lines), Decimal(0)).quantize(CENT) != doc.subtotal.quantize(CENT):
-        raise ValueError("the lines do not add up to the subtotal")
+    target = doc.total if doc.lines_include_iva else doc.subtotal
+    if sum((line.total for line in doc.lines), Decimal(0)).quantize(CENT) != target.quantize(CENT):
+        raise ValueError(f"the lines do not add up to the {'total' if doc.lines_include_iva else 'subtotal'}")
+    if (doc.subtotal + doc.iva_amount).quantize(CENT) != doc.total.quantize(CENT):
+        raise ValueError("subtotal + IVA is not the total")
     if doc.language not in LABELS:
         raise ValueError(f"language must be one of {', '.join(LABELS)}")
 
@@ -253,7 +260,8 @@ def render_pdf(doc: Document) -> bytes:
     ) as table:
         head = table.row()
         for key in ("sku", "name", "qty", "unit", "line"):
-            head.cell(t[key])
+            included = key in ("unit", "line") and doc.lines_include_iva
+            head.cell(f"{t[key]} ({t['incl']})" if included else t[key])
         for line in doc.lines:
             row = table.row()
             row.cell(clean(line.sku, limit=60))

@@ -54,6 +54,12 @@ config = Table(
     Column("validity_hours", Integer, nullable=False),  # a summary's prices hold this long
     Column("cart_ttl_hours", Integer, nullable=False),  # an untouched open cart expires after this
     Column("series", String(32), nullable=False),  # the series new orders are numbered in
+    # the seller's letterhead on the pre-invoice and the invoice, and our invoice series (migration s003)
+    Column("seller_name", String(200), nullable=False, default=""),
+    Column("seller_cuit", String(20), nullable=False, default=""),
+    Column("seller_address", String(300), nullable=False, default=""),
+    Column("payment_instructions", Text, nullable=False, default=""),  # one line per instruction
+    Column("invoice_series", String(32), nullable=False, default="FC"),
 )
 
 # Order number series: `prefix` + `next_value` zero-padded to `width` (PV-000123). A number is taken with
@@ -115,6 +121,10 @@ orders = Table(
     Column("valid_until", UTCDateTime(timezone=True), nullable=False),
     Column("created_at", UTCDateTime(timezone=True), nullable=False, index=True),
     Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+    # the executive (staff_members.id, a platform table: no FK) and when the assignment ran (s003); the
+    # worker's order step does it once: assigned_at set even when the pack has no executive
+    Column("assignee_id", BIGID, nullable=True, index=True),
+    Column("assigned_at", UTCDateTime(timezone=True), nullable=True),
     UniqueConstraint("cart_id", "cart_generation"),  # one order per confirmed cart: a double tap is refused
 )
 
@@ -142,4 +152,38 @@ order_history = Table(
     Column("actor", String(120), nullable=False),
     Column("note", String(500), nullable=False, default=""),
     Column("at", UTCDateTime(timezone=True), nullable=False),
+)
+
+
+# --- documents, payments (migration s003) -----------------------------------------------------------------
+
+# The PDFs of an order: our pre-invoice, the invoice (ours, or the ERP's), kept in the media store.
+# `sent_at`: when the bot message carrying it was queued to the buyer (null: not sent yet).
+documents = Table(
+    "sales_documents",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("order_id", BIGID, ForeignKey("sales_orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # pre_invoice | invoice
+    Column("number", String(40), nullable=False),
+    Column("source", String(10), nullable=False),  # ours | erp
+    Column("media_id", String(64), nullable=False),
+    Column("filename", String(120), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", UTCDateTime(timezone=True), nullable=False),
+    Column("sent_at", UTCDateTime(timezone=True), nullable=True),
+    UniqueConstraint("order_id", "kind"),  # one pre-invoice, one invoice per order
+)
+
+# Payments reported by the ERP (`POST /api/v1/orders/{number}/payments`); one per order for now.
+payments = Table(
+    "sales_payments",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("order_id", BIGID, ForeignKey("sales_orders.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("amount", Numeric(14, 2), nullable=False),
+    Column("reference", String(120), nullable=False, default=""),
+    Column("invoice_number", String(40), nullable=True),
+    Column("actor", String(120), nullable=False),
+    Column("created_at", UTCDateTime(timezone=True), nullable=False),
 )

@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 
 from otklik.capabilities.sales.cart import Cart, Summary, close_generation
-from otklik.capabilities.sales.models import order_history, order_lines, orders, products, series
+from otklik.capabilities.sales.models import order_history, order_lines, orders, payments, products, series
 from otklik.conversations.timers import QuickTx
 from otklik.core.errors import InvalidInput
+from otklik.platform.webhooks import emit
 
 CONFIRMED, PRE_INVOICED, PAID, INVOICED, CANCELLED = "confirmed", "pre_invoiced", "paid", "invoiced", "cancelled"
 STATUSES = (CONFIRMED, PRE_INVOICED, PAID, INVOICED, CANCELLED)
@@ -63,6 +64,7 @@ class Order:
     updated_at: datetime
     conversation_id: int | None
     contact_id: int | None
+    assignee_id: int | None = None
     created: bool = False  # made by this call (False: the cart's generation had its order already)
 
 
@@ -95,6 +97,7 @@ _STATUS = (
     .values(status=bindparam("b_status"), updated_at=bindparam("now"))
 )
 _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.id)
+_PAYMENT = select(payments).where(payments.c.order_id == bindparam("order_id"))
 _HISTORY = select(order_history).where(order_history.c.order_id == bindparam("order_id")).order_by(order_history.c.id)
 
 
@@ -102,7 +105,8 @@ def _order(row: Any, created: bool = False) -> Order:
     return Order(
         int(row.id), str(row.number), str(row.status), str(row.currency), Decimal(row.subtotal), Decimal(row.iva),
         Decimal(row.iva_rate), Decimal(row.total), row.plan, dict(row.customer or {}), row.valid_until,
-        row.created_at, row.updated_at, row.conversation_id, row.contact_id, created,
+        row.created_at, row.updated_at, row.conversation_id, row.contact_id,
+        None if row.assignee_id is None else int(row.assignee_id), created,
     )  # fmt: skip
 
 
@@ -186,23 +190,67 @@ async def create_from_cart(
     return order
 
 
-async def after_confirmation(tx: QuickTx, order: Order, now: datetime) -> None:
-    """INTEGRATION POINT — runs in the transaction that made the order (a failure undoes the order too).
+async def event_data(tx: QuickTx, order: Order) -> dict[str, Any]:
+    """The `data` of the `order.*` webhooks (docs/sales.md "Webhooks"): money as strings, never floats."""
+    lines = await lines_of(tx, order.id)
+    return {
+        "number": order.number,
+        "status": order.status,
+        "currency": order.currency,
+        "subtotal": str(order.subtotal),
+        "iva_rate": str(order.iva_rate),
+        "iva": str(order.iva),
+        "total": str(order.total),
+        "lines": [
+            {"sku": ln["sku"], "name": ln["name"], "quantity": int(ln["quantity"]),
+             "unit_price": str(Decimal(ln["unit_price"])), "prices_include_iva": bool(ln["prices_include_iva"]),
+             "line_total": str(Decimal(ln["line_total"]))}
+            for ln in lines
+        ],
+        "customer": order.customer,
+        "plan": order.plan,
+        "contact_id": order.contact_id,
+        "conversation_id": order.conversation_id,
+        "created_at": order.created_at,
+        "valid_until": order.valid_until,
+    }
 
-    Not wired yet; the lead connects here, each as a durable row written in this transaction (no I/O here:
-    this may run inside a quick flow action):
-    - the outgoing webhook `order.confirmed` through the platform's `emit(...)`;
-    - the executives' notification (assignment and a message with the summary and the admin link);
-    - the pre-invoice PDF job (`capabilities/sales/documents.py`, another helper's), then `set_status(…,
-      PRE_INVOICED, …)` when it is sent.
-    Today nothing else happens after the order row, its lines and its history are written."""
-    return None
+
+def subject_of(order: Order) -> str:
+    """The webhook subject that keeps one order's events in order for each receiver."""
+    return f"order:{order.number}"
+
+
+async def after_confirmation(tx: QuickTx, order: Order, now: datetime) -> None:
+    """Runs in the transaction that made the order (a failure undoes the order too); no I/O here — this runs
+    inside the quick flow action `sales.turn`.
+
+    - the outgoing webhook `order.confirmed` (`emit`: the event and its deliveries are rows of this
+      transaction, sent by the webhook worker once it commits);
+    - the rest is durable work keyed on the order row itself, done by the worker's `sales-orders` job
+      (`fulfil.py`): the executive's assignment and notification (`assigned_at` still null), then the
+      pre-invoice PDF (rendering is CPU work of tens of milliseconds and more for long orders: it is kept out of
+      the buyer's turn), sent on the conversation's channel through the outbox, status `pre_invoiced`."""
+    await emit(tx, "order.confirmed", await event_data(tx, order), now=now, subject=subject_of(order))
 
 
 async def after_status(tx: QuickTx, order: Order, previous: str, now: datetime) -> None:
-    """INTEGRATION POINT — runs in the transaction of every status change: `order.paid` / `order.cancelled`
-    webhooks (`emit(...)`), the invoice on payment. Not wired yet."""
-    return None
+    """Runs in the transaction of every status change: `order.paid` and `order.cancelled` (with the stock
+    returned to the catalog) go out as webhooks; the invoice after a payment is the `sales-orders` job's."""
+    if order.status == PAID:
+        data = await event_data(tx, order)
+        rows = await tx.fetch(_PAYMENT, {"order_id": order.id})
+        if rows:
+            data["payment"] = {"amount": str(Decimal(rows[0].amount)), "reference": rows[0].reference,
+                               "invoice_number": rows[0].invoice_number, "at": rows[0].created_at}  # fmt: skip
+        await emit(tx, "order.paid", data, now=now, subject=subject_of(order))
+    elif order.status == CANCELLED:
+        data = await event_data(tx, order)
+        data["previous_status"] = previous
+        data["stock_returned"] = [
+            {"sku": ln["sku"], "quantity": ln["quantity"]} for ln in data["lines"]
+        ]
+        await emit(tx, "order.cancelled", data, now=now, subject=subject_of(order))
 
 
 async def _history(

@@ -81,3 +81,22 @@ def test_search_json_and_table(here: Path) -> None:
     assert code == 0 and "nothing found" in out
     code, _ = _run("search", "domo", "--limit", "0")
     assert code == 2
+
+
+def test_seller_letterhead_set_shown_and_refused(here: Path) -> None:
+    code, out = _run("seller", "--name", "MICROCOM S.A.", "--cuit", "30 71234567 1", "--address", "Av. Corrientes 1234",
+                     "--instructions", "Transferencia\\nCBU 0000003100012345678901")  # fmt: skip
+    assert code == 0, out
+    assert "seller_name: MICROCOM S.A." in out and "seller_cuit: 30-71234567-1" in out
+    assert "payment_instructions: Transferencia\nCBU 0000003100012345678901" in out
+    assert "invoice_series: FC" in out
+    for args, problem in (
+        (("--cuit", "30-71234567-2"), "not a valid CUIT"),
+        (("--name", "x" * 201), "at most 200"),
+        (("--name", "a\x1bb"), "printable"),
+        (("--invoice-series", "ZZ"), "no series named 'ZZ'"),
+    ):
+        code, out = _run("seller", *args)
+        assert code == 2 and problem in out, (args, out)
+    code, out = _run("seller")
+    assert code == 0 and "seller_name: MICROCOM S.A." in out and "seller_cuit: 30-71234567-1" in out

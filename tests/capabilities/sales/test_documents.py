@@ -162,11 +162,24 @@ def test_clean_replaces_and_limits() -> None:
         ({"lines": (Line("A", "a", 0, Decimal("10"), Decimal("0")),), "subtotal": Decimal("0")}, ValueError),
         ({"total": 1.5}, TypeError),
         ({"language": "fr"}, ValueError),
+        ({"total": Decimal("1")}, ValueError),  # subtotal + IVA is not the total
+        ({"lines_include_iva": True}, ValueError),  # net lines do not add up to the total
     ],
 )
 def test_inconsistent_documents_are_refused(change: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         render_pdf(replace(_doc(LINES), **change))  # type: ignore[arg-type]
+
+
+def test_prices_with_iva_add_up_to_the_total_and_say_so() -> None:
+    lines = [_line("DS-2CD1143G2-I", "Cámara IP domo", 3, "61500.00"), _line("WD10PURZ", "Disco 1TB", 2, "64000.00")]
+    doc = _doc(lines, subtotal=Decimal("258264.46"), iva_amount=Decimal("54235.54"), total=Decimal("312500.00"),
+               lines_include_iva=True)  # fmt: skip
+    _reader, text = _text(render_pdf(doc))
+    assert "Precio unit. (IVA incl.)" in text and "Importe (IVA incl.)" in text
+    assert "$ 258.264,46" in text and "$ 54.235,54" in text and "$ 312.500,00" in text
+    _reader, net = _text(render_pdf(_doc(lines)))
+    assert "IVA incl." not in net
 
 
 def test_money_formats() -> None:

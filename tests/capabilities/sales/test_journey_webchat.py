@@ -4,16 +4,18 @@ product in stock, the cart by text and buttons, bad quantities, the summary, a s
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import func, select, update
 
 from otklik.bootstrap import Otklik
-from otklik.capabilities.sales import orders
+from otklik.capabilities.sales import fulfil, orders
 from otklik.capabilities.sales.importer import import_catalog
 from otklik.capabilities.sales.models import order_history, order_lines, products
 from otklik.capabilities.sales.models import orders as order_table
@@ -26,7 +28,10 @@ from tests.conftest import make_settings
 
 
 @pytest.fixture
-async def shop(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[Otklik, httpx.AsyncClient]]:
+async def shop(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Otklik, httpx.AsyncClient]]:
+    monkeypatch.setattr(fulfil, "EVERY_SECONDS", 3600.0)  # the test runs the order step itself, when it wants
     app = Otklik.build(make_settings(tmp_path, db_url, default_pack="sales-es"))
     await app.start()
     report = await import_catalog(app.db, rows())
@@ -149,9 +154,18 @@ async def test_the_whole_sale(shop: tuple[Otklik, httpx.AsyncClient]) -> None:
     assert "PV-000001 ya está confirmado" in again["text"] and "No hice otro" in again["text"]
     assert await _orders(app) == 1
 
+    assert await fulfil.process(app.ctx) >= 1  # the worker's step: the pre-invoice reaches the chat
+    (pre,) = await chat.replies(1)
+    (attachment,) = pre["attachments"]
+    pdf = await http.get(f"/api/webchat/sessions/{chat.sid}/media/{attachment['media_id']}")
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "PREFACTURA PV-000001" in text and "Seguridad Norte SRL" in text and "30-71234567-1" in text
+    assert "$ 316.500,00" in text and "$ 261.570,25" in text and "$ 54.929,75" in text
+    assert "3 $ 61.500,00 $ 184.500,00" in text
+
     async with app.db.read() as session:
         order = await orders.get_by_number(as_tx(session), "PV-000001")
-        assert order is not None and order.status == "confirmed" and str(order.total) == "316500.00"
+        assert order is not None and order.status == "pre_invoiced" and str(order.total) == "316500.00"
         assert order.customer == {
             "name": "Seguridad Norte SRL",
             "cuit": "30-71234567-1",
@@ -165,7 +179,7 @@ async def test_the_whole_sale(shop: tuple[Otklik, httpx.AsyncClient]) -> None:
         stock = await session.scalar(select(products.c.stock).where(products.c.sku == "DS-2CD1143G2-I"))
         assert stock == 9  # reserved
         history = (await session.execute(select(order_history.c.to_status))).scalars().all()
-        assert history == ["confirmed"]
+        assert history == ["confirmed", "pre_invoiced"]
 
     await chat.send(text="¿Recibieron mi pago?")
     (status,) = await chat.replies(1)

@@ -1,0 +1,226 @@
+"""`POST /api/v1/orders/{number}/payments` (API token with the `sales.payments` scope): the ERP or a payment
+provider reports that an order was paid.
+
+In: `{"amount": "316500.00", "reference": "TRX-991", "invoice_number": "A-0001-00000123",
+"invoice_pdf": "<base64>"}` — `amount` a string (or a JSON number read as a decimal, never a float) equal to
+the order's total; `reference` (optional, at most 120 printable characters) the payment's id at the
+payer: repeating a call with the same reference answers 200 with the payment already recorded (one
+payment, one invoice); `invoice_number` and `invoice_pdf` (optional, together): the ERP's invoice, sent to
+the buyer instead of ours — a PDF (checked by its `%PDF-` header), at most 2 MiB decoded.
+
+Out 201 (200 on a repeat): `{"number", "status", "payment": {"amount", "reference", "invoice_number"},
+"repeated": bool}`. The order becomes `paid` (`order.paid` webhook), then the worker's `sales-orders` job
+sends the invoice to the buyer and the order becomes `invoiced`.
+Errors: 401 no/unknown token, 403 scope, 404 unknown order, 409 order cancelled or already paid with
+another reference, 413 body too large, 422 `{"error": FIELD, "message"}` malformed JSON or field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import insert, select
+
+from otklik.capabilities.sales import orders
+from otklik.capabilities.sales.models import documents, payments
+from otklik.capabilities.sales.models import orders as order_table
+from otklik.clock import utcnow
+from otklik.conversations.repo import as_tx
+from otklik.core.errors import InvalidInput
+from otklik.platform.apitokens import ApiCaller, require_scope
+from otklik.platform.audit import audit
+from otklik.platform.webkit.bodies import BodyTooLarge, declared_too_large, read_capped, too_large
+
+SCOPE = "sales.payments"
+MAX_PDF = 2 * 1024 * 1024
+MAX_BODY = MAX_PDF * 4 // 3 + 16 * 1024  # the base64 of the largest PDF and the other fields
+FIELDS = ("amount", "reference", "invoice_number", "invoice_pdf")
+CENT = Decimal("0.01")
+
+router = APIRouter(prefix="/api/v1/orders", tags=["sales"])
+
+
+class PaymentIn(BaseModel):
+    amount: str | int = Field(description='the amount paid, equal to the order total: a string like "316500.00"')
+    reference: str | None = Field(None, description="the payment's id at the payer (idempotency key)")
+    invoice_number: str | None = Field(None, description="the ERP's invoice number (with invoice_pdf)")
+    invoice_pdf: str | None = Field(None, description="the ERP's invoice PDF, base64, at most 2 MiB decoded")
+
+
+class PaymentView(BaseModel):
+    amount: str
+    reference: str
+    invoice_number: str | None
+
+
+class PaymentOut(BaseModel):
+    number: str
+    status: str
+    payment: PaymentView
+    repeated: bool = Field(description="true: this reference was recorded before; nothing changed")
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="amount | reference | invoice_number | invoice_pdf | invalid | not_found | conflict")
+    message: str
+
+
+class Refused(InvalidInput):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def _text(data: dict[str, Any], name: str, limit: int) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > limit or not value.isprintable():
+        raise Refused(name, f"{name}: 1-{limit} printable characters")
+    return value.strip()
+
+
+def parse(raw: bytes) -> tuple[Decimal, str, str | None, bytes | None]:
+    """The body's amount, reference ("" when none), invoice number and PDF bytes; `Refused` otherwise."""
+
+    def as_decimal(text: str) -> Decimal:
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise Refused("amount", f"{text[:20]} is not a number") from None
+
+    def no_constant(name: str) -> Any:
+        raise Refused("invalid", f"{name} is not a number")
+
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_float=as_decimal, parse_constant=no_constant)
+    except UnicodeDecodeError:
+        raise Refused("invalid", "the body must be UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise Refused("invalid", f"the body is not JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except (ValueError, RecursionError):
+        raise Refused("invalid", "the body has a number too long or nesting too deep") from None
+    if not isinstance(data, dict):
+        raise Refused("invalid", 'the body must be a JSON object like {"amount": "316500.00"}')
+    unknown = [k for k in data if k not in FIELDS]
+    if unknown:
+        raise Refused("invalid", f"unknown field {str(unknown[0])[:40]!r}; the fields are {', '.join(FIELDS)}")
+    value = data.get("amount")
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise Refused("amount", 'amount: required, a string like "316500.00"')
+    try:
+        amount = Decimal(str(value).strip()) if len(str(value)) <= 30 else Decimal("NaN")
+    except InvalidOperation:
+        raise Refused("amount", f"amount: {str(value)[:20]!r} is not a number") from None
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT) or amount >= Decimal(10) ** 12:
+        raise Refused("amount", "amount: a positive number with at most 2 decimals")
+    reference = _text(data, "reference", 120) or ""
+    invoice_number = _text(data, "invoice_number", 40)
+    encoded = data.get("invoice_pdf")
+    pdf = None
+    if encoded is not None:
+        if not isinstance(encoded, str):
+            raise Refused("invoice_pdf", "invoice_pdf: the PDF as a base64 string")
+        if len(encoded) > MAX_PDF * 4 // 3 + 8:
+            raise Refused("too_large", f"invoice_pdf: at most {MAX_PDF // (1024 * 1024)} MiB")
+        try:
+            pdf = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise Refused("invoice_pdf", "invoice_pdf: not valid base64") from None
+        if len(pdf) > MAX_PDF:
+            raise Refused("too_large", f"invoice_pdf: at most {MAX_PDF // (1024 * 1024)} MiB")
+        if not pdf.startswith(b"%PDF-"):
+            raise Refused("invoice_pdf", "invoice_pdf: not a PDF (it must start with %PDF-)")
+    if (pdf is None) != (invoice_number is None):
+        raise Refused("invoice_number", "invoice_number and invoice_pdf go together (or neither: our invoice)")
+    return amount.quantize(CENT), reference, invoice_number, pdf
+
+
+def _out(number: str, status: str, row: Any, repeated: bool) -> JSONResponse:
+    body = {"number": number, "status": status, "repeated": repeated,
+            "payment": {"amount": str(Decimal(row.amount)), "reference": row.reference,
+                        "invoice_number": row.invoice_number}}  # fmt: skip
+    return JSONResponse(body, status_code=200 if repeated else 201)
+
+
+@router.post(
+    "/{number}/payments",
+    response_model=None,
+    summary="Report an order's payment",
+    responses={
+        200: {"model": PaymentOut, "description": "a repeat: this reference was recorded before"},
+        201: {"model": PaymentOut, "description": "recorded: the order is paid; the invoice follows"},
+        401: {"description": "no, an unknown or a revoked API token"},
+        403: {"description": "the token lacks the `sales.payments` scope"},
+        404: {"model": ErrorOut, "description": "no order with that number"},
+        409: {"model": ErrorOut, "description": "the order is cancelled, or paid with another reference"},
+        413: {"description": "body or invoice PDF too large"},
+        422: {"model": ErrorOut, "description": "refused: the code names the field"},
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": PaymentIn.model_json_schema()}}}
+    },
+)
+async def report_payment(
+    request: Request, number: str, caller: ApiCaller = Depends(require_scope(SCOPE))
+) -> JSONResponse:
+    if declared_too_large(request, MAX_BODY):
+        return too_large()
+    try:
+        raw = await read_capped(request, MAX_BODY)
+    except BodyTooLarge:
+        return too_large()
+    try:
+        amount, reference, invoice_number, pdf = parse(raw)
+    except Refused as exc:
+        if exc.code == "too_large":
+            return _error(413, "invoice_pdf", exc.user_message)
+        return _error(422, exc.code, exc.user_message)
+    otklik = request.app.state.otklik
+    stored = await otklik.ctx.media.save(pdf, "application/pdf", f"factura-{invoice_number}.pdf") if pdf else None
+    now = utcnow()
+    actor = f"api:{caller.name}"[:120]
+    async with otklik.db.write() as session:
+        tx = as_tx(session)
+        order = await orders.get_by_number(tx, number[:40])
+        if order is None:
+            return _error(404, "not_found", f"no order {number[:40]!r}")
+        if session.get_bind().dialect.name == "postgresql":  # serialise two reports of one order
+            await session.execute(select(order_table.c.id).where(order_table.c.id == order.id).with_for_update())
+            order = await orders.get(tx, order.id)
+            assert order is not None
+        existing = (await session.execute(select(payments).where(payments.c.order_id == order.id))).first()
+        if existing is not None:
+            if reference and existing.reference == reference:
+                return _out(order.number, order.status, existing, True)
+            return _error(409, "conflict", f"the order {order.number} is paid already (reference "
+                                           f"{existing.reference or 'none'})")  # fmt: skip
+        if order.status == orders.CANCELLED:
+            return _error(409, "conflict", f"the order {order.number} is cancelled")
+        if orders.PAID not in orders.NEXT[order.status]:
+            return _error(409, "conflict", f"the order {order.number} is {order.status}")
+        if amount != order.total:
+            return _error(422, "amount", f"amount: {amount} is not the order's total {order.total} (partial "
+                                         "payments are not supported)")  # fmt: skip
+        await session.execute(insert(payments).values(order_id=order.id, amount=amount, reference=reference,
+                                                      invoice_number=invoice_number, actor=actor, created_at=now))  # fmt: skip
+        if stored is not None and invoice_number is not None:
+            await session.execute(insert(documents).values(
+                order_id=order.id, kind="invoice", number=invoice_number, source="erp", media_id=stored.media_id,
+                filename=f"factura-{invoice_number}.pdf"[:120], size=stored.size, created_at=now))  # fmt: skip
+        changed = await orders.set_status(tx, order.id, orders.PAID, actor, now, note=f"payment {reference}"[:500])
+        audit(session, actor, "sales.order_paid", "sales_order", order.number,
+              {"amount": str(amount), "reference": reference, "invoice_number": invoice_number}, now=now)  # fmt: skip
+        row = (await session.execute(select(payments).where(payments.c.order_id == order.id))).first()
+    return _out(changed.number, changed.status, row, False)
