@@ -9,8 +9,9 @@
 - `pricing.py`  es-AR money, IVA and totals (Decimal)
 - `cart.py`     the conversation's cart and its summary; `orders.py` orders, numbering, life cycle (service API)
 - `jobs.py`     carts left untouched expire with a notice
+- `sync.py`     scheduled catalog sync from the seller's system (a JSON endpoint or a read-only SQL query)
 - `admin.py`    orders (filters, detail, cancel) and the catalog page
-- `cli.py`      `otklik catalog import|search`
+- `cli.py`      `otklik catalog import|search|sync …`
 See docs/sales.md.
 """
 
@@ -22,7 +23,10 @@ CATALOG = "sales.catalog"  # see the catalog (owner, admin and operators)
 CAPABILITY = Capability(
     name="sales",
     actions="otklik.capabilities.sales.actions:ACTIONS",
-    jobs=(JobSpec("sales-cart-expiry", "otklik.capabilities.sales.jobs:cart_expiry_job"),),
+    jobs=(
+        JobSpec("sales-cart-expiry", "otklik.capabilities.sales.jobs:cart_expiry_job"),
+        JobSpec("sales-catalog-sync", "otklik.capabilities.sales.sync:sync_job"),
+    ),
     cli=(("catalog", "otklik.capabilities.sales.cli:app"),),
     permissions=(Permission(ORDERS, frozenset({"operator"})), Permission(CATALOG, frozenset({"operator"}))),
     admin=("otklik.capabilities.sales.admin:router",),
