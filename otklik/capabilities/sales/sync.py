@@ -336,7 +336,7 @@ async def fetch_json(source: Source, vault: Vault, *, backoff: float = BACKOFF) 
     per_page = int(source.options.get("per_page", 100))
     origin = urlsplit(source.url)[:2]
     items: list[Any] = []
-    seen: set[str] = set()
+    seen = {source.url}
     timeout = httpx.Timeout(source.timeout_seconds)
     async with httpx.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False) as client:
         url: str | None = source.url
