@@ -255,10 +255,8 @@ def sql_url(url: str) -> str:
     backend = parsed.get_backend_name()
     if backend not in ("postgresql", "mysql", "mariadb", "mssql", "sqlite"):
         raise SyncError(f"unsupported database {backend!r}: PostgreSQL, MySQL/MariaDB, SQL Server or SQLite")
-    if backend == "postgresql" and parsed.get_driver_name() in ("psycopg2", "asyncpg") and "+" not in parsed.drivername:
-        parsed = parsed.set(drivername="postgresql+asyncpg")
-    if backend == "sqlite" and parsed.get_driver_name() == "pysqlite" and "+" not in parsed.drivername:
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    if "+" not in parsed.drivername and backend in ("postgresql", "sqlite"):  # the drivers otklik ships
+        parsed = parsed.set(drivername={"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}[backend])
     if backend == "sqlite" and not parsed.database:
         raise SyncError("an SQLite source must be a file")
     try:
