@@ -92,7 +92,10 @@ async def test_json_pages_added_changed_deactivated_and_history(db: Database, va
         assert [p for p, _ in server.requests] == ["/products", "/products?cursor=2", "/products?cursor=4"]
         assert {auth for _, auth in server.requests} == {"Bearer s3cret"}
         rows = await catalog(db)
-        assert rows["CAM-3"]["price"] == Decimal("1003.50") and rows["CAM-3"]["attributes"] == {"tech": "ip", "poe": "si"}
+        assert rows["CAM-3"]["price"] == Decimal("1003.50") and rows["CAM-3"]["attributes"] == {
+            "tech": "ip",
+            "poe": "si",
+        }
         # the seller changes a price, drops a product, adds one
         server.products = [*CATALOG[:3], item("CAM-2B", "77.00"), {**CATALOG[4], "price": "2000"}]
         server.products[1] = {**CATALOG[1], "stock": 99}
