@@ -66,11 +66,6 @@ def vault() -> Vault:
     return Vault(Fernet.generate_key())
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sync, "BACKOFF", 0.0)
-
-
 async def catalog(db: Database) -> dict[str, dict[str, Any]]:
     async with db.read() as session:
         return {r["sku"]: dict(r) for r in (await session.execute(select(products))).mappings()}
