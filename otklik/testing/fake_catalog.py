@@ -8,6 +8,7 @@
         server.delay(5)                  # the next GET answers after 5 s (a timeout for a short client)
         server.garbage()                 # the next GET answers 200 with a body that is not JSON
         server.huge(9 * 2**20)           # the next GET answers 200 with a 9 MB JSON body
+        server.drip(0.2)                 # the next GET sends its body one byte each 0.2 s
         server.next_to("http://elsewhere.example/x")  # the next page's `next` leaves the origin
 
 `products` is a list of dicts (change it between runs: the seller's system changes). Every request is
@@ -28,7 +29,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -39,6 +40,7 @@ class _Step:
     retry_after: float | None = None
     body: bytes | None = None
     next_url: str | None = None
+    drip: float = 0.0  # seconds between single bytes of the body (a server that never quite finishes)
 
 
 @dataclass
@@ -69,6 +71,10 @@ class FakeCatalogServer:
         filler = json.dumps({"items": [], "pad": "x" * size}).encode()
         self._script.append(_Step(body=filler))
 
+    def drip(self, every: float) -> None:
+        """The next GET answers 200 and sends its body one byte each `every` seconds."""
+        self._script.append(_Step(drip=every))
+
     def next_to(self, url: str) -> None:
         self._script.append(_Step(next_url=url))
 
@@ -95,6 +101,17 @@ class FakeCatalogServer:
             if step.status != 200:
                 extra = {"Retry-After": f"{step.retry_after:g}"} if step.retry_after is not None else {}
                 return JSONResponse({"error": f"scripted {step.status}"}, status_code=step.status, headers=extra)
+            if step.drip:
+                payload = json.dumps(body).encode()
+
+                async def slowly() -> Any:
+                    for n in range(len(payload)):
+                        if self._closing.is_set():
+                            return
+                        yield payload[n : n + 1]
+                        await asyncio.sleep(step.drip)
+
+                return StreamingResponse(slowly(), media_type="application/json")
             if step.body is not None:
                 return Response(step.body, media_type="application/json")
             if step.next_url is not None and isinstance(body, dict):

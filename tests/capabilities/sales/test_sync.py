@@ -151,6 +151,7 @@ async def test_failures_leave_the_last_good_catalog_and_are_recorded(db: Databas
             (lambda: server.fail(404), "answered 404"),
             (server.garbage, "not JSON"),
             (lambda: server.delay(3), "timed out"),
+            (lambda: server.drip(0.3), "timed out"),  # bytes keep coming, but the page's 2 s deadline passes
             (lambda: server.huge(sync.MAX_PAGE_BYTES + 10), "larger than 8 MB"),
             (lambda: server.next_to("http://198.51.100.7/steal"), "leaves 127.0.0.1"),
             (lambda: server.next_to("/products"), "already read"),
@@ -177,7 +178,7 @@ async def test_failures_leave_the_last_good_catalog_and_are_recorded(db: Databas
             assert "nothing changed" in (result.error or "")
             assert await catalog(db) == good, expected
     runs = await history(db, "erp", limit=100)
-    assert [r["status"] for r in runs].count("failed") == 14 and runs[-1]["status"] == "ok"
+    assert [r["status"] for r in runs].count("failed") == 15 and runs[-1]["status"] == "ok"
     assert all(r["added"] == r["changed"] == r["deactivated"] == 0 and r["error"] for r in runs[:-1])
     source = await get_source(db, "erp")
     assert source is not None and source.last_status == "failed" and "attributes" in (source.last_error or "")
@@ -376,3 +377,31 @@ async def test_due_sources_run_once_and_a_claimed_source_is_skipped(db: Database
         count = (await session.execute(text("SELECT count(*) FROM sales_sync_runs"))).scalar_one()
         lease = (await session.execute(select(sync_sources.c.lease_owner))).scalar_one()
     assert count == 2 and lease is None
+
+
+async def test_the_worker_job_runs_due_sources_on_the_container(otklik: Any) -> None:
+    """The capability's JobSpec resolves to a loop on the container's database and Vault, which runs a due
+    source and stops when told."""
+    from otklik.platform.plugins import resolve
+
+    (spec,) = [j for j in CAPABILITY.jobs if j.name == "sales-catalog-sync"]
+    async with FakeCatalogServer(list(CATALOG)) as server:
+        await add_json_source(otklik.db, otklik.vault, "erp", server.url)
+        stop = asyncio.Event()
+        loop = asyncio.create_task(resolve(spec.factory)(otklik)(stop))
+        for _ in range(400):
+            if (await get_source(otklik.db, "erp")).last_status:  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(0.025)
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+    assert (await get_source(otklik.db, "erp")).last_status == "ok"  # type: ignore[union-attr]
+    assert len(await catalog(otklik.db)) == 5
+
+
+async def test_a_secret_the_vault_cannot_read_fails_the_run_visibly(db: Database, vault: Vault) -> None:
+    await add_json_source(db, vault, "erp", "http://127.0.0.1:9/products", token="t")
+    result = await run_named(db, Vault(Fernet.generate_key()), "erp", backoff=0.0)  # another install's key
+    assert result.status == "failed" and "cannot decrypt" in (result.error or "")
+    (last,) = await history(db, "erp")
+    assert last["status"] == "failed" and "cannot decrypt" in last["error"] and last["finished_at"]
