@@ -20,7 +20,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -314,12 +314,6 @@ def check_query(query: str) -> None:
 
 
 # --- fetching ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    rows: list[dict[str, Any]]
-    errors: list[RowError] = field(default_factory=list)
 
 
 async def fetch_json(source: Source, vault: Vault, *, backoff: float = BACKOFF) -> list[Any]:
