@@ -11,8 +11,9 @@
 - `jobs.py`     carts left untouched expire with a notice
 - `fulfil.py`   the `sales-orders` job: executive assignment and notification, pre-invoice, invoice
 - `documents.py` pre-invoice and invoice PDFs; `api.py` `POST /api/v1/orders/{number}/payments`
+- `sync.py`     scheduled catalog sync from the seller's system (a JSON endpoint or a read-only SQL query)
 - `admin.py`    orders (filters, detail, cancel) and the catalog page
-- `cli.py`      `otklik catalog import|search`
+- `cli.py`      `otklik catalog import|search|sync …`
 See docs/sales.md.
 """
 
@@ -27,6 +28,7 @@ CAPABILITY = Capability(
     jobs=(
         JobSpec("sales-cart-expiry", "otklik.capabilities.sales.jobs:cart_expiry_job"),
         JobSpec("sales-orders", "otklik.capabilities.sales.fulfil:orders_job"),
+        JobSpec("sales-catalog-sync", "otklik.capabilities.sales.sync:sync_job"),
     ),
     api=("otklik.capabilities.sales.api:router",),
     cli=(("catalog", "otklik.capabilities.sales.cli:app"),),

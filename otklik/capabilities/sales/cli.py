@@ -1,5 +1,6 @@
 """`otklik catalog import PATH [--replace] [--dry-run] [--skip-invalid]`: load a price list (CSV or XLSX);
-`otklik catalog search "texto" [--json]`: what the bot would find, with scores and why.
+`otklik catalog search "texto" [--json]`: what the bot would find, with scores and why;
+`otklik catalog sync add-json|add-sql|list|run NAME|history NAME|remove NAME`: the scheduled sync sources.
 
 Errors exit with status 2: an unreadable file with one message, invalid rows with every line and column.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -165,3 +166,167 @@ def seller_command(
         raise typer.Exit(2) from None
     for key, value in shown.items():
         _say(console, f"{key}: {value}")
+
+
+# --- `otklik catalog sync …` -----------------------------------------------------------------------------
+
+sync_app = typer.Typer(help="Scheduled sync from the seller's system (JSON endpoint or SQL query).",
+                       no_args_is_help=True)  # fmt: skip
+app.add_typer(sync_app, name="sync")
+
+Every = Annotated[int, typer.Option("--every", help="minutes between runs (1-10080)")]
+Timeout = Annotated[int, typer.Option("--timeout", help="seconds a page or the query may take (1-600)")]
+Maps = Annotated[list[str] | None, typer.Option("--map", help="source_field=column (repeatable), e.g. codigo=sku")]
+Replace = Annotated[bool, typer.Option("--replace", help="deactivate the products the source no longer lists")]
+NetPrices = Annotated[bool, typer.Option("--net-prices", help="the prices exclude IVA")]
+AsJson = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+
+
+def _sync_fail(message: str, as_json: bool = False) -> NoReturn:
+    if as_json:
+        typer.echo(json.dumps({"error": message}, ensure_ascii=False))
+    else:
+        _say(err, message)
+    raise typer.Exit(2)
+
+
+def _added(source: Any) -> None:
+    _say(console, f"sync source {source.name!r} added ({source.kind}, every {source.every_minutes} min): {source.url}")
+
+
+@sync_app.command("add-json")
+def sync_add_json(
+    name: Annotated[str, typer.Argument(help="a short name, e.g. erp")],
+    url: Annotated[str, typer.Argument(help="the first page's http(s) URL")],
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="OTKLIK_SYNC_TOKEN", help="bearer token (stored encrypted)")
+    ] = None,
+    paging: Annotated[
+        str, typer.Option("--paging", help="next (the body's `next` URL) or page (?page&per_page)")
+    ] = "next",
+    items_key: Annotated[str, typer.Option("--items-key", help="where the list is in an object body")] = "items",
+    per_page: Annotated[int, typer.Option("--per-page", help="items per page (paging=page)")] = 100,
+    every: Every = 60,
+    timeout: Timeout = 30,
+    maps: Maps = None,
+    replace: Replace = False,
+    net_prices: NetPrices = False,
+) -> None:
+    """Add a JSON HTTP endpoint as a catalog source."""
+    from otklik.capabilities.sales.sync import SyncError, add_json_source, parse_mapping
+
+    try:
+        mapping = parse_mapping(maps or [])
+        source = _in_db(lambda otk: add_json_source(
+            otk.db, otk.vault, name, url, token=token, every_minutes=every, timeout_seconds=timeout, paging=paging,
+            items_key=items_key, per_page=per_page, mapping=mapping, replace=replace,
+            prices_include_iva=not net_prices))  # fmt: skip
+    except SyncError as exc:
+        _sync_fail(f"cannot add: {exc}")
+    _added(source)
+
+
+@sync_app.command("add-sql")
+def sync_add_sql(
+    name: Annotated[str, typer.Argument(help="a short name, e.g. erp")],
+    url: Annotated[
+        str,
+        typer.Argument(envvar="OTKLIK_SYNC_DB_URL", help="SQLAlchemy URL of the seller's database (stored encrypted)"),
+    ],
+    query: Annotated[str, typer.Argument(help="one read-only SELECT naming the catalog's columns")],
+    every: Every = 60,
+    timeout: Timeout = 30,
+    maps: Maps = None,
+    replace: Replace = False,
+    net_prices: NetPrices = False,
+) -> None:
+    """Add a read-only SQL query on the seller's database as a catalog source."""
+    from otklik.capabilities.sales.sync import SyncError, add_sql_source, parse_mapping
+
+    try:
+        mapping = parse_mapping(maps or [])
+        source = _in_db(lambda otk: add_sql_source(
+            otk.db, otk.vault, name, url, query, every_minutes=every, timeout_seconds=timeout, mapping=mapping,
+            replace=replace, prices_include_iva=not net_prices))  # fmt: skip
+    except SyncError as exc:
+        _sync_fail(f"cannot add: {exc}")
+    _added(source)
+
+
+@sync_app.command("list")
+def sync_list(as_json: AsJson = False) -> None:
+    """The sources with their last run (secrets masked)."""
+    from otklik.capabilities.sales.sync import list_sources
+
+    shown = [s.shown() for s in _in_db(lambda otk: list_sources(otk.db))]
+    if as_json:
+        typer.echo(json.dumps({"sources": shown}, ensure_ascii=False))
+        return
+    if not shown:
+        _say(console, "no sync sources")
+    for s in shown:
+        last = f"{s['last_status']} at {s['last_run_at']}" if s["last_run_at"] else "never run"
+        _say(console, f"{s['name']} ({s['kind']}, every {s['every_minutes']} min{', replace' if s['replace'] else ''}): "
+                      f"{s['url']} — {last}; next {s['next_run_at']}")  # fmt: skip
+        if s["last_error"]:
+            _say(console, f"  error: {s['last_error']}")
+
+
+@sync_app.command("run")
+def sync_run(name: Annotated[str, typer.Argument(help="the source's name")], as_json: AsJson = False) -> None:
+    """Run one source now; exit 2 when the run fails (the catalog is then left as it was)."""
+    from otklik.capabilities.sales.sync import SyncError, run_named
+
+    try:
+        result = _in_db(lambda otk: run_named(otk.db, otk.vault, name))
+    except SyncError as exc:
+        _sync_fail(str(exc), as_json)
+    data = result.to_json()
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False))
+    elif result.status == "ok":
+        _say(console, f"{name}: {data['rows']} rows: {data['added']} added, {data['changed']} changed, "
+                      f"{data['deactivated']} deactivated, {data['unchanged']} unchanged")  # fmt: skip
+    else:
+        _say(err, f"{name}: sync {result.status}, the catalog is unchanged: {result.error}")
+    if result.status != "ok":
+        raise typer.Exit(2)
+
+
+@sync_app.command("history")
+def sync_history(
+    name: Annotated[str, typer.Argument(help="the source's name")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """The source's last runs, newest first."""
+    from otklik.capabilities.sales.sync import get_source, history
+
+    async def work(otk: Any) -> list[dict[str, Any]] | None:
+        if await get_source(otk.db, name) is None:
+            return None
+        return await history(otk.db, name, limit)
+
+    runs = _in_db(work)
+    if runs is None:
+        _sync_fail(f"no sync source named {name!r}", as_json)
+        return
+    if as_json:
+        typer.echo(json.dumps({"source": name, "runs": runs}, ensure_ascii=False, default=str))
+        return
+    if not runs:
+        _say(console, "no runs yet")
+    for r in runs:
+        counts = f"{r['added']} added, {r['changed']} changed, {r['deactivated']} deactivated"
+        _say(console, f"{r['started_at']} {r['status']}: {r['rows']} rows; {counts}"
+                      + (f" — {r['error']}" if r["error"] else ""))  # fmt: skip
+
+
+@sync_app.command("remove")
+def sync_remove(name: Annotated[str, typer.Argument(help="the source's name")]) -> None:
+    """Remove a source and its history (the products stay)."""
+    from otklik.capabilities.sales.sync import remove_source
+
+    if not _in_db(lambda otk: remove_source(otk.db, name)):
+        _sync_fail(f"no sync source named {name!r}")
+    _say(console, f"sync source {name!r} removed")

@@ -187,3 +187,50 @@ payments = Table(
     Column("actor", String(120), nullable=False),
     Column("created_at", UTCDateTime(timezone=True), nullable=False),
 )
+
+# --- scheduled catalog sync (migration s004) --------------------------------------------------------------
+
+# A seller's system the catalog is pulled from every `every_minutes`: a JSON HTTP endpoint or a read-only SQL
+# query. `secret` is Vault-encrypted (the JSON source's bearer token; the SQL source's whole URL), `url` is
+# what lists show (the SQL URL with its password masked). `lease_owner`/`lease_until` are the claim that
+# keeps two workers off the same source; `next_run_at` is when it is due.
+sync_sources = Table(
+    "sales_sync_sources",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),  # json | sql
+    Column("url", String(2000), nullable=False),
+    Column("secret", Text, nullable=True),
+    Column("query", Text, nullable=True),  # sql: the SELECT
+    Column("options", JSON, nullable=False, default=dict),  # json: paging, items_key, per_page
+    Column("mapping", JSON, nullable=False, default=dict),  # the source's field -> our column
+    Column("replace", Boolean, nullable=False, default=False),  # deactivate what the source no longer lists
+    Column("prices_include_iva", Boolean, nullable=False, default=True),
+    Column("every_minutes", Integer, nullable=False),
+    Column("timeout_seconds", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("next_run_at", UTCDateTime(timezone=True), nullable=False, index=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(timezone=True), nullable=True),
+    Column("last_run_at", UTCDateTime(timezone=True), nullable=True),
+    Column("last_status", String(8), nullable=True),  # ok | failed
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(timezone=True), nullable=False),
+)
+
+sync_runs = Table(
+    "sales_sync_runs",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("source_id", BIGID, ForeignKey("sales_sync_sources.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("started_at", UTCDateTime(timezone=True), nullable=False),
+    Column("finished_at", UTCDateTime(timezone=True), nullable=True),
+    Column("status", String(8), nullable=False),  # running | ok | failed
+    Column("rows", Integer, nullable=False, default=0),
+    Column("added", Integer, nullable=False, default=0),
+    Column("changed", Integer, nullable=False, default=0),
+    Column("deactivated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+)

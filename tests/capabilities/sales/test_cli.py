@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -100,3 +101,87 @@ def test_seller_letterhead_set_shown_and_refused(here: Path) -> None:
         assert code == 2 and problem in out, (args, out)
     code, out = _run("seller")
     assert code == 0 and "seller_name: MICROCOM S.A." in out and "seller_cuit: 30-71234567-1" in out
+
+
+# --- `otklik catalog sync …` ---------------------------------------------------------------------------------
+
+
+def _seller(path: Path, price: str) -> str:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE IF NOT EXISTS art (codigo TEXT, nombre TEXT, precio TEXT, stock INTEGER)")
+    con.execute("DELETE FROM art")
+    con.executemany(
+        "INSERT INTO art VALUES (?,?,?,?)", [("A-1", "Cámara uno", price, 3), ("A-2", "Cámara dos", "10", 0)]
+    )
+    con.commit()
+    con.close()
+    return f"sqlite:///{path}"
+
+
+def _prices() -> dict[str, str]:
+    from sqlalchemy import select
+
+    from otklik.capabilities.sales.models import products
+    from tests.fixtures.cli import in_db
+
+    async def read(otk: Any) -> dict[str, str]:
+        async with otk.db.read() as session:
+            return {r.sku: f"{r.price:.2f}" for r in (await session.execute(select(products.c.sku, products.c.price)))}
+
+    return dict(in_db(read))
+
+
+def test_sync_add_sql_run_list_history(here: Path) -> None:
+    url = _seller(here / "erp.db", "1500,50")
+    query = "SELECT codigo, nombre, precio, stock, '' AS brand, '' AS category, '' AS description, '' AS attributes FROM art"
+    code, out = _run("sync", "add-sql", "erp", url, query, "--every", "5", "--map", "codigo=sku", "--map",
+                     "nombre=name", "--map", "precio=price")  # fmt: skip
+    assert code == 0 and "added (sql, every 5 min)" in out, out
+    code, out = _run("sync", "run", "erp")
+    assert code == 0 and "2 rows: 2 added, 0 changed, 0 deactivated" in out, out
+    _seller(here / "erp.db", "-3")
+    code, out = _run("sync", "run", "erp", "--json")
+    data = json.loads(out)
+    assert code == 2 and data["status"] == "failed" and "row 1, price: must be greater than 0" in data["error"]
+    code, out = _run("sync", "list", "--json")
+    (source,) = json.loads(out)["sources"]
+    assert code == 0 and source["last_status"] == "failed" and source["every_minutes"] == 5
+    code, out = _run("sync", "history", "erp", "--json")
+    runs = json.loads(out)["runs"]
+    assert [(r["status"], r["added"]) for r in runs] == [("failed", 0), ("ok", 2)]
+    assert _prices() == {"A-1": "1500.50", "A-2": "10.00"}  # the failed run changed nothing
+    code, out = _run("sync", "list")
+    assert code == 0 and "erp (sql, every 5 min)" in out and "error: 1 invalid rows" in out
+
+
+def test_sync_hostile_input_exits_2(here: Path) -> None:
+    url = _seller(here / "erp.db", "10")
+    for args, expected in [
+        (("add-sql", "erp", url, "SELECT * FROM art; DROP TABLE art"), "one statement only"),
+        (("add-sql", "erp", url, "DELETE FROM art"), "only a SELECT"),
+        (("add-sql", "erp", url, "SELECT 1", "--map", "x=price_usd"), "not a column"),
+        (("add-sql", "erp", "mysql+aiomysql://u:p@h/db", "SELECT 1"), "not installed"),
+        (("add-json", "erp", "file:///etc/passwd"), "http"),
+        (("add-json", "erp", "https://h/x", "--every", "0"), "every"),
+        (("run", "nope"), "no sync source"),
+        (("history", "nope"), "no sync source"),
+        (("remove", "nope"), "no sync source"),
+    ]:
+        code, out = _run("sync", *args)
+        assert code == 2 and expected in out, (args, out)
+    assert "sources" in _run("sync", "list", "--json")[1] and json.loads(_run("sync", "list", "--json")[1]) == {
+        "sources": []
+    }
+
+
+def test_sync_add_json_masks_the_token(here: Path) -> None:
+    code, out = _run("sync", "add-json", "shop", "https://erp.example/api/products", "--token", "tok-123",
+                     "--paging", "page", "--per-page", "50", "--replace")  # fmt: skip
+    assert code == 0, out
+    code, out = _run("sync", "list", "--json")
+    (source,) = json.loads(out)["sources"]
+    assert source["token"] == "***" and "tok-123" not in out and source["options"]["per_page"] == 50
+    assert source["replace"] is True
+    assert _run("sync", "remove", "shop")[0] == 0 and json.loads(_run("sync", "list", "--json")[1])["sources"] == []
