@@ -301,11 +301,13 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 index = await load_index(session)
                 load_s = time.perf_counter() - t0
                 bare: list[float] = []
+                by_kind: dict[str, list[float]] = {"list_questions": [], "model_codes": []}
                 found = 0
                 for q in queries:
                     t = time.perf_counter()
                     hits = index.search(q, 10)
                     bare.append(time.perf_counter() - t)
+                    by_kind["list_questions" if q in LIST_QUERIES else "model_codes"].append(bare[-1])
                     found += bool(hits)
                 cache = IndexCache()
                 await cache.get(session)
@@ -316,6 +318,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                     cached.append(time.perf_counter() - t)
             result["search"] = {"products": args.products, "queries": len(queries), "with_hits": found,
                                 "index_build_s": round(load_s, 3), **ms(bare),
+                                **{kind: ms(v) for kind, v in by_kind.items() if v},
                                 "with_freshness_check": ms(cached)}  # fmt: skip
         finally:
             await app.close()
