@@ -47,7 +47,7 @@ async def orders_page(
     start, end = _day(since), _day(until)
     if start:
         query = query.where(order_table.c.created_at >= datetime.combine(start, datetime.min.time(), UTC))
-    if end:
+    if end and end < date.max:  # 9999-12-31 has no next day: no upper bound then
         query = query.where(
             order_table.c.created_at < datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
         )

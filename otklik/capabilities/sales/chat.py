@@ -534,6 +534,10 @@ class Turn:
             await self.show_cart(reply)
             return reply
         reading = talk.read(text)
+        if reading.kind == "explain":  # how things work or differ: the product named, else the articles
+            if (await self.cache.get(self.tx)).parse(text[:500]).codes:
+                return await self.answer(text)
+            return Reply("none")
         if reading.kind == "more":
             query = str(previous.get("query") or "")
             if not query:

@@ -84,12 +84,12 @@ _NEW_HISTORY = insert(order_history)
 _RESERVE = (
     update(products)
     .where(products.c.id == bindparam("product_id"), products.c.stock >= bindparam("quantity"))
-    .values(stock=products.c.stock - bindparam("quantity"), updated_at=bindparam("now"))
+    .values(stock=products.c.stock - bindparam("quantity"))
 )
 _RELEASE = (
     update(products)
     .where(products.c.id == bindparam("product_id"))
-    .values(stock=products.c.stock + bindparam("quantity"), updated_at=bindparam("now"))
+    .values(stock=products.c.stock + bindparam("quantity"))
 )
 _STATUS = (
     update(orders)
@@ -162,10 +162,17 @@ async def create_from_cart(
         return existing
     if not summary.lines:
         raise InvalidInput("an empty cart cannot become an order")
-    for line in summary.lines:  # reserve the stock; another buyer may have taken it since the check
-        reserved = {"product_id": line["product_id"], "quantity": line["quantity"], "now": now}
+    # Reserve the stock; another buyer may have taken it since the check. In product order (two carts holding
+    # the same products never wait on each other crosswise); a line that no longer fits gives back the lines
+    # already taken before refusing: the caller shows a new summary and its step still commits.
+    taken: list[dict[str, Any]] = []
+    for line in sorted(summary.lines, key=lambda ln: int(ln["product_id"])):
+        reserved = {"product_id": line["product_id"], "quantity": line["quantity"]}
         if await tx.execute(_RESERVE, reserved) != 1:
+            for back in taken:
+                await tx.execute(_RELEASE, back)
             raise StockChanged(f"the stock of {line['sku']} changed")
+        taken.append(reserved)
     number = await next_number(tx, series_name)
     values = {
         "number": number, "cart_id": cart.id, "cart_generation": cart.generation,
@@ -276,7 +283,7 @@ async def set_status(tx: QuickTx, order_id: int, status: str, actor: str, now: d
     if status == CANCELLED:  # the reserved stock goes back
         for line in await lines_of(tx, order_id):
             if line["product_id"] is not None:
-                await tx.execute(_RELEASE, {"product_id": line["product_id"], "quantity": line["quantity"], "now": now})
+                await tx.execute(_RELEASE, {"product_id": line["product_id"], "quantity": line["quantity"]})
     changed = await get(tx, order_id)
     assert changed is not None
     await after_status(tx, changed, order.status, now)

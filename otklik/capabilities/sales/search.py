@@ -368,7 +368,11 @@ class CatalogIndex:
 
 
 _ACTIVE = select(products).where(products.c.active.is_(True))
-_KEY = select(func.max(products.c.id), func.max(products.c.updated_at))
+# Two scalar subqueries, not `SELECT max(id), max(updated_at)`: SQLite's min/max shortcut takes an index end
+# only for a lone aggregate, and the pair in one SELECT scanned the whole updated_at index on every turn.
+_KEY = select(
+    select(func.max(products.c.id)).scalar_subquery(), select(func.max(products.c.updated_at)).scalar_subquery()
+)
 
 
 async def load_index(session: AsyncSession | QuickTx) -> CatalogIndex:
@@ -377,9 +381,11 @@ async def load_index(session: AsyncSession | QuickTx) -> CatalogIndex:
 
 
 class IndexCache:
-    """One index reused while the catalog is unchanged. Every write to a product sets its `updated_at` and
-    products are never deleted (they are deactivated), so (newest id, newest `updated_at`) changes with any
-    import, edit or deactivation; both are read from indexes. Kept by the caller (app-scoped state, e.g.
+    """One index reused while the catalog is unchanged. Every import, sync or edit of a product sets its
+    `updated_at` and products are never deleted (they are deactivated), so (newest id, newest `updated_at`)
+    changes with any of them; both are read from index ends. Orders taking or giving back stock do not touch
+    `updated_at` (a rebuild after every order stalled the turns): the index's stock only nudges the ranking,
+    and every answer reads the live row. Kept by the caller (app-scoped state, e.g.
     `ctx.state["sales.index"]`), never in a module global."""
 
     def __init__(self) -> None:

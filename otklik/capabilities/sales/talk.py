@@ -1,7 +1,7 @@
 """Reading a buyer's sales message (Spanish, deterministic): what they want done and with which quantities.
 
 `read(text)` → `Reading(kind, items, number)`:
-- kinds: `more` ("ver más"), `status` (payment, dispatch, invoice, "mi pedido"), `clear`, `remove`, `change`,
+- kinds: `more` ("ver más"), `explain` ("¿qué diferencia hay…?", "¿para qué sirve…?": the articles), `status` (payment, dispatch, invoice, "mi pedido"), `clear`, `remove`, `change`,
   `summary` ("resumen", "cerrar el pedido", "confirmo"), `cart` ("ver carrito"), `add` (a verb such as
   "quiero", "agregá", or a leading quantity), `ask` (anything else: a product question);
 - items (for `add`): one per "3 de la DS-2CD1043 y 2 discos de 1 TB" part: (quantity, problem, product text),
@@ -52,6 +52,12 @@ STATUS = re.compile(
     r"\b(pago|pague|pagado|transferencia|transferi|deposite|acreditad\w*|acredito|recibieron|despach\w*|enviaron"
     r"|envian|mandan|mandaron|entregan|llega\w*|factura\w*|estado de mi pedido|mi pedido|mi orden|mi compra"
     r"|pv-?\d+)\b"
+)
+# A question about how things work or differ ("¿qué diferencia hay entre un NVR y un DVR?", "¿para qué sirve el
+# PoE?"): the articles answer it, not the catalog (its "un NVR y un DVR" is no order of one of each).
+EXPLAIN = re.compile(
+    r"\b(diferencias?|que es|que son|como funcionan?|como se (?:instala|configura|conecta)n?|para que sirven?"
+    r"|sirve para|conviene|recomendas|recomiendan|ventajas?|explica\w*|significa)\b"
 )
 CLEAR = re.compile(r"\b(vacia\w*|borra\w* todo|saca\w* todo|quita\w* todo|elimina\w* todo)\b")
 REMOVE = re.compile(r"\b(saca\w*|quita\w*|elimina\w*|borra\w*|saque\w*|quite\w*|remove\w*|ya no quiero|no quiero)\b")
@@ -130,6 +136,8 @@ def read(text: str) -> Reading:
         return Reading("ask")
     if MORE.search(t):
         return Reading("more")
+    if EXPLAIN.search(t) and not ADD_RX.search(t):
+        return Reading("explain", text=t)
     if CLEAR.search(t) and not ADD_RX.search(t):
         return Reading("clear")
     if REMOVE.search(t):
