@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from otklik.bootstrap import Otklik
+from otklik.capabilities.sales import fulfil
 from otklik.capabilities.sales.importer import import_catalog
 from otklik.capabilities.sales.models import order_lines
 from otklik.capabilities.sales.models import orders as order_table
@@ -47,8 +48,9 @@ async def fake() -> AsyncIterator[FakeTelegramServer]:
 
 @pytest.fixture
 async def shop(
-    tmp_path: Path, db_url: str, fake: FakeTelegramServer
+    tmp_path: Path, db_url: str, fake: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Otklik, Callable[..., Any]]]:
+    monkeypatch.setattr(fulfil, "EVERY_SECONDS", 3600.0)  # the tests run the order step when they want it
     app = Otklik.build(make_settings(tmp_path, db_url, telegram_api_url=fake.base_url, default_pack="sales-es"))
     await app.start()
     report = await import_catalog(app.db, rows())
@@ -173,6 +175,16 @@ async def test_a_sale_on_telegram(fake: FakeTelegramServer, shop: tuple[Otklik, 
         ("DS-2CD1143G2-I", 1, PRICE["DS-2CD1143G2-I"]),
         ("WD10PURZ", 2, PRICE["WD10PURZ"]),
     ]
+
+    assert await fulfil.process(app.ctx) >= 1  # the worker's order step: the pre-invoice goes to the buyer
+    for _ in range(200):
+        documents = [m for m in fake.sent_messages(CHAT) if "document" in m]
+        if documents:
+            break
+        await asyncio.sleep(0.05)
+    [document] = documents
+    assert document["document"]["mime_type"] == "application/pdf"
+    assert "PV-000001" in document["document"]["file_name"]
 
 
 async def test_two_taps_on_confirmar_at_once_make_one_order(
