@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from otklik.testing.loopback import serve_on_loopback
 
 
 @dataclass
@@ -135,22 +136,8 @@ class FakeCatalogServer:
 
     # --- life cycle --------------------------------------------------------------------------------------
     async def __aenter__(self) -> FakeCatalogServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(), log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
-        )
-        server = uvicorn.Server(config)
-        self._task = asyncio.create_task(server.serve(sockets=[sock]))
-        self._sock = sock
-        while not server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("uvicorn stopped during start-up")
-            await asyncio.sleep(0.005)
-        self._server = server
+        served = await serve_on_loopback(self.app(), self.port)
+        self._server, self._task, self._sock, self.port = served.server, served.task, served.sock, served.port
         return self
 
     async def __aexit__(self, *exc: object) -> None:

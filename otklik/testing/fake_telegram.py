@@ -26,7 +26,6 @@ import itertools
 import json
 import mimetypes
 import re
-import socket
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -35,12 +34,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from otklik.testing.loopback import serve_on_loopback
 
 DEFAULT_TOKEN = "123456:TEST-token-for-otklik"  # noqa: S105 - a fake token for tests
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
@@ -299,24 +299,13 @@ async def serve_asgi(app: Any) -> AsyncIterator[str]:
 
     Also handy for a webhook receiver in tests (`FakeTelegramServer.deliver_webhook` posts to it).
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    served = await serve_on_loopback(app, grace=2)
     try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped during start-up")
-            await asyncio.sleep(0.005)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{served.port}"
     finally:
-        server.should_exit = True
-        await task
-        sock.close()
+        served.server.should_exit = True
+        await served.task
+        served.sock.close()
 
 
 # --- the server ------------------------------------------------------------------------------------

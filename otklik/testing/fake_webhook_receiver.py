@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from otklik.platform.webhooks.signing import EVENT_ID, SignatureError, verify_signature
+from otklik.testing.loopback import serve_on_loopback
 
 
 @dataclass
@@ -134,23 +134,9 @@ class FakeWebhookReceiver:
         """Listen (on the same port as before, once there was one)."""
         if self._server is not None:
             return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
         self._closing.clear()
-        config = uvicorn.Config(
-            self.app(), log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
-        )
-        server = uvicorn.Server(config)
-        self._task = asyncio.create_task(server.serve(sockets=[sock]))
-        self._sock = sock
-        while not server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("uvicorn stopped during start-up")
-            await asyncio.sleep(0.005)
-        self._server = server
+        served = await serve_on_loopback(self.app(), self.port)
+        self._server, self._task, self._sock, self.port = served.server, served.task, served.sock, served.port
 
     async def down(self) -> None:
         """Stop listening: connections are refused until `up`."""

@@ -24,6 +24,7 @@ from otklik.platform.audit import audit
 from otklik.platform.users import Principal
 from otklik.platform.webhooks.service import list_deliveries
 from otklik.platform.webkit.deps import need, otklik_of, render
+from otklik.platform.webkit.params import PathId
 
 router = APIRouter()
 PAGE = 50
@@ -91,7 +92,7 @@ async def order_page(request: Request, number: str, _p: Principal = Depends(need
 
 @router.get("/sales/orders/{number}/documents/{doc_id}", include_in_schema=False)
 async def order_document(
-    request: Request, number: str, doc_id: int, _p: Principal = Depends(need(ORDERS))
+    request: Request, number: str, doc_id: PathId, _p: Principal = Depends(need(ORDERS))
 ) -> Response:
     """The PDF of one of the order's documents (login and the `sales.orders` permission required)."""
     otklik = otklik_of(request)
