@@ -142,6 +142,8 @@ class Ingest:
         if event.kind == EventKind.REACHABILITY:
             await writer.update_contact(conv.contact_id, reachable=event.payload != "blocked")
             return IngestResult(False, conv.id), []
+        if event.kind == EventKind.NOTICE:
+            return await self._notice(writer, conv, event, now), []
         inbound = {
             "conversation_id": conv.id,
             "direction": "in",
@@ -156,6 +158,34 @@ class Ingest:
         }
         replies, actions, message_id = await self._step(writer, conv, event, now, understanding, inbound)
         return IngestResult(False, conv.id, message_id, replies), actions
+
+    async def _notice(
+        self, writer: Writer, conv: repo.ConversationRow, event: InboundEvent, now: datetime
+    ) -> IngestResult:
+        """A message the marketplace (or the seller outside otklik) wrote in the chat: stored for the inbox
+        (masked like a buyer's), the conversation's state and flow untouched, nothing answered."""
+        seller = event.data.get("from") == "seller"
+        text = mask_cards((event.text or "")[:8192])
+        row = {
+            "conversation_id": conv.id,
+            "direction": "out" if seller else "in",
+            "author": "operator" if seller else "marketplace",
+            "kind": "text",
+            "text": text,
+            "payload": {**_inbound_payload(event), "notice": "seller" if seller else "marketplace"},
+            "external_id": event.external_id,
+            "status": "sent" if seller else "received",
+            "created_at": now,
+            "sent_at": now if seller else None,
+        }
+        (message_id,) = await writer.add_messages([row])
+        preview = " ".join(text.split())[:200]
+        values: dict[str, Any] = {"updated_at": now, "last_message_at": now}
+        if preview:
+            values["last_text"] = preview
+        await writer.set_conversation(conv.id, values, unread=not seller)
+        await writer.log_events([_log(now, "notice", conv.id, {"from": "seller" if seller else "marketplace"})])
+        return IngestResult(False, conv.id, message_id, 0)
 
     async def step(
         self,
@@ -191,7 +221,7 @@ class Ingest:
         sensitive = engine.sensitive_input(state)
         if inbound is not None:
             self._protect(inbound, event, sensitive)
-        contact = _contact_view(conv)
+        contact = _contact_view(conv, self._marketplace(conv.channel_account_id))
         result = engine.handle(state, event, contact, now, understanding)
         if self.actions is not None:
             result = await self._quick_actions(writer, conv, engine, event, result, contact, now, inbound)
@@ -251,7 +281,7 @@ class Ingest:
                 fresh = await writer.load_conversation(
                     account_id=conv.channel_account_id, sender_id=conv.recipient, lock=False
                 )
-                contact = _contact_view(fresh) if fresh is not None else contact
+                contact = _contact_view(fresh, contact.marketplace) if fresh is not None else contact
             back = InboundEvent(
                 conv.channel_account_id,
                 f"{event.external_id}~q{link}",  # the engine derives the next tokens from it: unique, short
@@ -300,6 +330,10 @@ class Ingest:
             marketplace_kinds=self.ctx.marketplace_kinds,
             state=self.ctx.state,
         )
+
+    def _marketplace(self, account_id: int) -> bool:
+        account = self.ctx.accounts.get(account_id)
+        return account is not None and account.kind in self.ctx.marketplace_kinds
 
     def _protect(self, inbound: dict[str, Any], event: InboundEvent, sensitive: bool) -> None:
         """Mask the buyer's text in its message row. What masking hid travels on only encrypted (for the
@@ -466,13 +500,14 @@ class Ingest:
             self.ctx.start_action(timer_id)
 
 
-def _contact_view(conv: repo.ConversationRow) -> ContactView:
+def _contact_view(conv: repo.ConversationRow, marketplace: bool = False) -> ContactView:
     return ContactView(
         first_name=conv.contact_name.split(" ")[0] if conv.contact_name else "",
         language=conv.contact_language,
         subscribed=conv.subscribed,
         tags=tuple(conv.tags.get("list", [])),
         fields=conv.fields,
+        marketplace=marketplace,
     )
 
 
