@@ -934,7 +934,6 @@ class FakeWB:
             out_cursor = {"updatedAt": cursor.get("updatedAt"), "nmID": cursor.get("nmID"), "total": 0}
         return JSONResponse({"cards": [c.to_wb() for c in page], "cursor": out_cursor})
 
-
     # --- buyer chat handlers -------------------------------------------------------------------------
 
     async def _chats(self, request: Request, body: bytes) -> Response:

@@ -353,9 +353,7 @@ class WBClient:
         form = {"replySign": reply_sign, "message": text}
         parts = [("file", (name, content, ctype)) for name, content, ctype in files]
         try:
-            resp = await self._wb.request(
-                BUYER_CHAT, "POST", url, what=what, data=form, files=parts, idempotent=False
-            )
+            resp = await self._wb.request(BUYER_CHAT, "POST", url, what=what, data=form, files=parts, idempotent=False)
         except WBBadRequest as exc:
             if exc.status == 400 and "signature" in exc.error_text.lower():
                 raise WBInvalidSignature(
