@@ -350,10 +350,14 @@ class WBClient:
             raise WBBadRequest("chat message: the files are larger than 30 MB in all")
         what = "chat message"
         url = f"{self.hosts.buyer_chat}/api/v1/seller/message"
-        form = {"replySign": reply_sign, "message": text}
-        parts = [("file", (name, content, ctype)) for name, content, ctype in files]
+        # always multipart/form-data, with or without files (plain fields as parts without a file name)
+        parts: list[tuple[str, tuple[str | None, bytes, str | None]]] = [
+            ("replySign", (None, reply_sign.encode(), None)),
+            ("message", (None, text.encode(), None)),
+        ]
+        parts += [("file", (name, content, ctype)) for name, content, ctype in files]
         try:
-            resp = await self._wb.request(BUYER_CHAT, "POST", url, what=what, data=form, files=parts, idempotent=False)
+            resp = await self._wb.request(BUYER_CHAT, "POST", url, what=what, files=parts, idempotent=False)
         except WBBadRequest as exc:
             if exc.status == 400 and "signature" in exc.error_text.lower():
                 raise WBInvalidSignature(

@@ -33,6 +33,16 @@ class EnvelopeError(Spec):
     requestId: StrictStr | None = None
 
 
+class ContentError(Spec):
+    """The content API's error ([PROD]): the same envelope, `additionalErrors` an object there."""
+
+    data: None = None
+    error: Literal[True]
+    errorText: StrictStr
+    additionalErrors: dict[str, object] | list[StrictStr] | None = None
+    requestId: StrictStr | None = None
+
+
 class FQError(Spec):
     """`standardizedFQError`: the 400 of `POST|PATCH /api/v1/feedbacks/answer`."""
 

@@ -127,7 +127,7 @@ class WBTransport:
         json_body: Any = None,
         idempotent: bool = True,
         data: Mapping[str, str] | None = None,
-        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        files: list[tuple[str, tuple[str | None, bytes, str | None]]] | None = None,
     ) -> httpx.Response:
         """Send with limits and retries; returns a 2xx response or raises a `WBError`. `data` and `files`
         make a `multipart/form-data` body (the buyer chat's message)."""
@@ -165,7 +165,7 @@ class WBTransport:
         json_body: Any = None,
         idempotent: bool = True,
         data: Mapping[str, str] | None = None,
-        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        files: list[tuple[str, tuple[str | None, bytes, str | None]]] | None = None,
     ) -> httpx.Response:
         """Send with rate limiting and retries; returns a response whose status is < 500 and ≠ 429."""
         policy, bucket = self.retry, self.limiters.bucket(bucket_key)
