@@ -98,7 +98,9 @@ def test_the_marketplace_menu_and_choices_leave_the_reward_out_and_numbers_still
 def test_outside_marketplaces_the_reward_is_still_offered() -> None:
     eng = engine_of("care-ru")
     first = eng.handle(ConversationState(), event(""), TELEGRAM, NOW)
-    assert "intent:cashback_request" in [b.payload for e in first.effects if isinstance(e, Send) for b in e.message.buttons]
+    assert "intent:cashback_request" in [
+        b.payload for e in first.effects if isinstance(e, Send) for b in e.message.buttons
+    ]
     chose = eng.handle(first.state, event(kind=EventKind.BUTTON, payload="intent:cashback_request"), TELEGRAM, NOW)
     assert entered(chose) == "care.cashback"
 

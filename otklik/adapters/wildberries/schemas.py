@@ -313,7 +313,7 @@ class ChatEventsPage(WBModel):
     newest_event_time: Text = ""
     oldest_event_time: Text = ""
     total_events: int = 0
-    events: Annotated[list[dict[str, Any]], BeforeValidator(_none_to_empty_list)] = []  # parsed one by one
+    events: Annotated[list[Any], BeforeValidator(_none_to_empty_list)] = []  # read one by one (`ChatEvent`)
 
 
 class SentMessage(WBModel):

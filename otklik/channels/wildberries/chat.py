@@ -191,9 +191,10 @@ class WBChatSender:
                 data = await self.ctx.media.read(attachment.media_id)
             except KeyError as exc:
                 raise SendError(f"media {attachment.media_id} not found", permanent=True) from exc
-            ctype = attachment.content_type or ("image/jpeg" if attachment.kind == "photo" else "application/pdf")
+            ctype = _sniff(data)  # what the bytes are, whatever the attachment claims
             if ctype not in CHAT_FILE_TYPES:
-                raise SendError(f"WB chat takes JPEG, PNG and PDF only, not {ctype}", permanent=True)
+                claimed = attachment.content_type or "an unknown type"
+                raise SendError(f"WB chat takes JPEG, PNG and PDF only, not {claimed}", permanent=True)
             if len(data) > CHAT_FILE_MAX:
                 raise SendError("a file for WB chat is larger than 5 MB", permanent=True)
             ext = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}[ctype]
@@ -201,6 +202,16 @@ class WBChatSender:
         if sum(len(d) for _, d, _ in out) > CHAT_FILES_TOTAL_MAX:
             raise SendError("the files for WB chat are larger than 30 MB in all", permanent=True)
         return out
+
+
+def _sniff(data: bytes) -> str:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    return ""
 
 
 def chat_sender(account: Any, secret: str | None, ctx: RuntimeContext) -> WBChatSender:

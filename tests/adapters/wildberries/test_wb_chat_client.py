@@ -124,5 +124,7 @@ async def test_the_fake_honours_with_photo_like_wb(fake: FakeWB, client: WBClien
 
     async with httpx.AsyncClient(base_url=fake.url, headers={"Authorization": fake.token}) as http:
         resp = await http.post("/content/v2/get/cards/list", json=body)
-        bad = await http.post("/content/v2/get/cards/list", json={"settings": {**body["settings"], "filter": {"withPhoto": 7}}})
+        bad = await http.post(
+            "/content/v2/get/cards/list", json={"settings": {**body["settings"], "filter": {"withPhoto": 7}}}
+        )
     assert len(resp.json()["cards"]) == 2 and bad.status_code == 400

@@ -94,7 +94,9 @@ async def test_every_fake_response_matches_wbs_published_schemas() -> None:
             await rec.call("GET", "/api/v1/feedback?id=missing")
             ok = await rec.call("POST", "/api/v1/feedbacks/answer", json={"id": some_id, "text": "Спасибо!"})
             await rec.call("POST", "/api/v1/feedbacks/answer", json={"id": some_id, "text": "x"})
-            await rec.call("POST", "/api/v1/feedbacks/answer", content=b"{", headers={"Content-Type": "application/json"})
+            await rec.call(
+                "POST", "/api/v1/feedbacks/answer", content=b"{", headers={"Content-Type": "application/json"}
+            )
             body = {"settings": {"cursor": {"limit": 10}, "filter": {"withPhoto": -1}}}
             await rec.call("POST", "/content/v2/get/cards/list", json=body)
             await rec.call("POST", "/content/v2/get/cards/list", json={"settings": {"cursor": {"limit": 500}}})
@@ -103,6 +105,7 @@ async def test_every_fake_response_matches_wbs_published_schemas() -> None:
             nxt = events.json()["result"]["next"]
             await rec.call("GET", f"/api/v1/seller/events?next={nxt}")  # nothing newer: an empty page
             await rec.call("GET", "/api/v1/seller/events?next=0")
+
             def form(sign: str, message: str, **files: tuple[str, bytes, str]) -> dict[str, Any]:
                 return {"replySign": (None, sign), "message": (None, message), **files}
 
