@@ -965,7 +965,7 @@ class FakeWB:
                 "oldestEventTime": page[0].get("addTime", ""),
                 "totalEvents": len(page),
                 # `{"_raw": anything, "addTimestamp": n}`: a test's hostile event, served as is
-                "events": [e["_raw"] if "_raw" in e else e for e in page],
+                "events": [e.get("_raw", e) for e in page],
             }
         else:
             result = {"next": cursor or _ms(datetime.now(UTC)), "totalEvents": 0, "events": []}
