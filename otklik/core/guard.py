@@ -410,6 +410,7 @@ _PLATFORMS = _rx(
     kazanekspres\w*|kazanexpres\w*|magnit\s*market\w*|yula|yule|yulu|
     amazon\w*|ebay|temu|shein|dzhum|etsy){_SE}"""
 )
+_WB_SK = r"(?:vb|wb|vayld\w*|vaylb\w*|vildber\w*|valber\w*|valdber\w*|vaylber\w*|marketpleys\w*)"
 _NOT_ORDER = (
     r"(?!\w*\s+(?:zakaz|artikul|stiker|shtrih|parti|postavk|vozvrat|zayavk|obrashen|trek|chek|yacheyk|korobk|upakovk|"
     r"pvz|punkt|razmer|model|tovar|otpravlen|sertifikat|dogovor|nakladn|partii|kartochk|sborochn|sklad)\w*)"
@@ -417,24 +418,24 @@ _NOT_ORDER = (
 _NEG = r"(?:ne|ni|nelzya|nikogda|bez|zapresh\w*|zapreshen\w*|nedopustim\w*|ne\s+stoit|ne\s+nado|ne\s+nuzhno)"
 _OFFSITE = _rx(
     rf"""{_S}(?:lichk\w*|lichn\w*\s+(?:sobshen\w*|sobsh\w*|perepisk\w*|chat\w*|kanal\w*|pism\w*|dialog\w*)|
-    (?:v|na)\s+ls|v\s+direkt|direkt\w*|direct\w*|dm|v\s+pm|
+    (?:v|na)\s+ls|direkt[aeu]?|direct|dm|v\s+pm|
     napryam\w*|v\s+obhod\w*|
-    vne\s+(?:ploshadk|marketpleys|vb|vayldber|vaylber|valber|saita|sayta|chat)\w*|
-    (?:za|bez|min)\w*\s+(?:marketpleys\w*|ploshadk\w*|posrednik\w*|komisi\w*\s+(?:marketpleys\w*|ploshadk\w*|vb|vayld\w*))|
+    vne\s+(?:ploshadk\w*|{_WB_SK}|saita|sayta|chat\w*)|
+    (?:za|bez|min)\w*\s+(?:marketpleys\w*|ploshadk\w*|posrednik\w*|komisi\w*\s+(?:ploshadk\w*|{_WB_SK}))|
     (?:zvonite|pozvonite|pozvoni|pozvonim|pozvonyu|perezvon\w*|nabirayte|naberite|nabrat|sozvon\w*|
     zvonok\w*|zvonk\w*|dozvon\w*|pozvonit|zvonit|pozvonivshi)|
     po\s+(?:telefonu|nomeru(?!\s+(?:zakaz|artikul|stiker|shtrih|partii|postavk|vozvrat|zayavk))|pochte|mylu|emeylu|imeylu)|
     (?:na|v)\s+(?:pochtu|pochtovy\w*|mylo|emeyl|imeyl|meyl|email|e\s?mail)|
     nash\w*\s+(?:sayt|sait|grup\w*|kanal\w*|sobshestv\w*|akaunt\w*|profil\w*|stranic\w*|stranichk\w*|
-      internet[-\s]?magazin\w*|magazin\w*\s+v\s+\w+|bot\w*|blog\w*|kontakt\w*|telefon\w*|nomer{_NOT_ORDER}\w*)|
+      internet[-\s]?magazin\w*|magazin\w*\s+v\s+\w+|bot\w*|prilozheni\w*|blog\w*|kontakt\w*|telefon\w*|nomer{_NOT_ORDER}\w*)|
     (?:podpis\w*|dobav\w*|naydite|naydi|ishite|zahodite|zahodi|perehodite|perehodi|pereydite|pereydi)\s+(?:\w+\s+){{0,2}}
       (?:na\s+nas|nas|menya|k\s+nam|po\s+sylk\w*|v\s+profil\w*|v\s+\w+\s+profil\w*|v\s+shapk\w*)|
     dobavlyaytes\w*|dobavtes\w*|
     sylk\w*\s+(?:v|na)\s+(?:profil|opisani|shapk|bio|nash)\w*|po\s+sylk\w*|
     (?:napish|pish|stuch|obrat|obrash|svyazh|svyaz)\w*\s+(?:\w+\s+){{0,2}}(?:na\s+nomer|na\s+telefon|v\s+lichk\w*)|
     svyaz\w*\s+(?:s\s+)?(?:nami|mnoy|menya|prodavcom|magazinom)\s+(?:mozhno\s+)?(?:po|cherez|v|na)\s+(?!etom|etot|chat|zdes)\w+|
-    cherez\s+(?!vb|vayld\w*|vaylb\w*|marketpleys\w*|chat\w*|etot|etom|ploshadk\w*|lichn\w*\s+kabinet\w*|podderzhk\w*)
-      (?:sayt|prilozheni\w*\s+(?!vb|vayld|vaylb|marketpleys)|bot\w*|nas\s+napryam\w*)\w*|
+    cherez\s+(?!{_WB_SK}|chat\w*|etot|etom|ploshadk\w*|lichn\w*\s+kabinet\w*|podderzhk\w*)
+      (?:sayt|bot|nas\s+napryam)\w*(?!\s+{_WB_SK})|
     (?:kontakt\w*|kontaktn\w*\s+dann\w*)\s+(?:v|na)\s+(?:profil|opisani|shapk|bio|stranic|kartochk)\w*|
     (?:moy|moi|moe|moyu|nash|nashi|nashe|nashu)\s+(?:nomer{_NOT_ORDER}|telefon|kontakt|nik|login|akaunt|pochta|mylo)\w*){_SE}"""
 )
@@ -445,7 +446,7 @@ _VERBS = (
     r"mozhno|ne\s+mogli\s+by|mogli\s+by|mozhete|zapolnit|zapolnite|send|give|tell)\w*"
 )
 _FILLER = r"(?:[\s,]+(?:nam|mne|pozhaluysta|pls|plz|please|tut|syuda|zdes|srazu|seychas|eshe|takzhe|tozhe|"
-_FILLER += r"v\s+chat\w*|v\s+otvet\w*|v\s+soobshen\w*|v\s+sobshen\w*|nam\s+tut))*"
+_FILLER += r"v\s+chat\w*|v\s+otvet\w*|v\s+soobshen\w*|v\s+sobshen\w*|nam\s+tut|foto\w*|kopi\w*|skan\w*|snimok|snimki))*"
 _TARGETS = (
     r"(?:(?:vash|vas|svoy|svoi|svoe|svoyu|svoego|svoey|vashego|vashey|vashu|vashe|vashi|vashim|your|kontaktn\w*|"
     r"mobiln\w*|polnoe|polnye|polnost\w*|ih|eto|tochn\w*|domashn\w*|aktualn\w*)\s+){0,2}"
@@ -470,7 +471,7 @@ _REQUESTS = _rx(
       (?:nomer\w*\s+telefon\w*|nomer\w*\s+(?:mobiln|sotov|dlya\s+svyaz)\w*|
       adres\w*+(?!\s+(?:punkt|pvz|vydach|postamat|sklad|magazin|ofis)\w*)|fio|familiy\w*|pasport\w*|pochtu|email|
       e\s?mail|kontakt\w*|rekvizit\w*|dat\w*\s+rozhdeni\w*|lichn\w*\s+dan\w*|personaln\w*\s+dan\w*)|
-    kak\s+(?:s\s+vami|vam|vas)\s+(?:mozhno\s+)?(?:svyazat|pozvonit|napisat|dozvonit|nayti)\w*|
+    kak\s+(?:s\s+vami|vam|vas)\s+(?:mozhno\s+)?(?:svyaza|pozvoni|napisa|dozvoni|nayti)\w*|
     kuda\s+vam\s+(?:mozhno\s+)?(?:napisat|pozvonit|otpravit|prislat|perevest)\w*|
     gde\s+vy\s+(?:zhivet|prozhiva)\w*|kak\s+vas\s+zovut\s+polnost\w*){_SE}"""
 )
@@ -480,11 +481,12 @@ _INSULTS_FOLDED = _rx(
     rf"""{_B}(?:дура[кч]\w*|дур[аы]{_E}|дурн[ао]{_E}|идиот\w*|туп(?:ой|ая|ые|ого|ым|ых|ица|ицы|иц[аеу]|орыл\w*|ишь|ите){_E}|
     дебил\w*|кретин\w*|придур\w*|урод\w*|мраз\w*|сволоч\w*|скотин\w*|быдл\w*|лох(?:и|а|у|ом|ов|ушк\w*)?{_E}|
     чмо\w*|ничтожеств\w*|недоум\w*|дегенерат\w*|бомж\w*|нищеброд\w*|жлоб\w*|хам(?:ло|ка|ы|ьё|ье|ите|ят)?{_E}|
-    истеричк\w*|неадекват\w*|больн(?:ой|ая|ые)\s+на\s+голову|с\s+ума\s+сош\w*|заткни\w*|отвали\w*|отвян\w*|
+    истеричк\w*|неадекват\w*|больн(?:ой|ая|ые)\s+на\s+голову|с\s+ума\s+сош\w*|заткни(?:сь|те|тесь)?{_E}|отвали(?:те)?{_E}|отвяж\w*|отвян\w*|
     задолбал\w*|задрал\w*|достал[аи]?\s+уже|не\s+ваше\s+дело|сам[аи]?\s+виноват\w*|читать\s+не\s+умее\w*|
     разуйте\s+глаза|глаза\s+разуйте|(?:вы|ты)\s+(?:что\s*,?\s*|ч[её]\s*,?\s*)?(?:слеп|глух)\w*|
     мошенни\w*|аферист\w*|вымогател\w*|обманщи\w*|лжец\w*|лгун\w*|врун\w*|вр[её]те|вр[её]шь|терр?орист\w*|
-    халявщи\w*|попрошайк\w*|нахал\w*|наглец\w*|нагл(?:ая|ый|ые)\s+(?:ложь|покупател\w*|вы)|
+    халявщи\w*|попрошайк\w*|fuck\w*|shit(?:ty)?|bitch\w*|asshole\w*|stupid|moron\w*|dumb\w*|retard\w*|
+    scammer\w*|liar\w*|shut\s+up|screw\s+you|loser\w*|jerk\w*|нахал\w*|наглец\w*|нагл(?:ая|ый|ые)\s+(?:ложь|покупател\w*|вы)|
     (?:на|по|от|за|ни)?ху[йяеё](?:[а-я]*){_E}|\w*пизд\w*|
     (?:за|у|вы|до|от|на|при|раз|съ|под|про)?[её]б(?:а[лнтшк]|у[тч]?|[её]т|ись|л[аои]?|ищ|ло|ну)\w*|
     бля(?:д\w*|ть|ха)?{_E}|сук(?:а|и|у|ой|ам|ами){_E}|сучк\w*|муда[кч]\w*|мудил\w*|говн\w*|дерьм\w*|жоп\w*|
@@ -493,9 +495,7 @@ _INSULTS_FOLDED = _rx(
 )
 _INSULTS_SKELETON = _rx(
     rf"""{_S}(?:blya\w*|bly|suka|suki|sucka|pizd\w*|nahuy|nahui|nah|huy\w*|hui|ebat\w*|yoban\w*|eban\w*|
-    mudak\w*|govno\w*|gavno|debil\w*|idiot\w*|durak\w*|dura|loh|
-    fuck\w*|shit\w*|bitch\w*|ashole\w*|stupid|moron\w*|dumb\w*|retard\w*|scamer\w*|liar\w*|
-    shut\s+up|screv\s+you|loser\w*|jerk){_SE}"""
+    mudak\w*|govno\w*|gavno|debil\w*|idiot\w*|durak\w*|dura|loh){_SE}"""
 )
 
 # Negative words about the marketplace or other sellers, in one sentence with a mention of them.
@@ -513,7 +513,7 @@ _NEGATIVE = _rx(
     виноват\w*|по\s+вине|бестолк\w*|безобраз\w*|позор\w*|халтур\w*|подделк\w*|подделыва\w*|фейк\w*|пал[её]нк\w*|
     пал[её]н(?:ый|ая|ое|ые|ку|ка){_E}|некачествен\w*|лаж[аиу]{_E}|кошмар\w*|туп(?:ые|ой|ая|ит|ят){_E}|
     дурацк\w*|ненавиж\w*|ненавид\w*|не\s+доверя\w*|не\s+покупайте|наплевательск\w*|безответствен\w*|врут|
-    теря(?:ют|ет){_E}|потеря(?:ли|л){_E}|путают|перепута(?:ли|л){_E}|ничего\s+не\s+умеют|криворук\w*|
+    теря(?:ют|ет){_E}|путают|ничего\s+не\s+умеют|криворук\w*|
     бракодел\w*|шарашк\w*|жулик\w*|жульнича\w*|разгильдя\w*|хамств\w*|хамят|бездельник\w*|никч[её]мн\w*|
     ужас{_E}|дешевк\w*|барахл\w*|мусор{_E}|хлам\w*|граб[её]ж\w*|грабят|обдира\w*|наживают\w*|лохотрон\w*|
     ворье|некомпетентн\w*|непрофессиональн\w*|безграмотн\w*|глюч\w*|бесполезн\w*|
