@@ -22,6 +22,7 @@ Rules are written per category, never per sentence; see docs/channels/wildberrie
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -153,7 +154,12 @@ def _base(text: str) -> _View:
         if category in ("Cf", "Co", "Cs", "Cn") or ch in "\u00ad\u034f\u115f\u1160\u3164\uffa0":
             continue  # zero-width, joiners, marks of direction, soft hyphens, private use, unassigned
         if category in ("Cc", "Zs", "Zl", "Zp"):
-            out.append("\n" if ch in _LINE_BREAKS else " ")
+            blank = "\n" if ch in _LINE_BREAKS else " "
+            if out and out[-1] in " \n":  # one blank between words: bounded work for every pattern
+                if blank == "\n":
+                    out[-1] = "\n"
+                continue
+            out.append(blank)
             origin.append(i)
             continue
         for c in unicodedata.normalize("NFKD", ch).lower():
@@ -167,9 +173,10 @@ def _base(text: str) -> _View:
     return _View("".join(out), origin, [o + 1 for o in origin])
 
 
-_INNER_AT = re.compile(r"(?<=[^\W\d_])[@0](?=[^\W\d_])")
+_INNER_AT = re.compile(r"(?<=[а-яё])[@0](?=[а-яё])|(?<=[a-z])0(?=[a-z])")  # an e-mail keeps its @
 _SPACED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ \-_*·~]{1,2}){3,}[^\W\d_](?![^\W\d_])")
 _SPACED_GAP = re.compile(r"[ \-_*·~]+")
+
 
 
 def _fold_word(match: re.Match[str]) -> str:
@@ -331,7 +338,7 @@ def _phone_spans(folded: _View) -> list[tuple[int, int]]:
     found = []
     for match in _DIGIT_RUN.finditer(view.text):
         run = match.group(0)
-        before, after = view.text[: match.start()], view.text[match.end() : match.end() + 8]
+        before, after = view.text[max(0, match.start() - 40) : match.start()], view.text[match.end() : match.end() + 8]
         if _phone_like(run, before, after):
             start = match.start() + (len(run) - len(run.lstrip()))
             found.append(view.span(start, match.end()))
@@ -355,14 +362,14 @@ _TLD = (
     r"tv|cc|xyz|club|top|ws|ee|page|onelink|ink|bio"
 )
 _SPACED_TLD = r"ru|ру|com|ком|рф|me|ме|org|орг|net|io|ly|gl|shop|store|site|online|info|biz|pro|xyz|club|page|bio"
-_DOT_WORD = r"(?:\s*[(\[{<]\s*(?:\.|dot|точка|тчк)\s*[)\]}>]\s*|\s+(?:dot|точка|тчк)\s+)"
+_DOT_WORD = r"(?:\s?[(\[{<]\s?(?:\.|dot|точка|тчк)\s?[)\]}>]\s?|\s(?:dot|точка|тчк)\s)"
 
 # Folded view (Cyrillic and Latin as written, homoglyphs folded).
 _EMAIL_ADDRESS = _rx(
-    rf"""[a-z0-9._%+-]+\s*(?:
-        @\s*[a-z0-9-]+(?:\s*(?:\.|{_DOT_WORD})\s*[a-z0-9-]+)*\s*(?:\.|{_DOT_WORD})\s*[a-zа-я]{{2,6}}|
-        (?:[(\[{{<]\s*(?:at|собака|собачка)\s*[)\]}}>]|\s(?:собака|собачка|at|эт)\s)\s*
-        [a-z0-9-]+\s*(?:\.|{_DOT_WORD})\s*(?:{_SPACED_TLD})
+    rf"""(?<![a-z0-9._%+-])[a-z0-9._%+-]++\s?(?:
+        @\s?[a-z0-9-]++(?:\s?(?:\.|{_DOT_WORD})\s?[a-z0-9-]++)*\s?(?:\.|{_DOT_WORD})\s?[a-zа-я]{{2,6}}|
+        (?:[(\[{{<]\s?(?:at|собака|собачка)\s?[)\]}}>]|\s(?:собака|собачка|at|эт)\s)\s?
+        [a-z0-9-]++\s?(?:\.|{_DOT_WORD})\s?(?:{_SPACED_TLD})
     ){_E}"""
 )
 _MAIL_SERVICE = _rx(
@@ -372,9 +379,9 @@ _MAIL_SERVICE = _rx(
 )
 _LINK = _rx(
     rf"""(?:https?|ftp)\s*:\s*/\s*/\s*\S+|{_B}www\s*\.\s*\S+|
-    (?<![\w@.])[a-zа-я0-9][a-zа-я0-9-]*(?:\.[a-zа-я0-9-]+)*\.(?:{_TLD}){_E}(?!\.[a-z])(?:/\S*)?|
-    (?<![\w@])[a-z0-9-]*[a-z][a-z0-9-]*\s*(?:\s\.\s*|\.\s+|{_DOT_WORD})\s*(?:{_SPACED_TLD}){_E}(?:\s*/\s*\S+)?|
-    (?<![\w@])[а-я0-9][а-я0-9-]{{2,}}(?:{_DOT_WORD}|\s*[(\[]\s*\.\s*[)\]]\s*)(?:{_SPACED_TLD}){_E}"""
+    (?<![\w@.-])[a-zа-я0-9][a-zа-я0-9-]*+(?:\.[a-zа-я0-9-]++)*\.(?:{_TLD}){_E}(?!\.[a-z])(?:/\S*)?|
+    (?<![\w@.-])(?=[0-9-]*[a-z])[a-z0-9-]++\s?(?:\s\.\s?|\.\s|{_DOT_WORD})\s?(?:{_SPACED_TLD}){_E}(?:\s?/\s?\S+)?|
+    (?<![\w@.-])[а-я0-9][а-я0-9-]{{2,}}+(?:{_DOT_WORD}|\s?[(\[]\s?\.\s?[)\]]\s?)(?:{_SPACED_TLD}){_E}"""
 )
 _HANDLE = _rx(r"(?<![\w.@])@\s?[a-z0-9_][a-z0-9_.]{2,31}|(?<![\w.@])@[а-я0-9_]{3,32}")
 _FOLDED_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -445,7 +452,7 @@ _VERBS = (
     r"nuzhen|nuzhna|nuzhno|nuzhny|nuzhno\s+znat|trebuet\w*|poprosim|poprosh\w*|hotim\s+uznat|skazhite|skazh|"
     r"mozhno|ne\s+mogli\s+by|mogli\s+by|mozhete|zapolnit|zapolnite|send|give|tell)\w*"
 )
-_FILLER = r"(?:[\s,]+(?:nam|mne|pozhaluysta|pls|plz|please|tut|syuda|zdes|srazu|seychas|eshe|takzhe|tozhe|"
+_FILLER = r"(?:[\s,]++(?:nam|mne|pozhaluysta|pls|plz|please|tut|syuda|zdes|srazu|seychas|eshe|takzhe|tozhe|"
 _FILLER += r"v\s+chat\w*|v\s+otvet\w*|v\s+soobshen\w*|v\s+sobshen\w*|nam\s+tut|foto\w*|kopi\w*|skan\w*|snimok|snimki))*"
 _TARGETS = (
     r"(?:(?:vash|vas|svoy|svoi|svoe|svoyu|svoego|svoey|vashego|vashey|vashu|vashe|vashi|vashim|your|kontaktn\w*|"
@@ -466,7 +473,7 @@ _TARGETS = (
     r"nik\w*\s+v\s+\w+|login\w*|sylk\w*\s+na\s+(?:vash|svoy|profil|stranic)\w*)"
 )
 _REQUESTS = _rx(
-    rf"""{_S}(?:{_VERBS}{_FILLER}[\s,]+{_TARGETS}|
+    rf"""{_S}(?:{_VERBS}{_FILLER}[\s,]++{_TARGETS}|
     (?:vash|vashe|vashu|vashego|vashey|vashim|svoy|svoe|svoyu)\s+
       (?:nomer\w*\s+telefon\w*|nomer\w*\s+(?:mobiln|sotov|dlya\s+svyaz)\w*|
       adres\w*+(?!\s+(?:punkt|pvz|vydach|postamat|sklad|magazin|ofis)\w*)|fio|familiy\w*|pasport\w*|pochtu|email|
@@ -487,7 +494,7 @@ _INSULTS_FOLDED = _rx(
     мошенни\w*|аферист\w*|вымогател\w*|обманщи\w*|лжец\w*|лгун\w*|врун\w*|вр[её]те|вр[её]шь|терр?орист\w*|
     халявщи\w*|попрошайк\w*|fuck\w*|shit(?:ty)?|bitch\w*|asshole\w*|stupid|moron\w*|dumb\w*|retard\w*|
     scammer\w*|liar\w*|shut\s+up|screw\s+you|loser\w*|jerk\w*|нахал\w*|наглец\w*|нагл(?:ая|ый|ые)\s+(?:ложь|покупател\w*|вы)|
-    (?:на|по|от|за|ни)?ху[йяеё](?:[а-я]*){_E}|\w*пизд\w*|
+    (?:на|по|от|за|ни)?ху[йяеё][а-я]*+{_E}|[а-я]*пизд\w*|
     (?:за|у|вы|до|от|на|при|раз|съ|под|про)?[её]б(?:а[лнтшк]|у[тч]?|[её]т|ись|л[аои]?|ищ|ло|ну)\w*|
     бля(?:д\w*|ть|ха)?{_E}|сук(?:а|и|у|ой|ам|ами){_E}|сучк\w*|муда[кч]\w*|мудил\w*|говн\w*|дерьм\w*|жоп\w*|
     залуп\w*|шлюх\w*|г[ао]ндон\w*|пид[оа]р\w*|пидр\w*|педик\w*|хер(?:ня|ни|ом|а|ов)?{_E}|херн\w*|срань\w*|
@@ -559,21 +566,25 @@ _NEAR = 60  # characters between a mention of the marketplace (or other sellers)
 
 
 def _negative_marketplace(view: _View) -> list[tuple[int, int, str]]:
-    found = []
+    found: set[tuple[int, int, str]] = set()
     for start, end in _sentences(view):
         sentence = view.text[start:end]
-        mentions = list(_MARKETPLACE.finditer(sentence))
+        mentions = [m.span() for m in _MARKETPLACE.finditer(sentence)]
         if not mentions:
             continue
         for match in _NEGATIVE.finditer(sentence):
             if _NEGATED_BEFORE.search(sentence[max(0, match.start() - 25) : match.start()]):
                 continue
-            near = [m for m in mentions if m.start() - _NEAR <= match.start() <= m.end() + _NEAR]
-            if not near:
-                continue
-            found.append((*view.span(start + match.start(), start + match.end()), "negative_marketplace"))
-            found.extend((*view.span(start + m.start(), start + m.end()), "negative_marketplace") for m in near)
-    return found
+            close = []
+            for m in mentions[bisect.bisect_left(mentions, (match.start() - _NEAR - 200, 0)) :]:
+                if m[0] - _NEAR > match.start() or len(close) == 3:
+                    break
+                if match.start() <= m[1] + _NEAR:
+                    close.append(m)
+            if close:
+                found.add((*view.span(start + match.start(), start + match.end()), "negative_marketplace"))
+                found.update((*view.span(start + s, start + e), "negative_marketplace") for s, e in close)
+    return sorted(found)
 
 
 _WORD_TOKEN = re.compile(r"[^\W_]+")
