@@ -176,6 +176,9 @@ def _base(text: str) -> _View:
 _INNER_AT = re.compile(r"(?<=[а-яё])[@0](?=[а-яё])|(?<=[a-z])0(?=[a-z])")  # an e-mail keeps its @
 _SPACED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ \-_*·~]{1,2}){3,}[^\W\d_](?![^\W\d_])")
 _SPACED_GAP = re.compile(r"[ \-_*·~]+")
+_SPACED_GAP_AFTER_FIRST = re.compile(r"(?<!^[вскуоияа])[ \-_*·~]+")
+_HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+_HYPHEN = re.compile(r"-")
 
 
 
@@ -187,11 +190,21 @@ def _fold_word(match: re.Match[str]) -> str:
     return word.translate(_LAT2CYR) if cyr >= lat else word.translate(_CYR2LAT)
 
 
-def _folded(text: str) -> _View:
-    view = _base(text)
-    view = _resub(view, _INNER_AT, lambda m: "a" if m.group(0) == "@" else "o")  # телегр@м, inst0gram
-    view = _View(_WORD.sub(_fold_word, view.text), view.origin, view.ends)  # same length: origins hold
-    return _drop(view, _SPACED, _SPACED_GAP)
+def _fold(view: _View) -> _View:
+    return _View(_WORD.sub(_fold_word, view.text), view.origin, view.ends)  # same length: origins hold
+
+
+def _folded(text: str) -> tuple[_View, _View | None]:
+    """The folded view, and an alternative one when letters were spaced out or hyphenated: there a
+    one-letter preposition before the spaced letters stays a word of its own ("в т е л е г р а м") and
+    hyphens inside words are dropped ("ин-ста-грам"). Names of messengers and platforms are looked for in
+    both."""
+    base = _resub(_base(text), _INNER_AT, lambda m: "a" if m.group(0) == "@" else "o")  # телегр@м, inst0gram
+    view = _fold(_drop(base, _SPACED, _SPACED_GAP))
+    if not _SPACED.search(base.text) and not _HYPHENATED.search(base.text):
+        return view, None
+    alternative = _drop(_drop(base, _SPACED, _SPACED_GAP_AFTER_FIRST), _HYPHENATED, _HYPHEN)
+    return view, _fold(alternative)
 
 
 _TRANSLIT = {
@@ -594,7 +607,7 @@ def check(text: str) -> Verdict:
     """Whether `text` may be sent in a marketplace's buyer chat, with the reasons and spans."""
     if len(text) > MAX_CHARS:
         return Verdict(False, ("too_long",), ())
-    folded = _folded(text)
+    folded, alternative = _folded(text)
     if not folded.text.strip():
         return Verdict(False, ("empty",), ())
     skeleton = _skeleton(folded)
@@ -603,8 +616,10 @@ def check(text: str) -> Verdict:
     for reason, rx in _FOLDED_RULES:
         hits += _find(folded, rx, reason)
     exempt = [folded.span(m.start(), m.end()) for m in _EXEMPT.finditer(folded.text)]
-    hits += [h for h in _find(skeleton, _MESSENGERS, "messenger") if not any(s <= h[0] < e for s, e in exempt)]
-    hits += _find(skeleton, _PLATFORMS, "platform")
+    names = [skeleton] if alternative is None else [skeleton, _skeleton(alternative)]
+    for view in names:
+        hits += [h for h in _find(view, _MESSENGERS, "messenger") if not any(s <= h[0] < e for s, e in exempt)]
+        hits += _find(view, _PLATFORMS, "platform")
     for match in _OFFSITE.finditer(skeleton.text):
         if _is_negated(skeleton, match.start(), _NEG_SKELETON):
             continue
@@ -735,7 +750,7 @@ def mask_personal(text: str) -> str:
         return text
     if len(text) > MAX_CHARS * 4:
         text = text[: MAX_CHARS * 4]
-    folded = _folded(text)
+    folded, _alternative = _folded(text)
     ranges: list[tuple[int, int]] = list(_phone_spans(folded))
     for rx in (_EMAIL_ADDRESS, _LINK, _HANDLE):
         ranges += [folded.span(m.start(), m.end()) for m in rx.finditer(folded.text)]
