@@ -446,7 +446,7 @@ _OFFSITE = _rx(
     zvonok\w*|zvonk\w*|dozvon\w*|pozvonit|zvonit|pozvonivshi)|
     po\s+(?:telefonu|nomeru(?!\s+(?:zakaz|artikul|stiker|shtrih|partii|postavk|vozvrat|zayavk))|pochte|mylu|emeylu|imeylu)|
     (?:na|v)\s+(?:pochtu|pochtovy\w*|mylo|emeyl|imeyl|meyl|email|e\s?mail)|
-    nash\w*\s+(?:sayt|sait|grup\w*|kanal\w*|sobshestv\w*|akaunt\w*|profil\w*|stranic\w*|stranichk\w*|
+    nash\w*\s+(?:sayt\w*|sait\w*|grup\w*|kanal\w*|sobshestv\w*|akaunt\w*|profil\w*|stranic\w*|stranichk\w*|
       internet[-\s]?magazin\w*|magazin\w*\s+v\s+\w+|bot\w*|prilozheni\w*|blog\w*|kontakt\w*|telefon\w*|nomer{_NOT_ORDER}\w*)|
     (?:podpis\w*|dobav\w*|naydite|naydi|ishite|zahodite|zahodi|perehodite|perehodi|pereydite|pereydi)\s+(?:\w+\s+){{0,2}}
       (?:na\s+nas|nas|menya|k\s+nam|po\s+sylk\w*|v\s+profil\w*|v\s+\w+\s+profil\w*|v\s+shapk\w*)|
