@@ -16,7 +16,9 @@ import typer
 
 from otklik.core import guard as rules
 
-app = typer.Typer(help="The marketplace guard: what may be written in a marketplace's buyer chat.", no_args_is_help=True)
+app = typer.Typer(
+    help="The marketplace guard: what may be written in a marketplace's buyer chat.", no_args_is_help=True
+)
 
 #: a line longer than this is not read into memory: it is reported as `too_long`
 MAX_LINE_BYTES = 4 * rules.MAX_CHARS + 4
@@ -49,7 +51,9 @@ def _read_lines(stream: BinaryIO) -> list[tuple[str | None, str | None]]:
 
 @app.command("check")
 def check(
-    text: Annotated[str | None, typer.Argument(help="the text to check; none: one text per line of standard input")] = None,
+    text: Annotated[
+        str | None, typer.Argument(help="the text to check; none: one text per line of standard input")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line: text, allowed, reasons")] = False,
 ) -> None:
     """Check texts against the marketplace's chat rules (contacts, links, messengers, invitations to move,
@@ -57,7 +61,11 @@ def check(
     if text is not None:
         verdict = rules.check(text)
         if as_json:
-            typer.echo(json.dumps({"text": text, "allowed": verdict.allowed, "reasons": list(verdict.reasons)}, ensure_ascii=False))
+            typer.echo(
+                json.dumps(
+                    {"text": text, "allowed": verdict.allowed, "reasons": list(verdict.reasons)}, ensure_ascii=False
+                )
+            )
         elif verdict.allowed:
             typer.echo("allowed")
         else:

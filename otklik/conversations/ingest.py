@@ -334,9 +334,7 @@ class Ingest:
         needed."""
         if messages and is_marketplace(self.ctx, conv.channel_account_id):
             language = language_of(self.ctx, conv.channel_account_id, conv.contact_language)
-            messages, blocked = screen(
-                self.ctx, conv.channel_account_id, conv.id, messages, language=language, now=now
-            )
+            messages, blocked = screen(self.ctx, conv.channel_account_id, conv.id, messages, language=language, now=now)
             await writer.log_events(blocked)
         rows = [inbound] if inbound is not None else []
         rows += [outbound_row(conv.id, m, author="bot", now=now, local=local) for m in messages]

@@ -30,9 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.adapters.db.engine import RawTx, raw_write
 from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow
 from otklik.clock import utcnow
-from otklik.conversations import repo
+from otklik.conversations import guard, repo
 from otklik.conversations.context import RuntimeContext
-from otklik.conversations import guard
 from otklik.conversations.ratelimit import RateLimiter
 from otklik.conversations.statuses import MessageStatus, OutboxStatus
 from otklik.core.channel import SendError

@@ -470,9 +470,7 @@ class Timers:
         messages = pop_action_messages(data)
         if messages and is_marketplace(self.ctx, conv.channel_account_id):
             language = language_of(self.ctx, conv.channel_account_id, conv.contact_language)
-            messages, blocked = screen(
-                self.ctx, conv.channel_account_id, conv.id, messages, language=language, now=now
-            )
+            messages, blocked = screen(self.ctx, conv.channel_account_id, conv.id, messages, language=language, now=now)
             await repo.log_events(session, blocked)
         for message in messages:
             await enqueue(

@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "MAX_CHARS",
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 #: Longer texts are refused without reading them (`too_long`): no marketplace message is this long.
-MAX_CHARS = 10_000
+MAX_CHARS = 5_000
 
 #: Stable reason codes with a short explanation (ru, en), for the inbox, the audit view and the CLI.
 REASONS: dict[str, tuple[str, str]] = {
@@ -146,29 +147,50 @@ _WORD = re.compile(r"[^\W\d_]+")
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
+_BREVE = "\u0306"
+
+
+@lru_cache(maxsize=4096)
+def _char(ch: str) -> str:
+    """What one character becomes: "" (dropped), " " or "\n" (a blank), or its folded letters; a
+    combining breve stays as `_BREVE` (it makes the и before it a й)."""
+    category = unicodedata.category(ch)
+    if category in ("Cf", "Co", "Cs", "Cn") or ch in "\u00ad\u034f\u115f\u1160\u3164\uffa0":
+        return ""  # zero-width, joiners, marks of direction, soft hyphens, private use, unassigned
+    if category in ("Cc", "Zs", "Zl", "Zp"):
+        return "\n" if ch in _LINE_BREAKS else " "
+    out = []
+    for c in unicodedata.normalize("NFKD", ch).lower():
+        if unicodedata.category(c) == "Mn":
+            if c == _BREVE:
+                out.append(_BREVE)
+            continue
+        c = c.translate(_GREEK)
+        out.append("е" if c == "ё" else c)
+    return "".join(out)
+
+
 def _base(text: str) -> _View:
     out: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
-        category = unicodedata.category(ch)
-        if category in ("Cf", "Co", "Cs", "Cn") or ch in "\u00ad\u034f\u115f\u1160\u3164\uffa0":
-            continue  # zero-width, joiners, marks of direction, soft hyphens, private use, unassigned
-        if category in ("Cc", "Zs", "Zl", "Zp"):
-            blank = "\n" if ch in _LINE_BREAKS else " "
+        folded = _char(ch)
+        if not folded:
+            continue
+        if folded in " \n":
             if out and out[-1] in " \n":  # one blank between words: bounded work for every pattern
-                if blank == "\n":
+                if folded == "\n":
                     out[-1] = "\n"
                 continue
-            out.append(blank)
+            out.append(folded)
             origin.append(i)
             continue
-        for c in unicodedata.normalize("NFKD", ch).lower():
-            if unicodedata.category(c) == "Mn":
-                if c == "\u0306" and out and out[-1] == "и":
+        for c in folded:
+            if c == _BREVE:
+                if out and out[-1] == "и":
                     out[-1] = "й"
                 continue
-            c = c.translate(_GREEK)
-            out.append("е" if c == "ё" else c)
+            out.append(c)
             origin.append(i)
     return _View("".join(out), origin, [o + 1 for o in origin])
 
@@ -177,9 +199,8 @@ _INNER_AT = re.compile(r"(?<=[а-яё])[@0](?=[а-яё])|(?<=[a-z])0(?=[a-z])") 
 _SPACED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ \-_*·~]{1,2}){3,}[^\W\d_](?![^\W\d_])")
 _SPACED_GAP = re.compile(r"[ \-_*·~]+")
 _SPACED_GAP_AFTER_FIRST = re.compile(r"(?<!^[вскуоияа])[ \-_*·~]+")
-_HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+_HYPHENATED = re.compile(r"(?<![^\W\d_])[^\W\d_]++(?:-[^\W\d_]++)+")
 _HYPHEN = re.compile(r"-")
-
 
 
 def _fold_word(match: re.Match[str]) -> str:
@@ -214,25 +235,38 @@ _TRANSLIT = {
     "ю": "yu", "я": "ya", "і": "i", "ї": "i", "є": "e", "ґ": "g",
 }  # fmt: skip
 _CYR_ANY = re.compile(r"[а-яіїєґ]")
-_SKELETON_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"['’`ʼ]"), ""),
-    (re.compile(r"shch|sch"), "sh"),
-    (re.compile(r"kh"), "h"),
-    (re.compile(r"t[sz]"), "c"),
-    (re.compile(r"ck"), "k"),
-    (re.compile(r"ph"), "f"),
-    (re.compile(r"w"), "v"),
-    (re.compile(r"q"), "k"),
-    (re.compile(r"j"), "y"),
-    (re.compile(r"([a-z])\1+"), r"\1"),
-)
+_REDUCE = {
+    "shch": "sh",
+    "sch": "sh",
+    "kh": "h",
+    "ts": "c",
+    "tz": "c",
+    "ck": "k",
+    "ph": "f",
+    "w": "v",
+    "q": "k",
+    "j": "y",
+}
+_REDUCIBLE = re.compile(r"shch|sch|kh|t[sz]|ck|ph|[wqj]|['’`ʼ]")
+_DOUBLED = re.compile(r"([a-z])\1+")
+
+
+def _transliterated(view: _View) -> _View:
+    parts: list[str] = []
+    origin: list[int] = []
+    ends: list[int] = []
+    for ch, start, end in zip(view.text, view.origin, view.ends, strict=True):
+        latin = _TRANSLIT.get(ch, ch)
+        parts.append(latin)
+        origin.extend([start] * len(latin))
+        ends.extend([end] * len(latin))
+    return _View("".join(parts), origin, ends)
 
 
 def _skeleton(folded: _View) -> _View:
-    view = _resub(folded, _CYR_ANY, lambda m: _TRANSLIT[m.group(0)])
-    for rx, repl in _SKELETON_RULES:
-        view = _resub(view, rx, lambda m, r=repl: m.expand(r))  # type: ignore[misc]
-    return view
+    view = _transliterated(folded)
+    view = _resub(view, _REDUCIBLE, lambda m: _REDUCE.get(m.group(0), ""))
+    return _resub(view, _DOUBLED, lambda m: m.group(1))
 
 
 # --- spelled numbers and the digit view ----------------------------------------------------------------
@@ -588,7 +622,7 @@ def _negative_marketplace(view: _View) -> list[tuple[int, int, str]]:
         for match in _NEGATIVE.finditer(sentence):
             if _NEGATED_BEFORE.search(sentence[max(0, match.start() - 25) : match.start()]):
                 continue
-            close = []
+            close: list[tuple[int, int]] = []
             for m in mentions[bisect.bisect_left(mentions, (match.start() - _NEAR - 200, 0)) :]:
                 if m[0] - _NEAR > match.start() or len(close) == 3:
                     break

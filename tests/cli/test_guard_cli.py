@@ -55,7 +55,12 @@ def test_control_characters_never_reach_the_terminal() -> None:
 
 
 def test_invalid_utf8_is_checked_with_a_warning_and_nothing_is_lost() -> None:
-    data = "первая строка, всё хорошо\n".encode() + b"\xff\xfe \xd0 " + "пишите в telegram\n".encode() + "третья строка тоже хорошая\n".encode()
+    data = (
+        "первая строка, всё хорошо\n".encode()
+        + b"\xff\xfe \xd0 "
+        + "пишите в telegram\n".encode()
+        + "третья строка тоже хорошая\n".encode()
+    )
     result = runner.invoke(app, ["guard", "check", "--json"], input=data)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 3

@@ -127,7 +127,11 @@ async def test_messages_an_action_sends_are_screened_too(otklik: Otklik) -> None
     account, sender = await marketplace_account(otklik)
     result = await otklik.ingest(ev(account, "m1", "здравствуйте"))
     await drain(otklik)
-    data = {"result": {ACTION_MESSAGES: [{"text": "Ответ по ссылке wa.me/79165551234"}, {"text": "Ответили выше, посмотрите."}]}}
+    data = {
+        "result": {
+            ACTION_MESSAGES: [{"text": "Ответ по ссылке wa.me/79165551234"}, {"text": "Ответили выше, посмотрите."}]
+        }
+    }
     async with otklik.db.write() as session:
         conv = await repo.load_conversation(session, conversation_id=result.conversation_id, lock=True)
         assert conv is not None
@@ -152,9 +156,7 @@ async def test_a_message_with_an_attachment_and_no_text_is_not_refused(otklik: O
 
 
 def test_generated_replies_on_marketplace_chats_get_every_guard_rule() -> None:
-    verdict = check_reply(
-        "Напишите нам напрямую, договоримся о замене.", language="ru", channel_is_marketplace=True
-    )
+    verdict = check_reply("Напишите нам напрямую, договоримся о замене.", language="ru", channel_is_marketplace=True)
     assert not verdict.ok and "marketplace:offsite" in verdict.reasons
     elsewhere = check_reply("Напишите нам напрямую, договоримся о замене.", language="ru", channel_is_marketplace=False)
     assert "marketplace:offsite" not in elsewhere.reasons

@@ -124,7 +124,9 @@ async def reply(
     return Sent(message_id)
 
 
-async def _guard_reply(ctx: RuntimeContext, principal: Principal, conversation_id: int, text: str, now: datetime) -> None:
+async def _guard_reply(
+    ctx: RuntimeContext, principal: Principal, conversation_id: int, text: str, now: datetime
+) -> None:
     """On a marketplace channel the operator's text must pass the marketplace guard: a refusal is audited
     (`guard.refused`, in its own transaction) and raised with the reasons, spans and a suggested rewording."""
     async with ctx.db.read() as session:
