@@ -488,7 +488,7 @@ _OFFSITE = _rx(
     sylk\w*\s+(?:v|na)\s+(?:profil|opisani|shapk|bio|nash)\w*|po\s+sylk\w*|
     (?:napish|pish|stuch|obrat|obrash|svyazh|svyaz)\w*\s+(?:\w+\s+){{0,2}}(?:na\s+nomer|na\s+telefon|v\s+lichk\w*)|
     svyaz\w*\s+(?:s\s+)?(?:nami|mnoy|menya|prodavcom|magazinom)\s+(?:mozhno\s+)?(?:po|cherez|v|na)\s+(?!etom|etot|chat|zdes)\w+|
-    cherez\s+(?!{_WB_SK}|chat\w*|etot|etom|ploshadk\w*|lichn\w*\s+kabinet\w*|podderzhk\w*)
+    cherez\s+(?!{_WB_SK}|chat\w*|etot|etom|ploshadk\w*|lichn\w*\s+kabinet\w*|poderzhk\w*)
       (?:sayt|bot|nas\s+napryam)\w*(?!\s+{_WB_SK})|
     (?:kontakt\w*|kontaktn\w*\s+dann\w*)\s+(?:v|na)\s+(?:profil|opisani|shapk|bio|stranic|kartochk)\w*|
     (?:moy|moi|moe|moyu|nash|nashi|nashe|nashu)\s+(?:nomer{_NOT_ORDER}|telefon|kontakt|nik|login|akaunt|pochta|mylo)\w*){_SE}"""
@@ -508,7 +508,7 @@ _TARGETS = (
     r"nomer\w*+(?=\s*(?:[.,!?;:)]|$|\s+(?:pozhaluysta|dlya\s+svyaz|chtoby\s+(?:svyaz|pozvon|napis))))|"
     r"telefon\w*+(?!\s+(?:model|marki|razmer|diagonal|zaryad|ekran|kamer)\w*)|mobilnyy|mobilnik\w*|sotovy\w*|"
     r"kontakt\w*|kontaktn\w*\s+dan\w*|"
-    r"adres\w*+(?!\s+(?:punkt|pvz|vydach|postamat|sklad|magazin|ofis|sayt|podderzhk)\w*)|"
+    r"adres\w*+(?!\s+(?:punkt|pvz|vydach|postamat|sklad|magazin|ofis|sayt|poderzhk)\w*)|"
     r"fio|f\s*i\s*o|familiy\w*|imya\s+i\s+familiy\w*|familiy\w*\s+i\s+imya|imya\s+otchestv\w*|otchestv\w*|"
     r"pasport\w*|snils|dat\w*\s+rozhdeni\w*|"
     r"(?:nomer\w*|dan\w*|rekvizit\w*|foto\w*|cifr\w*)\s+(?:vashey\s+|svoey\s+|bankovsk\w*\s+)?kart\w*|"
@@ -584,7 +584,9 @@ def _is_negated(view: _View, start: int, negators: re.Pattern[str]) -> bool:
 
 
 _NEG_SKELETON = re.compile(rf"(?:^|\s){_NEG}\s+(?:\w+\s+){{0,2}}$")
-_SUPPORT = re.compile(r"podderzhk\w*|goryach\w*\s+lini\w*|kol\s*-?\s*centr\w*")
+_SUPPORT = re.compile(
+    rf"(?:poderzhk\w*|goryach\w*\s+lini\w*|kol\s*-?\s*centr\w*|operator\w*)\s+(?:{_WB_SK})|(?:{_WB_SK})\s+poderzhk"
+)
 _CALL_OR_DIRECT = re.compile(r"napryam|zvon|pozvon|perezvon|nabir|naber|nabrat|sozvon|dozvon|obrat|obrash|svyaz")
 
 
