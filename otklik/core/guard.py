@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from otklik.core.redact import mask_cards
+
 __all__ = [
     "MAX_CHARS",
     "REASONS",
@@ -476,8 +478,8 @@ _OFFSITE = _rx(
     napryam\w*|v\s+obhod\w*|
     vne\s+(?:ploshadk\w*|{_WB_SK}|saita|sayta|chat\w*)|
     (?:za|bez|min)\w*\s+(?:marketpleys\w*|ploshadk\w*|posrednik\w*|komisi\w*\s+(?:ploshadk\w*|{_WB_SK}))|
-    (?:zvonite|pozvonite|pozvoni|pozvonim|pozvonyu|perezvon\w*|nabirayte|naberite|nabrat|sozvon\w*|
-    zvonok\w*|zvonk\w*|dozvon\w*|pozvonit|zvonit|pozvonivshi)|
+    (?:zvonite|pozvonite|pozvoni|pozvonim|pozvonyu|perezvon(?:im|yu|ite|i)|nabirayte|naberite|nabrat|sozvon\w*|
+    mozhete\s+(?:nam\s+|mne\s+)?(?:pozvonit|zvonit|dozvonit)|zvonit\s+(?:nam|mne)|pozvonit\s+(?:nam|mne))|
     po\s+(?:telefonu|nomeru(?!\s+(?:zakaz|artikul|stiker|shtrih|partii|postavk|vozvrat|zayavk))|pochte|mylu|emeylu|imeylu)|
     (?:na|v)\s+(?:pochtu|pochtovy\w*|mylo|emeyl|imeyl|meyl|email|e\s?mail)|
     nash\w*\s+(?:sayt\w*|sait\w*|grup\w*|kanal\w*|sobshestv\w*|akaunt\w*|profil\w*|stranic\w*|stranichk\w*|
@@ -533,12 +535,13 @@ _REQUESTS = _rx(
 # Insults and rude words (folded view: Russian; skeleton: transliterated mat and English).
 _INSULTS_FOLDED = _rx(
     rf"""{_B}(?:дура[кч]\w*|дур[аы]{_E}|дурн[ао]{_E}|идиот\w*|туп(?:ой|ая|ые|ого|ым|ых|ица|ицы|иц[аеу]|орыл\w*|ишь|ите){_E}|
-    дебил\w*|кретин\w*|придур\w*|урод\w*|мраз\w*|сволоч\w*|скотин\w*|быдл\w*|лох(?:и|а|у|ом|ов|ушк\w*)?{_E}|
+    дебил\w*|кретин\w*|придур\w*|урод(?:ы|а|ов|у|ом|ина|ины|ец|цы)?{_E}|мраз\w*|сволоч\w*|скотин\w*|быдл\w*|лох(?:и|а|у|ом|ов|ушк\w*)?{_E}|
     чмо\w*|ничтожеств\w*|недоум\w*|дегенерат\w*|бомж\w*|нищеброд\w*|жлоб\w*|хам(?:ло|ка|ы|ьё|ье|ите|ят)?{_E}|
     истеричк\w*|неадекват\w*|больн(?:ой|ая|ые)\s+на\s+голову|с\s+ума\s+сош\w*|заткни(?:сь|те|тесь)?{_E}|отвали(?:те)?{_E}|отвяж\w*|отвян\w*|
     задолбал\w*|задрал\w*|достал[аи]?\s+уже|не\s+ваше\s+дело|сам[аи]?\s+виноват\w*|читать\s+не\s+умее\w*|
     разуйте\s+глаза|глаза\s+разуйте|(?:вы|ты)\s+(?:что\s*,?\s*|ч[её]\s*,?\s*)?(?:слеп|глух)\w*|
-    мошенни\w*|аферист\w*|вымогател\w*|обманщи\w*|лжец\w*|лгун\w*|врун\w*|вр[её]те|вр[её]шь|терр?орист\w*|
+    (?:вы|ты)\s+(?:\w+\s+)?(?:мошенни\w*|аферист\w*|вымогател\w*|обманщи\w*|лжец\w*|лгун\w*|врун\w*|терр?орист\w*)|
+    вр[её]те|вр[её]шь|
     халявщи\w*|попрошайк\w*|fuck\w*|shit(?:ty)?|bitch\w*|asshole\w*|stupid|moron\w*|dumb\w*|retard\w*|
     scammer\w*|liar\w*|shut\s+up|screw\s+you|loser\w*|jerk\w*|нахал\w*|наглец\w*|нагл(?:ая|ый|ые)\s+(?:ложь|покупател\w*|вы)|
     (?:на|по|от|за|ни)?ху[йяеё][а-я]*+{_E}|[а-я]*пизд\w*|
@@ -780,8 +783,6 @@ def mask_personal(text: str) -> str:
     """The buyer's text as it may be stored on a marketplace channel: phone numbers, e-mail addresses,
     @handles, links, bank cards, a street address and a name after a cue ("меня зовут", "ФИО:") are
     replaced by `••••` (a card keeps its last four digits)."""
-    from otklik.core.redact import mask_cards  # the core's card rule, applied last
-
     if not text:
         return text
     if len(text) > MAX_CHARS * 4:

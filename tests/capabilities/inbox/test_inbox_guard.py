@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from otklik.adapters.db.models import EventLog, Message, OutboxRow
 from otklik.bootstrap import Otklik
-from otklik.core.guard import check
+from otklik.core.guard import REASONS, check
 from otklik.platform.users import Role
+from otklik.platform.webkit.i18n import LANGUAGES, load_catalog
 from tests.capabilities.inbox.inbox_helpers import count, drain, remote_channel, waiting
 from tests.fixtures.admin import Admin
 
@@ -89,3 +90,14 @@ async def test_hostile_replies_are_refused_cleanly(otklik: Otklik, as_role) -> N
         assert response.json()["guard"]["reasons"]
     assert await count(otklik, Message, Message.author == "operator") == 0
     assert await count(otklik, EventLog, EventLog.kind == "guard.refused") == 4
+
+
+def test_every_reason_has_its_words_in_every_language() -> None:
+    from tests.fixtures.admin import locale_folders
+
+    catalog = load_catalog(locale_folders())
+    for reason in REASONS:
+        texts = catalog[f"inbox.guard.reason.{reason}"]
+        assert all(texts.get(lang) for lang in LANGUAGES), reason
+    for key in ("inbox.guard.suggestion", "inbox.guard.use", "audit.kind.guard.blocked", "audit.kind.guard.refused"):
+        assert all(catalog[key].get(lang) for lang in LANGUAGES), key
