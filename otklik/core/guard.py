@@ -486,6 +486,7 @@ _OFFSITE = _rx(
     (?:podpis\w*|dobav\w*|naydite|naydi|ishite|zahodite|zahodi|perehodite|perehodi|pereydite|pereydi)\s+(?:\w+\s+){{0,2}}
       (?:na\s+nas|nas|menya|k\s+nam|po\s+sylk\w*|v\s+profil\w*|v\s+\w+\s+profil\w*|v\s+shapk\w*)|
     dobavlyaytes\w*|dobavtes\w*|
+    (?:svoy|svoe|svoya|sobstven\w*|otdeln\w*)\s+(?:internet[-\s]?magazin\w*|sayt\w*|kanal\w*|grup\w*|magazin\w*\s+v\s+\w+)|
     sylk\w*\s+(?:v|na)\s+(?:profil|opisani|shapk|bio|nash)\w*|po\s+sylk\w*|
     (?:napish|pish|stuch|obrat|obrash|svyazh|svyaz)\w*\s+(?:\w+\s+){{0,2}}(?:na\s+nomer|na\s+telefon|v\s+lichk\w*)|
     svyaz\w*\s+(?:s\s+)?(?:nami|mnoy|menya|prodavcom|magazinom)\s+(?:mozhno\s+)?(?:po|cherez|v|na)\s+(?!etom|etot|chat|zdes)\w+|
@@ -495,7 +496,7 @@ _OFFSITE = _rx(
     (?:moy|moi|moe|moyu|nash|nashi|nashe|nashu)\s+(?:nomer{_NOT_ORDER}|telefon|kontakt|nik|login|akaunt|pochta|mylo)\w*){_SE}"""
 )
 _VERBS = (
-    r"(?:ostav|ostavl|prishl|prishli|prisyl|prisla|napish|napisat|ukazh|ukazat|ukazyv|prodikt|sobsh|skin|skid|"
+    r"(?:ostav|ostavl|prishl|prishli|prisyl|prisla|napish|napisat|ukazh|ukazat|ukazyv|prodikt|sobsh|skin|skid|kin|kinte|"
     r"dayte|day|otprav|nazov|nazvat|podskazh|utochn|predostav|podel|peredayte|zapish|diktuy|"
     r"nuzhen|nuzhna|nuzhno|nuzhny|nuzhno\s+znat|trebuet\w*|poprosim|poprosh\w*|hotim\s+uznat|skazhite|skazh|"
     r"mozhno|ne\s+mogli\s+by|mogli\s+by|mozhete|zapolnit|zapolnite|send|give|tell)\w*"
@@ -507,7 +508,7 @@ _TARGETS = (
     r"mobiln\w*|polnoe|polnye|polnost\w*|ih|eto|tochn\w*|domashn\w*|aktualn\w*)\s+){0,2}"
     r"(?:nomer\w*\s+(?:telefon|mobiln|dlya\s+svyaz|vocap|vacap|vhacap|viber|vayber|telegram|kart|sotov)\w*|"
     r"nomer\w*+(?=\s*(?:[.,!?;:)]|$|\s+(?:pozhaluysta|dlya\s+svyaz|chtoby\s+(?:svyaz|pozvon|napis))))|"
-    r"telefon\w*+(?!\s+(?:model|marki|razmer|diagonal|zaryad|ekran|kamer)\w*)|mobilnyy|mobilnik\w*|sotovy\w*|"
+    r"telefon\w*+(?!\s+(?:model|marki|razmer|diagonal|zaryad|ekran|kamer)\w*)|mobiln\w*+(?!\s+prilozh)|sotovy\w*|"
     r"kontakt\w*|kontaktn\w*\s+dan\w*|"
     r"adres\w*+(?!\s+(?:punkt|pvz|vydach|postamat|sklad|magazin|ofis|sayt|poderzhk)\w*)|"
     r"fio|f\s*i\s*o|familiy\w*|imya\s+i\s+familiy\w*|familiy\w*\s+i\s+imya|imya\s+otchestv\w*|otchestv\w*|"
@@ -522,10 +523,12 @@ _TARGETS = (
 )
 _REQUESTS = _rx(
     rf"""{_S}(?:{_VERBS}{_FILLER}[\s,]++{_TARGETS}|
-    (?:vash|vashe|vashu|vashego|vashey|vashim|svoy|svoe|svoyu)\s+
+    (?:vash|vasha|vashi|vashe|vashu|vashego|vashey|vashim|svoy|svoe|svoyu)\s+
       (?:nomer\w*\s+telefon\w*|nomer\w*\s+(?:mobiln|sotov|dlya\s+svyaz)\w*|
       adres\w*+(?!\s+(?:punkt|pvz|vydach|postamat|sklad|magazin|ofis)\w*)|fio|familiy\w*|pasport\w*|pochtu|email|
       e\s?mail|kontakt\w*|rekvizit\w*|dat\w*\s+rozhdeni\w*|lichn\w*\s+dan\w*|personaln\w*\s+dan\w*)|
+    (?:nomer\w*|dan\w*|rekvizit\w*|cifr\w*)\s+(?:vashey\s+|svoey\s+|bankovsk\w*\s+)?kart\w*|cv|cvc\w*|
+    pasportn\w*\s+dan\w*|(?:seri\w*\s+i\s+)?nomer\w*\s+pasport\w*|snils|
     kak\s+(?:s\s+vami|vam|vas)\s+(?:mozhno\s+)?(?:svyaza|pozvoni|napisa|dozvoni|nayti)\w*|
     kuda\s+vam\s+(?:mozhno\s+)?(?:napisat|pozvonit|otpravit|prislat|perevest)\w*|
     gde\s+vy\s+(?:zhivet|prozhiva)\w*|kak\s+vas\s+zovut\s+polnost\w*){_SE}"""
