@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from otklik.adapters.db.engine import raw_write
 from otklik.clock import utcnow
 from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
+from otklik.conversations.guard import is_marketplace, language_of, mask_inbound, screen
 from otklik.conversations.outbox import outbound_row, outbox_row
 from otklik.conversations.sealed import SEALED, seal_text
 from otklik.conversations.understanding import understand
@@ -144,6 +145,10 @@ class Ingest:
             return IngestResult(False, conv.id), []
         if event.kind == EventKind.NOTICE:
             return await self._notice(writer, conv, event, now), []
+        if event.text and is_marketplace(self.ctx, conv.channel_account_id):
+            # the marketplace's rules forbid keeping buyers' personal data: the text is masked before the
+            # engine, the message row and the preview see it (its understanding was read in memory)
+            event = replace(event, text=mask_inbound(event.text))
         inbound = {
             "conversation_id": conv.id,
             "direction": "in",
@@ -361,6 +366,10 @@ class Ingest:
         `local`: the channel is our own database (the web chat): the reply is delivered by this very
         transaction, so it is written as sent (exactly once by construction) and no dispatcher round is
         needed."""
+        if messages and is_marketplace(self.ctx, conv.channel_account_id):
+            language = language_of(self.ctx, conv.channel_account_id, conv.contact_language)
+            messages, blocked = screen(self.ctx, conv.channel_account_id, conv.id, messages, language=language, now=now)
+            await writer.log_events(blocked)
         rows = [inbound] if inbound is not None else []
         rows += [outbound_row(conv.id, m, author="bot", now=now, local=local) for m in messages]
         ids = await writer.add_messages(rows)
