@@ -27,4 +27,5 @@ CAPABILITY = Capability(
     migrations="otklik.capabilities.metrics:migrations",
     templates="otklik.capabilities.metrics:templates",
     locales="otklik.capabilities.metrics:locales",
+    static="otklik.capabilities.metrics:static",
 )

@@ -19,7 +19,6 @@ from otklik.capabilities.metrics.definitions import (
     HANDOFF_CLASSES,
     READS_ALWAYS_REPORTED,
     SEEN_WINDOW,
-    SLOW_BOT_MS,
     Filters,
     percentiles,
 )
@@ -118,7 +117,7 @@ class Figures:
             "bot_response_ms": {
                 **bot, "count": c["bot_replies"], "over_10s": c["bot_slow"],
                 "over_10s_share": _ratio(c["bot_slow"], c["bot_replies"]),
-            },  # fmt: skip
+            },
             "operator_first_response_ms": {**operator, "count": c["operator_replies"]},
             "seen_unanswered": c["seen_unanswered"],
             "leads": c["leads"],
@@ -186,7 +185,8 @@ async def report(
     scope = account_scope(filters, known, kinds)
     d = m.daily.c
     sums = [func.sum(getattr(d, name)) for name in m.COUNTERS]
-    total, by_day = Figures(), defaultdict(Figures)
+    total = Figures()
+    by_day: dict[date, Figures] = defaultdict(Figures)
     by_account: dict[int, Figures] = defaultdict(Figures)
     by_source: dict[str, Figures] = defaultdict(Figures)
     by_flow: dict[str, Figures] = defaultdict(Figures)
@@ -285,7 +285,8 @@ async def behind(
 
 async def last_computed(session: AsyncSession) -> date | None:
     """The newest day with aggregate rows (a dashboard says when the job has not run)."""
-    return await session.scalar(select(func.max(m.daily.c.day)))
+    day: date | None = await session.scalar(select(func.max(m.daily.c.day)))
+    return day
 
 
 def trend_days(filters: Filters) -> list[date]:
