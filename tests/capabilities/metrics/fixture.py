@@ -1,6 +1,6 @@
 """A hand-built install whose numbers are known (docs/metrics.md's definitions applied by hand).
 
-Two channel accounts: `tg` (telegram, pack `care`) and `hook` (webhook, pack `care`). Days are March 2026 (UTC):
+Two channel accounts: `tg` (telegram) and `hook` (webhook), both on the pack `care-ru`. Days are March 2026 (UTC):
 day 1 = 03-02. The conversations:
 
 1. tg, source `insta`, flow `greeting`, bot only: replies after 2 s and 15 s; its last reply is read and
@@ -70,9 +70,9 @@ class Builder:
         self.conversations: dict[int, int] = {}
         self.next_id = 1000
 
-    async def account(self, name: str, kind: str, pack: str = "care") -> int:
+    async def account(self, name: str, kind: str, pack: str = "care-ru") -> int:
         async with self.app.db.write() as session:
-            row = ChannelAccount(kind=kind, name=name, pack=pack, config={}, enabled=True, created_at=DAY1)
+            row = ChannelAccount(kind=kind, name=name, pack=pack, config={}, enabled=False, created_at=DAY1)  # no token: never started
             session.add(row)
             await session.flush()
             self.accounts[name] = int(row.id)
