@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 EVERY_SECONDS = 60.0
 CHUNK = 400  # conversations per read
 WRITE_BATCH = 2000
-WATERMARKS = ("messages", "events", "inbound")
+WATERMARKS = ("messages", "events", "inbound")  # and "run_at": the last run's time (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,51 +74,32 @@ async def _tops(session: AsyncSession) -> dict[str, int]:
 
 
 async def _earliest_change(session: AsyncSession, marks: dict[str, int], now: datetime) -> datetime:
-    """The earliest moment the rows added since the watermarks can change a number."""
-    times: list[datetime] = [now - IDLE - SEEN_WINDOW]
+    """The earliest moment the rows added since the watermarks, or the time passed since the last run, can
+    change a number (a session or a seen-but-unanswered window that closed meanwhile)."""
+    last_run = datetime.fromtimestamp(marks.get("run_at", 0), tz=UTC) if marks.get("run_at") else now
+    times: list[datetime] = [min(now, last_run) - IDLE - SEEN_WINDOW]
     first_new = await session.scalar(select(func.min(Message.created_at)).where(Message.id > marks["messages"]))
     first_event = await session.scalar(
         select(func.min(EventLog.ts)).where(EventLog.id > marks["events"], EventLog.subject_type == "conversation")
     )
-    times += [t for t in (first_new, first_event) if t is not None]
-    # a read receipt changes the message it marks, sent maybe long before: that day is judged again
-    receipts = (
-        await session.execute(
-            select(InboundEventRow.conversation_id, func.min(InboundEventRow.received_at))
-            .where(InboundEventRow.id > marks["inbound"], InboundEventRow.kind == "status")
-            .group_by(InboundEventRow.conversation_id)
-        )
-    ).all()
-    for conversation_id, received in receipts:
-        if conversation_id is None:
-            continue
-        sent = await session.scalar(
-            select(func.min(Message.created_at)).where(
-                Message.conversation_id == conversation_id, Message.read_at >= received
-            )
-        )
-        if sent is not None:
-            times.append(sent)
+    first_receipt = await session.scalar(  # a read counts on the day it was reported
+        select(func.min(InboundEventRow.received_at)).where(InboundEventRow.id > marks["inbound"])
+    )
+    times += [t for t in (first_new, first_event, first_receipt) if t is not None]
     return min(times) - SEEN_WINDOW
 
 
-async def _start_day(session: AsyncSession, start: date) -> date:
-    """`start`, moved back while a stored session that began before it was still open at it."""
-    for _ in range(10_000):
-        edge = _midnight(start)
-        earliest = await session.scalar(
-            select(func.min(m.sessions.c.started_at)).where(
-                m.sessions.c.started_at < edge,
-                or_(
-                    and_(m.sessions.c.closed_at.is_(None), m.sessions.c.last_buyer_at > edge - IDLE),
-                    m.sessions.c.closed_at >= edge,
-                ),
-            )
+async def _start_day(session: AsyncSession, changed: datetime) -> date:
+    """The first day to recompute: the day of `changed`, or of the start of a stored session that was still
+    open then (what comes later may change its outcome, counted on the day it started)."""
+    s = m.sessions.c
+    earliest = await session.scalar(
+        select(func.min(s.started_at)).where(
+            s.started_at < changed,
+            or_(and_(s.closed_at.is_(None), s.last_buyer_at > changed - IDLE), s.closed_at >= changed),
         )
-        if earliest is None or earliest.date() >= start:
-            return start
-        start = earliest.date()
-    return start  # pragma: no cover - a chain of ten thousand sessions
+    )
+    return min(changed, earliest or changed).date()
 
 
 async def _conversations(session: AsyncSession, since: datetime, full: bool, extra: Iterable[int]) -> list[int]:
@@ -134,28 +115,77 @@ async def _conversations(session: AsyncSession, since: datetime, full: bool, ext
             .distinct()
         )
         ids |= {int(s) for s in subjects.scalars() if s and s.isdigit()}
+        ids |= await _read_since(session, since)
     ids |= set(extra)
     return sorted(ids)
 
 
-async def _previous(session: AsyncSession, chunk: Sequence[int], since: datetime) -> dict[int, Prev]:
-    """Each conversation's last stored session before `since`: its number and source."""
+async def _read_since(session: AsyncSession, since: datetime) -> set[int]:
+    """The conversations with a read receipt since `since` (the newest inbound events, read backwards by id)."""
+    found: set[int] = set()
+    below: int | None = None
+    while True:
+        query = select(InboundEventRow.id, InboundEventRow.conversation_id, InboundEventRow.received_at)
+        if below is not None:
+            query = query.where(InboundEventRow.id < below)
+        rows = (await session.execute(query.order_by(InboundEventRow.id.desc()).limit(5000))).all()
+        for row_id, conversation_id, received in rows:
+            if received < since:
+                return found
+            if conversation_id is not None:
+                found.add(int(conversation_id))
+            below = int(row_id)
+        if len(rows) < 5000:
+            return found
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where one conversation's stream starts: at the recompute's start, earlier at the start of the stored
+    session open then (carried: recomputed whole, counted from the recompute's start), or at a message sent
+    before and read since (its session, likewise)."""
+
+    at: datetime
+    prev: Prev | None
+
+
+async def _anchors(session: AsyncSession, chunk: Sequence[int], since: datetime) -> dict[int, Anchor]:
+    early = dict(
+        (
+            await session.execute(
+                select(Message.conversation_id, func.min(Message.created_at))
+                .where(Message.conversation_id.in_(chunk), Message.read_at >= since, Message.created_at < since)
+                .group_by(Message.conversation_id)
+            )
+        ).all()
+    )
     s = m.sessions.c
-    latest = (
-        select(s.conversation_id, func.max(s.started_at).label("at"))
-        .where(s.conversation_id.in_(chunk), s.started_at < since)
-        .group_by(s.conversation_id)
-        .subquery()
-    )
+    stored: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     rows = await session.execute(
-        select(s.conversation_id, s.seq, s.source).join(
-            latest, and_(s.conversation_id == latest.c.conversation_id, s.started_at == latest.c.at)
-        )
+        select(s.conversation_id, s.seq, s.started_at, s.last_buyer_at, s.closed_at, s.source)
+        .where(s.conversation_id.in_(chunk), s.started_at < since)
+        .order_by(s.conversation_id, s.started_at)
     )
-    return {int(c): Prev(int(seq), str(source)) for c, seq, source in rows}
+    for row in rows:
+        stored[int(row[0])].append(tuple(row[1:]))
+    out: dict[int, Anchor] = {}
+    for conversation_id in chunk:
+        point = min(since, early.get(conversation_id) or since)
+        before = [r for r in stored.get(conversation_id, []) if r[1] <= point]
+        if not before:
+            out[conversation_id] = Anchor(point, None)
+            continue
+        seq, started, last_buyer, closed, source = before[-1]
+        still_open = last_buyer + IDLE >= point and (closed is None or closed >= point)
+        if still_open:
+            out[conversation_id] = Anchor(started, Prev(int(seq) - 1, str(source)) if seq > 1 else None)
+        else:
+            out[conversation_id] = Anchor(point, Prev(int(seq), str(source)))
+    return out
 
 
-async def _items(session: AsyncSession, chunk: Sequence[int], since: datetime) -> dict[int, list[Item]]:
+async def _items(session: AsyncSession, chunk: Sequence[int], anchors: dict[int, Anchor]) -> dict[int, list[Item]]:
+    since = min(a.at for a in anchors.values())
     items: dict[int, list[Item]] = defaultdict(list)
     rows = await session.execute(
         select(
@@ -166,7 +196,8 @@ async def _items(session: AsyncSession, chunk: Sequence[int], since: datetime) -
         .order_by(Message.conversation_id, Message.id)
     )  # fmt: skip
     for conversation_id, message_id, direction, author, status, created, sent, read in rows:
-        items[int(conversation_id)].append(Msg(int(message_id), direction, author, status, created, sent, read))
+        if created >= anchors[conversation_id].at:
+            items[int(conversation_id)].append(Msg(int(message_id), direction, author, status, created, sent, read))
     events = await session.execute(
         select(EventLog.subject_id, EventLog.id, EventLog.ts, EventLog.kind, EventLog.data, EventLog.actor).where(
             EventLog.subject_type == "conversation",
@@ -176,7 +207,8 @@ async def _items(session: AsyncSession, chunk: Sequence[int], since: datetime) -
         )
     )
     for subject, event_id, ts, kind, data, actor in events:
-        items[int(subject)].append(Ev(int(event_id), ts, kind, data if isinstance(data, dict) else {}, actor or ""))
+        if ts >= anchors[int(subject)].at:
+            items[int(subject)].append(Ev(int(event_id), ts, kind, data if isinstance(data, dict) else {}, actor or ""))
     return items
 
 
@@ -208,13 +240,12 @@ async def recompute(
             start = min((first or now).date(), (now - IDLE - SEEN_WINDOW).date())
             full = True
         else:
-            start = (await _earliest_change(session, marks, now)).date()
+            start = await _start_day(session, await _earliest_change(session, marks, now))
             hourly = await session.scalar(  # a past "today", still per hour: folded into a day now
                 select(func.min(m.daily.c.day)).where(m.daily.c.hour >= 0, m.daily.c.day < now.date())
             )
             if hourly is not None:
                 start = min(start, hourly)
-        start = await _start_day(session, start)
         since = _midnight(start)
         counted: dict[int, list[Cnt]] = defaultdict(list)
         loose: list[tuple[datetime, str]] = []
@@ -225,7 +256,7 @@ async def recompute(
                 else:
                     counted[int(conversation_id)].append(Cnt(when, counter.name))
         conversation_ids = await _conversations(session, since, full, counted)
-    acc = Acc(now.date())
+    acc = Acc(now.date(), since)
     for when, name in loose:
         acc.add(when, (0, "", "", ""), name)
     found: list[Session] = []
@@ -237,19 +268,20 @@ async def recompute(
                 select(Conversation.id, Conversation.channel_account_id).where(Conversation.id.in_(chunk))
             )
             accounts = {int(c): int(a) for c, a in pairs}
-            previous = await _previous(session, chunk, since)
-            items = await _items(session, chunk, since)
+            anchors = await _anchors(session, chunk, since)
+            items = await _items(session, chunk, anchors)
         for conversation_id in chunk:
-            stream = items.get(conversation_id, []) + counted.get(conversation_id, [])
+            anchor = anchors[conversation_id]
+            stream = items.get(conversation_id, []) + [c for c in counted.get(conversation_id, []) if c.ts >= anchor.at]
             if not stream or conversation_id not in accounts:
                 continue
             stream.sort(key=item_key)
             found += process(
-                conversation_id, accounts[conversation_id], stream, previous.get(conversation_id),
+                conversation_id, accounts[conversation_id], stream, anchor.prev,
                 now=now, acc=acc, business_ms=measure,
             )  # fmt: skip
         await asyncio.sleep(0)  # let the web process breathe between chunks
-    rows = await _write(db, start, found, acc, tops)
+    rows = await _write(db, start, found, acc, {**tops, "run_at": int(now.timestamp())})
     return RunResult(start, len(conversation_ids), len(found), rows)
 
 
@@ -261,11 +293,18 @@ async def _write(db: Database, start: date, found: list[Session], acc: Acc, tops
     latency = [
         dict(zip((*m.KEY, "metric", "bucket"), key, strict=True)) | {"count": n} for key, n in acc.latency.items()
     ]
-    sessions = [s.row() for s in found if s.started_at >= _midnight(start)]
+    sessions = [s.row() for s in found]
+    carried = [{"c": s.conversation_id, "at": s.started_at} for s in found if s.started_at < _midnight(start)]
     async with db.write() as session:
         await session.execute(delete(m.daily).where(m.daily.c.day >= start))
         await session.execute(delete(m.latency).where(m.latency.c.day >= start))
         await session.execute(delete(m.sessions).where(m.sessions.c.started_at >= _midnight(start)))
+        if carried:  # sessions begun before the range, recomputed whole: their stored rows are replaced
+            c = m.sessions.c
+            await session.execute(
+                delete(m.sessions).where(c.conversation_id == bindparam("c"), c.started_at == bindparam("at")),
+                carried,
+            )
         for table, values in ((m.daily, daily), (m.latency, latency), (m.sessions, sessions)):
             for offset in range(0, len(values), WRITE_BATCH):
                 await session.execute(insert(table), values[offset : offset + WRITE_BATCH])

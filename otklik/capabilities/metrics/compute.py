@@ -68,8 +68,9 @@ class Acc:
     """What a recompute adds up: {(day, hour, *dims): counters} and {(day, hour, *dims, metric, bucket): n}.
     `hour` is -1 before `today` and the UTC hour on `today`."""
 
-    def __init__(self, today: date) -> None:
+    def __init__(self, today: date, since: datetime | None = None) -> None:
         self.today = today
+        self.since = since  # what happened before is not recomputed: dropped
         self.rows: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(COUNTERS))
         self.latency: dict[tuple[Any, ...], int] = defaultdict(int)
 
@@ -78,15 +79,20 @@ class Acc:
         return day, (ts.hour if day == self.today else -1)
 
     def add(self, ts: datetime, dims: Dims, counter: str, n: int = 1) -> None:
+        if self.since is not None and ts < self.since:
+            return
         self.rows[(*self._when(ts), *dims)][INDEX[counter]] += n
 
     def sample(self, ts: datetime, dims: Dims, metric: str, ms: int) -> None:
+        if self.since is not None and ts < self.since:
+            return
         self.latency[(*self._when(ts), *dims, metric, bucket_of(ms))] += 1
 
 
 @dataclass(slots=True)
 class Prev:
-    """The conversation's last session before the recompute's start (already stored)."""
+    """What the conversation's stored sessions before the stream's start carry into it: the number of the
+    last one and its source."""
 
     seq: int
     source: str
@@ -176,16 +182,16 @@ def process(
         nonlocal candidate
         if candidate is None:
             return
-        sent, read, owner = candidate
+        _sent, read, owner = candidate
         if (until is None and read + SEEN_WINDOW <= now) or (until is not None and until > read + SEEN_WINDOW):
             if owner is not None:
                 owner.seen_unanswered += 1
                 if owner is session:  # still open: its source and flow may yet be set
-                    owner.counts.append((sent, "seen_unanswered", 1, ""))
+                    owner.counts.append((read, "seen_unanswered", 1, ""))
                 else:
-                    acc.add(sent, dims(owner), "seen_unanswered")
+                    acc.add(read, dims(owner), "seen_unanswered")
             else:
-                acc.add(sent, dims(None), "seen_unanswered")
+                acc.add(read, dims(None), "seen_unanswered")
         candidate = None
 
     def finish(s: Session, *, followed: bool) -> None:

@@ -12,10 +12,12 @@ day 1 = 03-02. The conversations:
 4. hook: replies after 0.5 s (read, answered within the window) and 1 s; an order on day 3.
 5. tg: a reply after 1 s read on day 3, the buyer answers 30 h later (seen but unanswered, and a new
    session: reopened by idleness); then a reply after 2 s.
+7. tg: day 1, a reply after 1 s; its read receipt arrives only on day 3 (after the first run), never
+   answered: seen but unanswered, counted on day 3, the day of the read.
 
-Expected: 7 conversations, 2 reopened, 7 could hand off, 4 handled by the bot, 3 hand-offs (asked, red flag,
-retries), bot replies [2, 15, 1, 3, 4, 30, 0.5, 1, 1, 2] s (2 over 10 s), operator first responses
-[5, 20] min, 2 seen but unanswered, 11 messages in, 12 out, 1 order.
+Expected: 8 conversations, 2 reopened, 8 could hand off, 5 handled by the bot, 3 hand-offs (asked, red flag,
+retries), bot replies [2, 15, 1, 3, 4, 30, 0.5, 1, 1, 2, 1] s (2 over 10 s), operator first responses
+[5, 20] min, 3 seen but unanswered, 12 messages in, 13 out, 1 order.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from otklik.adapters.db.models import ChannelAccount, Contact, ContactIdentity, Conversation, EventLog, Message
+from otklik.adapters.db.models import (
+    ChannelAccount,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    EventLog,
+    InboundEventRow,
+    Message,
+)
 from otklik.bootstrap import Otklik
 from otklik.platform.plugins import Counter
 
@@ -39,17 +49,17 @@ def at(day: int, hh: int, mm: int = 0, ss: float = 0) -> datetime:
 
 
 EXPECTED = {
-    "conversations": 7,
+    "conversations": 8,
     "reopened": 2,
-    "could_handoff": 7,
-    "bot_handled": 4,
+    "could_handoff": 8,
+    "bot_handled": 5,
     "handoffs": 3,
     "handoffs_by_reason": {"asked": 1, "red_flag": 1, "retries": 1, "flow": 0, "error": 0},
-    "bot_ms": [2000, 15000, 1000, 3000, 4000, 30000, 500, 1000, 1000, 2000],
+    "bot_ms": [2000, 15000, 1000, 3000, 4000, 30000, 500, 1000, 1000, 2000, 1000],
     "operator_ms": [300_000, 1_200_000],
-    "seen_unanswered": 2,
-    "messages_in": 11,
-    "messages_out": 12,
+    "seen_unanswered": 3,
+    "messages_in": 12,
+    "messages_out": 13,
     "orders": 1,
 }
 
@@ -68,7 +78,7 @@ class Builder:
         self.app = app
         self.accounts: dict[str, int] = {}
         self.conversations: dict[int, int] = {}
-        self.next_id = 1000
+        self.unread = 0
 
     async def account(self, name: str, kind: str, pack: str = "care-ru") -> int:
         async with self.app.db.write() as session:
@@ -103,6 +113,18 @@ class Builder:
 
     async def bot(self, number: int, when: datetime, *, after: float, read: datetime | None = None) -> int:
         return await self._message(number, "out", "bot", when, when + timedelta(seconds=after), read, "sent")
+
+    async def read(self, number: int, message_id: int, when: datetime) -> None:
+        """A read receipt arriving at `when` (as ingest records one: the message marked, an inbound event)."""
+        conv = self.conversations[number]
+        async with self.app.db.write() as session:
+            await session.execute(Message.__table__.update().where(Message.id == message_id).values(read_at=when))
+            account = await session.scalar(
+                Conversation.__table__.select().with_only_columns(Conversation.channel_account_id).where(
+                    Conversation.id == conv)
+            )  # fmt: skip
+            session.add(InboundEventRow(channel_account_id=account, external_id=f"r{message_id}",
+                                        conversation_id=conv, kind="status", received_at=when))  # fmt: skip
 
     async def operator(self, number: int, when: datetime, login: str) -> int:
         message_id = await self._message(number, "out", "operator", when, when, None, "sent")
@@ -142,7 +164,7 @@ async def phase_one(b: Builder) -> None:
     ORDERS.clear()
     await b.account("tg", "telegram")
     await b.account("hook", "webhook")
-    for number, account in ((1, "tg"), (2, "tg"), (3, "hook"), (4, "hook"), (5, "tg")):
+    for number, account in ((1, "tg"), (2, "tg"), (3, "hook"), (4, "hook"), (5, "tg"), (7, "tg")):
         await b.conversation(number, account)
     # 1: bot only, source insta
     await b.buyer(1, at(1, 9))
@@ -169,9 +191,14 @@ async def phase_one(b: Builder) -> None:
     await b.event(3, at(2, 12, 1), "handoff", {"reason": "retries_exhausted", "context": {"flow": "sales"}})
     await b.buyer(3, at(2, 12, 30))
     await b.event(3, at(2, 12, 30), "message_for_operator")
+    # 7: read only later (phase two)
+    await b.buyer(7, at(1, 15))
+    b.unread = await b.bot(7, at(1, 15), after=1)
 
 
 async def phase_two(b: Builder) -> None:
+    # 7: the read receipt of day 1's reply arrives on day 3
+    await b.read(7, b.unread, at(3, 10))
     # 4: read and answered within the window; an order
     await b.buyer(4, at(3, 15))
     await b.bot(4, at(3, 15), after=0.5, read=at(3, 15, 1))

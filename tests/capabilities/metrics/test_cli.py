@@ -40,12 +40,12 @@ def test_json_has_the_issues_keys_and_the_fixtures_numbers(cli_home: Path) -> No
     for key in ("conversations", "handoffs", "handled_by_bot_share", "bot_response_ms", "operator_first_response_ms",
                 "seen_unanswered", "leads", "bookings", "orders"):  # fmt: skip
         assert key in data, key
-    assert (data["conversations"], data["handoffs"], data["seen_unanswered"], data["orders"]) == (7, 3, 2, 1)
+    assert (data["conversations"], data["handoffs"], data["seen_unanswered"], data["orders"]) == (8, 3, 3, 1)
     assert [data["bot_response_ms"][p] for p in ("p50", "p90", "p99")] == [2000, 15000, 30000]
     code, out = _run(*RANGE, "--channel", "webhook", "--json")
     assert code == 0 and json.loads(out)["conversations"] == 2
     code, out = _run(*RANGE)
-    assert code == 0 and "conversations           7 (reopened 2)" in out and "lower bound" in out
+    assert code == 0 and "conversations           8 (reopened 2)" in out and "lower bound" in out
 
 
 def test_bad_arguments_exit_2_with_a_message(cli_home: Path) -> None:

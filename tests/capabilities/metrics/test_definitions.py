@@ -32,7 +32,7 @@ async def built(otklik: Otklik) -> fx.Builder:
     b = fx.Builder(otklik)
     await fx.phase_one(b)
     first = await recompute(otklik.db, fx.COUNTERS, now=fx.PHASE_ONE_NOW)
-    assert first.sessions == 4  # conversations 1, 2 (twice), 3
+    assert first.sessions == 5  # conversations 1, 2 (twice), 3, 7
     await fx.phase_two(b)
     await recompute(otklik.db, fx.COUNTERS, now=fx.NOW)
     return b
@@ -44,11 +44,11 @@ async def test_every_metric_equals_its_definition(otklik: Otklik, built: fx.Buil
     assert data["conversations"] == e["conversations"]
     assert data["reopened"] == e["reopened"]
     assert (data["could_handoff"], data["bot_handled"]) == (e["could_handoff"], e["bot_handled"])
-    assert data["handled_by_bot_share"] == round(4 / 7, 4)
+    assert data["handled_by_bot_share"] == round(5 / 8, 4)
     assert data["handoffs"] == e["handoffs"] and data["handoffs_by_reason"] == e["handoffs_by_reason"]
-    assert data["handoff_rate"] == round(3 / 7, 4)
+    assert data["handoff_rate"] == round(3 / 8, 4)
     bot = data["bot_response_ms"]
-    assert bot["count"] == len(e["bot_ms"]) and bot["over_10s"] == 2 and bot["over_10s_share"] == 0.2
+    assert bot["count"] == len(e["bot_ms"]) and bot["over_10s"] == 2 and bot["over_10s_share"] == round(2 / 11, 4)
     for p in (50, 90, 99):
         assert bot[f"p{p}"] == raw_percentile(e["bot_ms"], p), p
         assert data["operator_first_response_ms"][f"p{p}"] == raw_percentile(e["operator_ms"], p), p
@@ -56,14 +56,14 @@ async def test_every_metric_equals_its_definition(otklik: Otklik, built: fx.Buil
     assert data["operator_first_response_ms"]["count"] == 2
     assert data["seen_unanswered"] == e["seen_unanswered"] and data["seen_unanswered_lower_bound"] is True
     assert (data["messages_in"], data["messages_out"]) == (e["messages_in"], e["messages_out"])
-    assert data["orders"] == 1 and data["conversion_conversation_order"] == round(1 / 7, 4)
+    assert data["orders"] == 1 and data["conversion_conversation_order"] == round(1 / 8, 4)
     assert data["leads"] == data["bookings"] == 0 and data["conversion_lead_booking"] is None
 
 
 async def test_slices_by_channel_source_flow_operator(otklik: Otklik, built: fx.Builder) -> None:
     data = (await report(otklik.db, RANGE)).json()
     channels = {row["channel"]: row for row in data["by_channel"]}
-    assert channels["telegram"]["conversations"] == 5 and channels["webhook"]["conversations"] == 2
+    assert channels["telegram"]["conversations"] == 6 and channels["webhook"]["conversations"] == 2
     assert channels["webhook"]["orders"] == 1 and channels["webhook"]["bot_handled"] == 1
     sources = {row["source"]: row for row in data["by_source"]}
     assert sources["insta"]["conversations"] == 1 and sources["insta"]["seen_unanswered"] == 1
@@ -72,9 +72,11 @@ async def test_slices_by_channel_source_flow_operator(otklik: Otklik, built: fx.
     operators = {row["operator"]: row for row in data["by_operator"]}
     assert operators["olga"]["operator_first_response_ms"]["count"] == 2
     only_tg = (await report(otklik.db, RANGE.narrowed(channel="telegram"))).json()
-    assert only_tg["conversations"] == 5 and only_tg["orders"] == 0 and only_tg["seen_unanswered"] == 2
+    assert only_tg["conversations"] == 6 and only_tg["orders"] == 0 and only_tg["seen_unanswered"] == 3
     insta = (await report(otklik.db, RANGE.narrowed(source="insta"))).json()
     assert insta["bot_response_ms"]["count"] == 2 and insta["bot_response_ms"]["over_10s"] == 1
+    day3 = (await report(otklik.db, Filters(fx.at(3, 0).date(), fx.at(3, 0).date()))).json()
+    assert day3["seen_unanswered"] == 2  # 5's, and 7's read that day (its message is of day 1)
     day2 = (await report(otklik.db, Filters(fx.at(2, 0).date(), fx.at(2, 0).date()))).json()
     assert day2["conversations"] == 2 and day2["reopened"] == 1  # 2's reopening and 3
     assert day2["operator_first_response_ms"]["p50"] == bucket_of(1_200_000)  # measured from the reopening
@@ -93,7 +95,7 @@ async def test_incremental_runs_equal_a_full_recompute_and_a_rerun_changes_nothi
 
 async def test_the_conversations_behind_a_number(otklik: Otklik, built: fx.Builder) -> None:
     seen = await behind(otklik.db, RANGE, "seen_unanswered")
-    assert {r.conversation_id for r in seen} == {built.conversations[1], built.conversations[5]}
+    assert {r.conversation_id for r in seen} == {built.conversations[n] for n in (1, 5, 7)}
     handoffs = await behind(otklik.db, RANGE, "handoffs")
     assert sorted(r.conversation_id for r in handoffs) == sorted(built.conversations[n] for n in (2, 2, 3))
     reopened = await behind(otklik.db, RANGE, "reopened")
