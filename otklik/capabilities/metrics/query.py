@@ -83,6 +83,19 @@ def _where(table: Any, filters: Filters, scope: list[int] | None) -> list[Any]:
     return out
 
 
+#: The slices a report adds up in SQL, one GROUP BY each: name -> column.
+VIEWS = {"day": "day", "account": "account_id", "source": "source", "flow": "flow", "operator": "operator",
+         "hour": "hour"}  # fmt: skip
+
+
+def _view_where(name: str, table: Any) -> list[Any]:
+    if name == "operator":
+        return [table.c.operator != ""]
+    if name == "hour":
+        return [table.c.hour >= 0]
+    return []
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -183,43 +196,31 @@ async def report(
 ) -> Report:
     known = dict(known) if known is not None else await accounts(db)
     scope = account_scope(filters, known, kinds)
-    d = m.daily.c
-    sums = [func.sum(getattr(d, name)) for name in m.COUNTERS]
-    total = Figures()
-    by_day: dict[date, Figures] = defaultdict(Figures)
-    by_account: dict[int, Figures] = defaultdict(Figures)
-    by_source: dict[str, Figures] = defaultdict(Figures)
-    by_flow: dict[str, Figures] = defaultdict(Figures)
-    by_operator: dict[str, Figures] = defaultdict(Figures)
-    by_hour: dict[int, Figures] = defaultdict(Figures)
+    views: dict[str, dict[Any, Figures]] = {name: defaultdict(Figures) for name in VIEWS}
     async with db.read() as session:
-        rows = await session.execute(
-            select(d.day, d.hour, d.account_id, d.source, d.flow, d.operator, *sums)
-            .where(*_where(m.daily, filters, scope))
-            .group_by(d.day, d.hour, d.account_id, d.source, d.flow, d.operator)
-        )
-        for day, hour, account_id, source, flow, operator, *values in rows:
-            for figures in (total, by_day[day], by_account[account_id], by_source[source], by_flow[flow]):
-                figures.add(values)
-            if operator:
-                by_operator[operator].add(values)
-            if hour >= 0:
-                by_hour[hour].add(values)
-        lat = m.latency.c
-        histos = await session.execute(
-            select(lat.day, lat.hour, lat.account_id, lat.source, lat.flow, lat.operator, lat.metric, lat.bucket,
-                   func.sum(lat.count))
-            .where(*_where(m.latency, filters, scope))
-            .group_by(lat.day, lat.hour, lat.account_id, lat.source, lat.flow, lat.operator, lat.metric, lat.bucket)
-        )  # fmt: skip
-        for day, hour, account_id, source, flow, operator, metric, bucket, n in histos:
-            targets = [total, by_day[day], by_account[account_id], by_source[source], by_flow[flow]]
-            if operator:
-                targets.append(by_operator[operator])
-            if hour >= 0:
-                targets.append(by_hour[hour])
-            for figures in targets:
-                getattr(figures, metric)[int(bucket)] += int(n)
+        for name, column in VIEWS.items():
+            d, lat = m.daily.c, m.latency.c
+            extra_d, extra_l = _view_where(name, m.daily), _view_where(name, m.latency)
+            key_d, key_l = getattr(d, column), getattr(lat, column)
+            rows = await session.execute(
+                select(key_d, *(func.sum(getattr(d, counter)) for counter in m.COUNTERS))
+                .where(*_where(m.daily, filters, scope), *extra_d)
+                .group_by(key_d)
+            )
+            for key, *values in rows:
+                views[name][key].add(values)
+            histos = await session.execute(
+                select(key_l, lat.metric, lat.bucket, func.sum(lat.count))
+                .where(*_where(m.latency, filters, scope), *extra_l)
+                .group_by(key_l, lat.metric, lat.bucket)
+            )
+            for key, metric, bucket, n in histos:
+                getattr(views[name][key], metric)[int(bucket)] += int(n)
+    total = Figures()
+    for figures in views["account"].values():
+        _merge(total, figures)
+    by_day, by_account, by_source = views["day"], views["account"], views["source"]
+    by_flow, by_operator, by_hour = views["flow"], views["operator"], views["hour"]
     in_scope = [a for a in known.values() if scope is None or a.id in scope]
     lower_bound = not in_scope or any(a.kind not in READS_ALWAYS_REPORTED for a in in_scope)
     return Report(
