@@ -63,7 +63,9 @@ def _filters(raw: dict[str, str], extra: Sequence[str] = ()) -> Filters:
     return parse_filters({k: v for k, v in raw.items() if k in FILTER_KEYS}, today=utcnow().date())
 
 
-def table_rows(rep: Report, table: str, t: Callable[..., str]) -> tuple[list[str], list[tuple[str, dict[str, Any], dict[str, str]]]]:
+def table_rows(
+    rep: Report, table: str, t: Callable[..., str]
+) -> tuple[list[str], list[tuple[str, dict[str, Any], dict[str, str]]]]:
     """(header, rows): each row is (label, its numbers, the filters that narrow to it)."""
     data = rep.json()
     items: list[tuple[str, dict[str, Any], dict[str, str]]]
@@ -221,7 +223,7 @@ def _days(filters: Filters) -> list[Any]:
 @router.get("/metrics/behind", response_class=HTMLResponse, include_in_schema=False)
 async def behind_page(request: Request, principal: Principal = Depends(PAGE)) -> HTMLResponse:
     raw = _raw(request)
-    metric = raw.pop("metric", "")
+    metric = raw.pop("metric", "") or "conversations"
     otk = otklik_of(request)
     try:
         filters = _filters(raw)

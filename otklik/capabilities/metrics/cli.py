@@ -48,7 +48,9 @@ def lines(data: dict[str, Any]) -> list[str]:
 @app.callback(invoke_without_command=True)
 def metrics(
     ctx: typer.Context,
-    date_from: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD (default: 30 days back)")] = None,
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="first day, YYYY-MM-DD (default: 30 days back)")
+    ] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD (default: today, UTC)")] = None,
     channel: Annotated[str | None, typer.Option(help="a channel kind: telegram, webchat, webhook…")] = None,
     account: Annotated[str | None, typer.Option(help="a channel account id")] = None,

@@ -128,7 +128,9 @@ class Figures:
             "could_handoff": c["could_handoff"],
             "handled_by_bot_share": _ratio(c["bot_handled"], c["could_handoff"]),
             "bot_response_ms": {
-                **bot, "count": c["bot_replies"], "over_10s": c["bot_slow"],
+                **bot,
+                "count": c["bot_replies"],
+                "over_10s": c["bot_slow"],
                 "over_10s_share": _ratio(c["bot_slow"], c["bot_replies"]),
             },
             "operator_first_response_ms": {**operator, "count": c["operator_replies"]},
@@ -292,4 +294,3 @@ async def last_computed(session: AsyncSession) -> date | None:
 
 def trend_days(filters: Filters) -> list[date]:
     return [filters.first + timedelta(days=i) for i in range((filters.last - filters.first).days + 1)]
-

@@ -82,7 +82,9 @@ class Builder:
 
     async def account(self, name: str, kind: str, pack: str = "care-ru") -> int:
         async with self.app.db.write() as session:
-            row = ChannelAccount(kind=kind, name=name, pack=pack, config={}, enabled=False, created_at=DAY1)  # no token: never started
+            row = ChannelAccount(
+                kind=kind, name=name, pack=pack, config={}, enabled=False, created_at=DAY1
+            )  # no token: never started
             session.add(row)
             await session.flush()
             self.accounts[name] = int(row.id)

@@ -107,13 +107,17 @@ async def test_today_is_kept_per_hour_and_folds_into_a_day(otklik: Otklik) -> No
     await fx.phase_one(b)
     await recompute(otklik.db, fx.COUNTERS, now=fx.PHASE_ONE_NOW)  # day 2 is today
     async with otklik.db.read() as session:
-        hours = set((await session.execute(select(m.daily.c.hour).where(m.daily.c.day == fx.at(2, 0).date()))).scalars())
+        hours = set(
+            (await session.execute(select(m.daily.c.hour).where(m.daily.c.day == fx.at(2, 0).date()))).scalars()
+        )
     assert hours == {8, 12}  # conversation 2's reopening, conversation 3
     today = await report(otklik.db, Filters(fx.at(2, 0).date(), fx.at(2, 0).date()))
     assert sorted(today.by_hour) == [8, 12] and today.total.counts["conversations"] == 2
     await recompute(otklik.db, fx.COUNTERS, now=fx.NOW)
     async with otklik.db.read() as session:
-        hours = set((await session.execute(select(m.daily.c.hour).where(m.daily.c.day == fx.at(2, 0).date()))).scalars())
+        hours = set(
+            (await session.execute(select(m.daily.c.hour).where(m.daily.c.day == fx.at(2, 0).date()))).scalars()
+        )
     assert hours == {-1}
 
 
@@ -134,3 +138,33 @@ async def test_operator_first_response_counts_business_hours_only(otklik: Otklik
     await recompute(otklik.db, (), now=fx.NOW, full=True)  # without hours: the whole weekend
     data = (await report(otklik.db, RANGE)).json()
     assert data["operator_first_response_ms"]["p50"] == bucket_of(int((63 * 60 + 20) * 60 * 1000))
+
+
+async def test_the_registrys_counters_count_orders_and_claims(otklik: Otklik) -> None:
+    """Sales and cashback declare their counters (`Capability.counters`); the job reads them, never their tables."""
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+
+    from otklik.capabilities.metrics.aggregate import counters_of
+    from otklik.capabilities.sales.models import orders
+    from otklik.registry import CAPABILITIES
+
+    counters = {c.name: c for c in counters_of(CAPABILITIES)}
+    assert set(counters) >= {"orders", "claims"}
+    b = fx.Builder(otklik)
+    await b.account("tg", "telegram")
+    conv = await b.conversation(1, "tg")
+    async with otklik.db.write() as session:
+        await session.execute(insert(orders).values(
+            number="A-1", cart_generation=1, conversation_id=conv, status="new", currency="ARS",
+            subtotal=Decimal(100), iva=Decimal(21), iva_rate=Decimal(21), total=Decimal(121), customer={},
+            valid_until=fx.at(9, 0), created_at=fx.at(2, 11), updated_at=fx.at(2, 11),
+        ))  # fmt: skip
+    async with otklik.db.read() as session:
+        assert await counters["orders"].fn(session, fx.at(2, 0), fx.at(3, 0)) == [(fx.at(2, 11), conv)]
+        assert await counters["orders"].fn(session, fx.at(3, 0), fx.at(4, 0)) == []
+        assert await counters["claims"].fn(session, fx.at(1, 0), fx.at(9, 0)) == []
+    await b.buyer(1, fx.at(2, 10))
+    await recompute(otklik.db, tuple(counters.values()), now=fx.NOW)
+    assert (await report(otklik.db, RANGE)).json()["orders"] == 1

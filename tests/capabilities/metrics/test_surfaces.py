@@ -102,7 +102,11 @@ async def test_every_table_exports_as_csv_and_xlsx_without_formulas(
     ],
 )
 async def test_bad_filters_are_refused_clearly(
-    as_role: Callable[[Role], Awaitable[Admin]], otklik: Otklik, app, params: dict[str, str], words: str  # type: ignore[no-untyped-def]
+    as_role: Callable[[Role], Awaitable[Admin]],
+    otklik: Otklik,
+    app,
+    params: dict[str, str],
+    words: str,  # type: ignore[no-untyped-def]
 ) -> None:
     analyst = await as_role(Role.ANALYST)
     page = await analyst.http.get("/admin/metrics", params=params)
