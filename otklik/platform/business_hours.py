@@ -515,3 +515,25 @@ def after_hours_template_errors(template: str) -> list[str]:
         if name not in TEMPLATE_NAMES:
             errors.append(f"unknown placeholder {name!r}; use {', '.join(TEMPLATE_NAMES)}")
     return errors
+
+
+# --- working time between two moments ------------------------------------------------------------------
+
+
+def open_seconds(schedule: Schedule, start: datetime, end: datetime) -> float:
+    """The seconds of `[start, end)` during which operators answer: all of it when hours are not enabled
+    (an operator's first response counted in business hours, docs/metrics.md)."""
+    if end <= start:
+        return 0.0
+    if not schedule.enabled:
+        return (end - start).total_seconds()
+    zone = schedule.zone
+    first, last = start.astimezone(zone).date() - timedelta(days=1), end.astimezone(zone).date()
+    total, day = 0.0, first
+    while day <= last:
+        for opens, closes in _spans(schedule, day, zone):
+            low, high = max(opens, start), min(closes, end)
+            if high > low:
+                total += (high - low).total_seconds()
+        day += timedelta(days=1)
+    return total

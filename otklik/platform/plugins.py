@@ -103,6 +103,19 @@ class NavEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Counter:
+    """A business count a capability owns (the metrics layer reads it without knowing the capability's tables).
+
+    `fn(session, since, until)` returns the `(when, conversation_id or None)` of each item counted in
+    `[since, until)` (aware UTC datetimes): an order created, a claim started. The metrics capability adds
+    them to its daily rows under `name` (`leads`, `bookings`, `orders`, `claims`), attributed to the
+    conversation's channel, source and flow."""
+
+    name: str
+    fn: Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Permission:
     """A permission a capability adds; owner and admin always have it, `roles` name who else gets it."""
 
@@ -130,6 +143,7 @@ class Capability:
     templates: Ref | None = None  # "package:folder" of admin templates, found after the shared ones
     locales: Ref | None = None  # "package:folder" of <area>.yaml admin strings (ru/en/es), merged in the catalog
     static: Ref | None = None  # "package:folder" served at /static/<name>/ (its admin pages' CSS and scripts)
+    counters: Ref | None = None  # a tuple[Counter, ...]: what the metrics layer counts of it (orders, claims)
 
 
 @dataclass(frozen=True, slots=True)

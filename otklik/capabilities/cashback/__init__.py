@@ -40,4 +40,5 @@ CAPABILITY = Capability(
     templates="otklik.capabilities.cashback:templates",
     locales="otklik.capabilities.cashback:locales",
     static="otklik.capabilities.cashback:static",
+    counters="otklik.capabilities.cashback.counters:COUNTERS",
 )

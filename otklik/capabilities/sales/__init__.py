@@ -41,4 +41,5 @@ CAPABILITY = Capability(
     migrations="otklik.capabilities.sales:migrations",
     templates="otklik.capabilities.sales:templates",
     locales="otklik.capabilities.sales:locales",
+    counters="otklik.capabilities.sales.counters:COUNTERS",
 )
