@@ -12,7 +12,7 @@
 - `fulfil.py`   the `sales-orders` job: executive assignment and notification, pre-invoice, invoice
 - `documents.py` pre-invoice and invoice PDFs; `api.py` `POST /api/v1/orders/{number}/payments`
 - `sync.py`     scheduled catalog sync from the seller's system (a JSON endpoint or a read-only SQL query)
-- `admin.py`    orders (filters, detail, cancel) and the catalog page
+- `admin.py`    orders (filters, detail, cancel) and the catalog page; the settings page (`seller.py`)
 - `cli.py`      `otklik catalog import|search|sync …`
 See docs/sales.md.
 """
@@ -37,6 +37,7 @@ CAPABILITY = Capability(
     nav=(
         NavEntry("sales.nav_orders", "/admin/sales/orders", ORDERS, 55),
         NavEntry("sales.nav_catalog", "/admin/sales/catalog", CATALOG, 56),
+        NavEntry("sales.nav_settings", "/admin/sales/settings", CATALOG, 57),
     ),
     migrations="otklik.capabilities.sales:migrations",
     templates="otklik.capabilities.sales:templates",

@@ -10,9 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
+from starlette.datastructures import UploadFile
 
 from otklik.adapters.db.models import StaffMember
-from otklik.capabilities.sales import CATALOG, ORDERS, orders
+from otklik.capabilities.sales import CATALOG, ORDERS, orders, seller
 from otklik.capabilities.sales.models import documents, products
 from otklik.capabilities.sales.models import orders as order_table
 from otklik.capabilities.sales.pricing import money
@@ -161,3 +162,65 @@ async def catalog_page(
     filters: dict[str, Any] = {"q": q, "brand": brand, "category": category, "stock": stock}
     return render(request, "admin/sales_catalog.html", products=rows[:500], brands=brands, categories=categories,
                   filters=filters)  # fmt: skip
+
+
+# --- settings: IVA, validity, cart lifetime, series, letterhead, logo (permission `sales.catalog`) ----------
+
+
+async def _settings_page(
+    request: Request, *, status_code: int = 200, errors: list[str] | None = None,
+    form: dict[str, str] | None = None, saved: str = "",
+) -> HTMLResponse:  # fmt: skip
+    current = await seller.settings(otklik_of(request).db)
+    return render(request, "admin/sales_settings.html", status_code=status_code, cfg=current, errors=errors or [],
+                  form=form, saved=saved, max_logo_kb=seller.MAX_LOGO_BYTES // 1024)  # fmt: skip
+
+
+@router.get("/sales/settings", response_class=HTMLResponse, include_in_schema=False)
+async def settings_page(request: Request, _p: Principal = Depends(need(CATALOG))) -> HTMLResponse:
+    saved = request.query_params.get("saved", "")
+    return await _settings_page(request, saved=saved if saved in ("settings", "logo", "logo_removed") else "")
+
+
+@router.post("/sales/settings", response_class=HTMLResponse, include_in_schema=False)
+async def save_settings(request: Request, principal: Principal = Depends(need(CATALOG))) -> Response:
+    form = await request.form(max_fields=60, max_files=0)
+    fields = {k: v[:4000] for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    try:
+        await seller.save_settings(otklik_of(request).db, fields, actor=principal.actor)
+    except InvalidInput as exc:
+        return await _settings_page(request, status_code=422, errors=exc.user_message.split("\n"), form=fields)
+    return RedirectResponse("/admin/sales/settings?saved=settings", status_code=303)
+
+
+@router.post("/sales/settings/logo", response_class=HTMLResponse, include_in_schema=False)
+async def save_logo(request: Request, principal: Principal = Depends(need(CATALOG))) -> Response:
+    form = await request.form(max_fields=5, max_files=1)
+    otklik = otklik_of(request)
+    try:
+        if form.get("remove") == "1":
+            await seller.set_logo(otklik.db, otklik.ctx.media, None, actor=principal.actor)
+            return RedirectResponse("/admin/sales/settings?saved=logo_removed", status_code=303)
+        upload = form.get("logo")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InvalidInput("logo: choose a PNG or JPEG file")
+        data = await upload.read(seller.MAX_LOGO_BYTES + 1)
+        await seller.set_logo(otklik.db, otklik.ctx.media, data, actor=principal.actor)
+    except InvalidInput as exc:
+        status = 413 if isinstance(exc, seller.TooLarge) else 422
+        return await _settings_page(request, status_code=status, errors=[exc.user_message])
+    return RedirectResponse("/admin/sales/settings?saved=logo", status_code=303)
+
+
+@router.get("/sales/settings/logo", include_in_schema=False)
+async def logo_file(request: Request, _p: Principal = Depends(need(CATALOG))) -> Response:
+    otklik = otklik_of(request)
+    media_id = (await seller.settings(otklik.db)).get("logo_media_id") or ""
+    if not media_id:
+        raise NotFound("no logo")
+    try:
+        data = await otklik.ctx.media.read(media_id)
+    except KeyError:
+        raise NotFound("the logo's file is missing from the media store") from None
+    kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    return Response(data, media_type=kind, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})

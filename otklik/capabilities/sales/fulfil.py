@@ -137,7 +137,9 @@ async def _keys(session: AsyncSession, lines: list[dict[str, Any]]) -> tuple[str
     return tuple(keys)
 
 
-def _document(kind: str, number: str, order: orders.Order, lines: list[dict[str, Any]], cfg: Any) -> Document:
+def _document(
+    kind: str, number: str, order: orders.Order, lines: list[dict[str, Any]], cfg: Any, logo: bytes | None = None
+) -> Document:
     c = order.customer
     include = bool(lines) and all(bool(ln["prices_include_iva"]) for ln in lines)
     plan = order.plan or {}
@@ -146,7 +148,7 @@ def _document(kind: str, number: str, order: orders.Order, lines: list[dict[str,
         kind="pre_invoice" if kind == PRE_INVOICE else "invoice",
         number=number,
         issued=order.created_at.date() if kind == PRE_INVOICE else utcnow().date(),
-        seller=Letterhead(cfg.seller_name or "", cfg.seller_cuit or "", cfg.seller_address or ""),
+        seller=Letterhead(cfg.seller_name or "", cfg.seller_cuit or "", cfg.seller_address or "", logo),
         client=Client(
             str(c.get("name", "")),
             str(c.get("cuit", "")),
@@ -173,6 +175,18 @@ def _document(kind: str, number: str, order: orders.Order, lines: list[dict[str,
         payment_instructions=tuple(x.strip() for x in (cfg.payment_instructions or "").splitlines() if x.strip()),
         lines_include_iva=include,
     )
+
+
+async def _logo(ctx: RuntimeContext, media_id: str | None) -> bytes | None:
+    """The seller's logo (checked when it was uploaded); a file gone from the media store is logged and the
+    document goes out without it rather than not at all."""
+    if not media_id:
+        return None
+    try:
+        return await ctx.media.read(media_id)
+    except KeyError:
+        log.warning("sales: the seller's logo %s is missing from the media store; documents go without it", media_id)
+        return None
 
 
 _TEXTS = {
@@ -206,7 +220,8 @@ async def send_document(ctx: RuntimeContext, order_id: int, kind: str, now: date
     assert doc is not None and order is not None
     media_id, size, filename = doc.media_id, doc.size, doc.filename
     if not media_id:  # render outside the transaction (CPU work), then store
-        pdf = await asyncio.to_thread(render_pdf, _document(kind, doc.number, order, lines, cfg))
+        logo = await _logo(ctx, cfg.logo_media_id)
+        pdf = await asyncio.to_thread(render_pdf, _document(kind, doc.number, order, lines, cfg, logo))
         filename = f"{'prefactura' if kind == PRE_INVOICE else 'factura'}-{doc.number}.pdf"
         stored = await ctx.media.save(pdf, "application/pdf", filename)
         media_id, size = stored.media_id, stored.size

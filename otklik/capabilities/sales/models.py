@@ -60,6 +60,8 @@ config = Table(
     Column("seller_address", String(300), nullable=False, default=""),
     Column("payment_instructions", Text, nullable=False, default=""),  # one line per instruction
     Column("invoice_series", String(32), nullable=False, default="FC"),
+    # the logo on the documents: a PNG or JPEG in the media store (its sha256), "" for none (migration s005)
+    Column("logo_media_id", String(64), nullable=False, default=""),
 )
 
 # Order number series: `prefix` + `next_value` zero-padded to `width` (PV-000123). A number is taken with
