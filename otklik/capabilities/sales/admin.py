@@ -212,14 +212,15 @@ async def save_logo(request: Request, principal: Principal = Depends(need(CATALO
     return RedirectResponse("/admin/sales/settings?saved=logo", status_code=303)
 
 
-@router.get("/sales/settings/logo", include_in_schema=False)
-async def logo_file(request: Request, _p: Principal = Depends(need(CATALOG))) -> Response:
+@router.get("/sales/settings/logo/{media_id}", include_in_schema=False)
+async def logo_file(request: Request, media_id: str, _p: Principal = Depends(need(CATALOG))) -> Response:
+    """The current logo only (the id in the path changes with it: no stale cached image, and no other media)."""
     otklik = otklik_of(request)
-    media_id = (await seller.settings(otklik.db)).get("logo_media_id") or ""
-    if not media_id:
-        raise NotFound("no logo")
+    current = (await seller.settings(otklik.db)).get("logo_media_id") or ""
+    if not current or media_id != current:
+        raise NotFound("no such logo")
     try:
-        data = await otklik.ctx.media.read(media_id)
+        data = await otklik.ctx.media.read(current)
     except KeyError:
         raise NotFound("the logo's file is missing from the media store") from None
     kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"

@@ -5,7 +5,9 @@ pixels). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -130,8 +132,12 @@ async def test_logo_upload_reaches_the_documents(otklik: Otklik, as_role) -> Non
     up = await operator.http.post("/admin/sales/settings/logo", data={"csrf_token": operator.csrf},
                                   files={"logo": ("logo.png", png, "image/png")})  # fmt: skip
     assert up.status_code == 303, up.text
-    shown = await operator.http.get("/admin/sales/settings/logo")
+    page = await operator.http.get("/admin/sales/settings?saved=logo")
+    logo_url = re.search(r'src="(/admin/sales/settings/logo/[0-9a-f]{64})"', page.text)
+    assert logo_url is not None and "Logo saved" in page.text
+    shown = await operator.http.get(logo_url.group(1))
     assert shown.status_code == 200 and shown.content == png and shown.headers["content-type"] == "image/png"
+    assert (await operator.http.get("/admin/sales/settings/logo/" + "0" * 64)).status_code == 404
     [entry] = await _audits(otklik, "sales.logo")
     assert entry["type"] == "image/png" and entry["size"] == len(png)
     await _order(otklik)
@@ -144,10 +150,12 @@ async def test_logo_upload_reaches_the_documents(otklik: Otklik, as_role) -> Non
     up = await operator.http.post("/admin/sales/settings/logo", data={"csrf_token": operator.csrf},
                                   files={"logo": ("logo.jpg", jpeg, "image/jpeg")})  # fmt: skip
     assert up.status_code == 303
-    assert (await operator.http.get("/admin/sales/settings/logo")).headers["content-type"] == "image/jpeg"
+    jpeg_url = "/admin/sales/settings/logo/" + hashlib.sha256(jpeg).hexdigest()
+    assert (await operator.http.get(jpeg_url)).headers["content-type"] == "image/jpeg"
+    assert (await operator.http.get(logo_url.group(1))).status_code == 404  # the old one is not served any more
     removed = await operator.post("/admin/sales/settings/logo", {"remove": "1"})
     assert removed.status_code == 303
-    assert (await operator.http.get("/admin/sales/settings/logo")).status_code == 404
+    assert (await operator.http.get(jpeg_url)).status_code == 404
     assert len(await _audits(otklik, "sales.logo")) == 3
 
 
@@ -172,7 +180,7 @@ async def test_hostile_logos_are_refused_and_keep_the_old_one(otklik: Otklik, as
         assert page.status_code == status and reason in page.text, (name, page.status_code, page.text[-300:])
     none = await operator.post("/admin/sales/settings/logo", {})
     assert none.status_code == 422 and "choose a PNG or JPEG file" in none.text
-    assert (await operator.http.get("/admin/sales/settings/logo")).content == good
+    assert (await operator.http.get("/admin/sales/settings/logo/" + hashlib.sha256(good).hexdigest())).content == good
     async with otklik.db.read() as session:
         assert await session.scalar(select(func.count()).where(EventLog.kind == "sales.logo")) == 1
     assert orders.CONFIRMED  # (the module is used by _order)
