@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
 from otklik.adapters.db.models import StaffMember
-from otklik.capabilities.sales import CATALOG, ORDERS, orders, seller
+from otklik.capabilities.sales import CATALOG, ORDERS, orders, seller, sync
 from otklik.capabilities.sales.models import documents, products
 from otklik.capabilities.sales.models import orders as order_table
 from otklik.capabilities.sales.pricing import money
@@ -225,3 +225,45 @@ async def logo_file(request: Request, media_id: str, _p: Principal = Depends(nee
         raise NotFound("the logo's file is missing from the media store") from None
     kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
     return Response(data, media_type=kind, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+
+# --- catalog sync: status, history, run now (permission `sales.catalog`) ------------------------------------
+
+
+@router.get("/sales/sync", response_class=HTMLResponse, include_in_schema=False)
+async def sync_page(request: Request, _p: Principal = Depends(need(CATALOG))) -> HTMLResponse:
+    sources = await sync.overview(otklik_of(request).db, utcnow())
+    notice = request.query_params.get("run", "")
+    return render(request, "admin/sales_sync.html", sources=sources, every=int(sync.EVERY_SECONDS),
+                  notice=notice if notice in ("queued", "running") else "",
+                  source_name=request.query_params.get("source", "")[:64])  # fmt: skip
+
+
+@router.get("/sales/sync/{name}", response_class=HTMLResponse, include_in_schema=False)
+async def sync_source_page(request: Request, name: str, _p: Principal = Depends(need(CATALOG))) -> HTMLResponse:
+    source = (
+        await sync.source_history(otklik_of(request).db, name[:64], utcnow()) if sync.NAME.fullmatch(name) else None
+    )
+    if source is None:
+        raise NotFound("no such sync source")
+    return render(request, "admin/sales_sync_source.html", source=source, every=int(sync.EVERY_SECONDS))
+
+
+@router.post("/sales/sync/{name}/run", response_class=HTMLResponse, include_in_schema=False)
+async def sync_run_now(request: Request, name: str, principal: Principal = Depends(need(CATALOG))) -> Response:
+    if not sync.NAME.fullmatch(name):
+        raise NotFound("no such sync source")
+    otklik = otklik_of(request)
+    now = utcnow()
+    try:
+        outcome = await sync.request_run(otklik.db, name, now)
+    except sync.SyncError as exc:
+        if "no sync source" in str(exc):
+            raise NotFound(str(exc)) from None
+        sources = await sync.overview(otklik.db, now)
+        return render(request, "admin/sales_sync.html", status_code=409, sources=sources, every=int(sync.EVERY_SECONDS),
+                      notice="", source_name=name, error=str(exc))  # fmt: skip
+    if outcome == "queued":
+        async with otklik.db.write() as session:
+            audit(session, principal.actor, "sales.sync_run_now", "sales_sync_source", name, {}, now=now)
+    return RedirectResponse(f"/admin/sales/sync?run={outcome}&source={name}", status_code=303)

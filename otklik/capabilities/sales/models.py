@@ -235,4 +235,7 @@ sync_runs = Table(
     Column("deactivated", Integer, nullable=False, default=0),
     Column("unchanged", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
+    # the worker's lease id (migration s006): a 'running' row whose owner no longer holds the source's lease
+    # is stale (the worker died); the next run closes it as interrupted
+    Column("owner", String(64), nullable=True),
 )
