@@ -4,7 +4,13 @@ stock; permission `sales.catalog`). Every change is in the order's history and i
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import hashlib
+import io
+import re
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -13,13 +19,14 @@ from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
 from otklik.adapters.db.models import StaffMember
-from otklik.capabilities.sales import CATALOG, ORDERS, orders, seller, sync
+from otklik.capabilities.sales import CATALOG, ORDERS, importer, orders, seller, sync
 from otklik.capabilities.sales.models import documents, products
 from otklik.capabilities.sales.models import orders as order_table
 from otklik.capabilities.sales.pricing import money
 from otklik.capabilities.sales.search import IndexCache
 from otklik.clock import utcnow
 from otklik.conversations.repo import as_tx
+from otklik.core.cells import formula_safe
 from otklik.core.errors import InvalidInput, NotFound
 from otklik.platform.audit import audit
 from otklik.platform.users import Principal
@@ -267,3 +274,137 @@ async def sync_run_now(request: Request, name: str, principal: Principal = Depen
         async with otklik.db.write() as session:
             audit(session, principal.actor, "sales.sync_run_now", "sales_sync_source", name, {}, now=now)
     return RedirectResponse(f"/admin/sales/sync?run={outcome}&source={name}", status_code=303)
+
+
+# --- catalog import with a preview; catalog export (permission `sales.catalog`) ---------------------------
+
+IMPORT_OPTIONS = ("replace", "skip_invalid", "net_prices")
+SHOWN_ROWS = 200  # per kind on the preview page; the counts are always complete
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _import_limit(request: Request) -> int:
+    return min(otklik_of(request).ctx.media.max_bytes, importer.MAX_FILE_BYTES)
+
+
+def _options(form: Any) -> dict[str, bool]:
+    return {name: form.get(name) in ("1", "on", "true") for name in IMPORT_OPTIONS}
+
+
+def _import_page(request: Request, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("options", dict.fromkeys(IMPORT_OPTIONS, False))
+    return render(request, "admin/sales_import.html", status_code=status_code, limit_mb=_import_limit(request) / 2**20,
+                  max_rows=importer.MAX_ROWS, **context)  # fmt: skip
+
+
+async def _preview(
+    request: Request, data: bytes, sha: str, filename: str, options: dict[str, bool], *, status_code: int = 200,
+    notice: str = "",
+) -> HTMLResponse:  # fmt: skip
+    try:
+        sheet = await asyncio.to_thread(importer.read_bytes, data, filename)
+    except importer.CatalogFileError as exc:
+        return _import_page(request, status_code=422, error=str(exc), options=options)
+    report = await importer.import_catalog(
+        otklik_of(request).db, sheet, replace=options["replace"], dry_run=True, skip_invalid=options["skip_invalid"],
+        prices_include_iva=not options["net_prices"], detail=True,
+    )  # fmt: skip
+    shown: dict[str, list[importer.RowOutcome]] = {k: [] for k in ("rejected", "new", "updated", "deactivated")}
+    for row in report.rows:
+        if row.kind in shown and len(shown[row.kind]) < (1000 if row.kind == "rejected" else SHOWN_ROWS):
+            shown[row.kind].append(row)
+    header_errors = [e for e in report.errors if e.line == 1]
+    rejected = len({e.line for e in report.errors if e.line > 1})
+    can_apply = bool(report.digest) and not header_errors and (not rejected or options["skip_invalid"])
+    return _import_page(
+        request, status_code=status_code, preview=report, shown=shown, rejected=rejected, header_errors=header_errors,
+        can_apply=can_apply, sha=sha, filename=filename, size=len(data), options=options, notice=notice,
+    )  # fmt: skip
+
+
+@router.get("/sales/import", response_class=HTMLResponse, include_in_schema=False)
+async def import_page(request: Request, _p: Principal = Depends(need(CATALOG))) -> HTMLResponse:
+    return _import_page(request)
+
+
+@router.post("/sales/import", response_class=HTMLResponse, include_in_schema=False)
+async def import_preview(request: Request, _p: Principal = Depends(need(CATALOG))) -> HTMLResponse:
+    """Upload → preview: nothing is written to the catalog; the file is kept in the media store under its
+    sha256, which the confirmation names."""
+    form = await request.form(max_fields=10, max_files=1)
+    options = _options(form)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return _import_page(request, status_code=422, error="choose a CSV or XLSX file", options=options)
+    limit = _import_limit(request)
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        return _import_page(request, status_code=413, options=options,
+                            error=f"the file is larger than {limit / 2**20:.0f} MB (larger files: otklik catalog import)")  # fmt: skip
+    filename = "".join(ch for ch in upload.filename if ch.isprintable())[-120:]
+    stored = await otklik_of(request).ctx.media.save(data, "application/octet-stream", filename)
+    return await _preview(request, data, stored.media_id, filename, options)
+
+
+@router.post("/sales/import/confirm", response_class=HTMLResponse, include_in_schema=False)
+async def import_confirm(request: Request, principal: Principal = Depends(need(CATALOG))) -> HTMLResponse:
+    """Apply exactly the previewed file: the one whose sha256 the preview showed, with the preview's options,
+    and only if the catalog still gives the preview's digest (else a new preview, nothing written)."""
+    form = await request.form(max_fields=10, max_files=0)
+    options = _options(form)
+    sha = str(form.get("sha256", ""))
+    digest = str(form.get("digest", ""))
+    filename = str(form.get("filename", ""))[:120]
+    otklik = otklik_of(request)
+    if not SHA256.fullmatch(sha) or not SHA256.fullmatch(digest):
+        return _import_page(request, status_code=422, error="the confirmation names no previewed file: upload it again")
+    try:
+        data = await otklik.ctx.media.read(sha)
+    except KeyError:
+        return _import_page(request, status_code=410, error="the previewed file is gone: upload it again")
+    if hashlib.sha256(data).hexdigest() != sha:  # the store is content-addressed; checked all the same
+        return _import_page(
+            request, status_code=409, error="the stored file does not match the preview: upload it again"
+        )
+    try:
+        sheet = await asyncio.to_thread(importer.read_bytes, data, filename)
+    except importer.CatalogFileError as exc:
+        return _import_page(request, status_code=422, error=str(exc), options=options)
+    report = await importer.import_catalog(
+        otklik.db, sheet, replace=options["replace"], skip_invalid=options["skip_invalid"],
+        prices_include_iva=not options["net_prices"], expect=digest,
+    )  # fmt: skip
+    if not report.applied:
+        return await _preview(request, data, sha, filename, options, status_code=409,
+                              notice="the catalog changed since the preview (or the options did): review it again")  # fmt: skip
+    now = utcnow()
+    async with otklik.db.write() as session:
+        audit(session, principal.actor, "sales.catalog_import", "sales_catalog", sha[:16],
+              {"file": filename, "sha256": sha, "added": report.added, "changed": report.changed,
+               "deactivated": report.deactivated, "unchanged": report.unchanged, "skipped": report.skipped,
+               **options}, now=now)  # fmt: skip
+    return _import_page(request, done=report, filename=filename, sha=sha)
+
+
+EXPORT_COLUMNS = (*importer.COLUMNS, "images")
+
+
+@router.get("/sales/catalog.csv", include_in_schema=False)
+async def catalog_export(request: Request, _p: Principal = Depends(need(CATALOG))) -> Response:
+    """The active products as a CSV the import reads (UTF-8 with BOM); text cells through `formula_safe`, so a
+    name such as `=HYPERLINK(…)` opens as text in a spreadsheet (and comes back with its apostrophe)."""
+    query = select(products).where(products.c.active.is_(True)).order_by(products.c.sku)
+    async with otklik_of(request).db.read() as session:
+        rows = (await session.execute(query)).mappings().all()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for r in rows:
+        attributes = ";".join(f"{k}={v}" for k, v in (r["attributes"] or {}).items())
+        writer.writerow([
+            formula_safe(r["sku"]), formula_safe(r["name"]), formula_safe(r["brand"]), formula_safe(r["category"]),
+            f"{Decimal(r['price']):.2f}", r["currency"], int(r["stock"]), formula_safe(r["description"]),
+            formula_safe(attributes), formula_safe(" ".join(r["images"] or [])),
+        ])  # fmt: skip
+    headers = {"Content-Disposition": 'attachment; filename="catalogo.csv"', "X-Content-Type-Options": "nosniff"}
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
