@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
 from otklik.adapters.db.models import StaffMember
-from otklik.capabilities.sales import CATALOG, ORDERS, importer, orders, seller, sync
+from otklik.capabilities.sales import CATALOG, ORDERS, fulfil, importer, orders, payment, seller, sync
 from otklik.capabilities.sales.models import documents, products
 from otklik.capabilities.sales.models import orders as order_table
 from otklik.capabilities.sales.pricing import money
@@ -32,7 +32,7 @@ from otklik.platform.audit import audit
 from otklik.platform.users import Principal
 from otklik.platform.webhooks.service import list_deliveries
 from otklik.platform.webkit.deps import need, otklik_of, render
-from otklik.platform.webkit.params import PathId
+from otklik.platform.webkit.params import PathId, parse_id
 
 router = APIRouter()
 PAGE = 50
@@ -45,14 +45,29 @@ def _day(text: str) -> date | None:
         return None
 
 
+async def _executives(session: Any) -> list[dict[str, Any]]:
+    rows = (await session.execute(select(StaffMember.id, StaffMember.name, StaffMember.active)
+                                  .order_by(StaffMember.name))).all()  # fmt: skip
+    return [{"id": int(r.id), "name": r.name, "active": bool(r.active)} for r in rows]
+
+
 @router.get("/sales/orders", response_class=HTMLResponse, include_in_schema=False)
 async def orders_page(
-    request: Request, status: str = "", since: str = "", until: str = "", _p: Principal = Depends(need(ORDERS))
-) -> HTMLResponse:
+    request: Request, status: str = "", since: str = "", until: str = "", executive: str = "",
+    _p: Principal = Depends(need(ORDERS)),
+) -> HTMLResponse:  # fmt: skip
     query = select(order_table).order_by(order_table.c.id.desc()).limit(PAGE)
     status = status if status in orders.STATUSES else ""
     if status:
         query = query.where(order_table.c.status == status)
+    executive = executive.strip()[:20]
+    if executive == "none":
+        query = query.where(order_table.c.assignee_id.is_(None))
+    elif executive:
+        try:
+            query = query.where(order_table.c.assignee_id == parse_id(executive, "executive"))
+        except InvalidInput:
+            executive = ""
     start, end = _day(since), _day(until)
     if start:
         query = query.where(order_table.c.created_at >= datetime.combine(start, datetime.min.time(), UTC))
@@ -62,13 +77,18 @@ async def orders_page(
         )
     async with otklik_of(request).db.read() as session:
         rows = [dict(r) for r in (await session.execute(query)).mappings()]
+        executives = await _executives(session)
+    names = {e["id"]: e["name"] for e in executives}
     for row in rows:
         row["total_text"] = money(row["total"], row["currency"])
-    return render(request, "admin/sales_orders.html", orders=rows, statuses=orders.STATUSES,
-                  filters={"status": status, "since": start or "", "until": end or ""})  # fmt: skip
+        row["assignee"] = names.get(row["assignee_id"], "") if row["assignee_id"] is not None else ""
+    return render(request, "admin/sales_orders.html", orders=rows, statuses=orders.STATUSES, executives=executives,
+                  filters={"status": status, "since": start or "", "until": end or "", "executive": executive})  # fmt: skip
 
 
-async def _order_page(request: Request, number: str, *, status_code: int = 200, error: str = "") -> HTMLResponse:
+async def _order_page(
+    request: Request, number: str, *, status_code: int = 200, error: str = "", notice: str = ""
+) -> HTMLResponse:
     async with otklik_of(request).db.read() as session:
         tx = as_tx(session)
         order = await orders.get_by_number(tx, number)
@@ -82,14 +102,20 @@ async def _order_page(request: Request, number: str, *, status_code: int = 200, 
         assignee = None
         if order.assignee_id is not None:
             assignee = await session.scalar(select(StaffMember.name).where(StaffMember.id == order.assignee_id))
+        paid_rows = await orders.payments_of(tx, order.id)
+        executives = [e for e in await _executives(session) if e["active"] and e["id"] != order.assignee_id]
     deliveries = await list_deliveries(otklik_of(request).db, subject=orders.subject_of(order), limit=100)
     for line in lines:
         line["unit_text"] = money(line["unit_price"], order.currency)
         line["total_text"] = money(line["line_total"], order.currency)
     figures = {k: money(getattr(order, k), order.currency) for k in ("subtotal", "iva", "total")}
+    figures.update(payment.balance_text(order, paid_rows))
+    for row in paid_rows:
+        row["amount_text"] = money(row["amount"], order.currency)
     return render(request, "admin/sales_order.html", status_code=status_code, order=order, lines=lines,
                   history=history, figures=figures, error=error, documents=docs, deliveries=deliveries,
-                  assignee=assignee,
+                  assignee=assignee, payments=paid_rows, executives=executives, notice=notice,
+                  can_pay=order.status in payment.PAYABLE, can_reassign=order.status != orders.CANCELLED,
                   can_cancel=orders.CANCELLED in orders.NEXT[order.status])  # fmt: skip
 
 
@@ -119,6 +145,49 @@ async def order_document(
     safe = "".join(ch for ch in row.filename if ch.isascii() and (ch.isalnum() or ch in "-_.")) or "document.pdf"
     headers = {"Content-Disposition": f'attachment; filename="{safe}"', "X-Content-Type-Options": "nosniff"}
     return Response(data, media_type="application/pdf", headers=headers)
+
+
+@router.post("/sales/orders/{number}/payments", response_class=HTMLResponse, include_in_schema=False)
+async def add_payment(request: Request, number: str, principal: Principal = Depends(need(ORDERS))) -> Response:
+    """A payment entered by hand (a transfer the seller saw): the same rules as the payments API."""
+    form = await request.form(max_fields=5, max_files=0)
+    raw = str(form.get("amount", "")).strip()[:30]
+    reference = " ".join(str(form.get("reference", "")).split())[:120]
+    try:
+        amount = Decimal(raw.replace(",", ".")) if re.fullmatch(r"\d{1,12}([.,]\d{1,2})?", raw) else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or amount <= 0:
+        return await _order_page(request, number[:40], status_code=422,
+                                 error="amount: a positive number with at most 2 decimals, e.g. 150000.50")  # fmt: skip
+    if reference and not reference.isprintable():
+        return await _order_page(request, number[:40], status_code=422, error="reference: printable text only")
+    try:
+        async with otklik_of(request).db.write() as session:
+            done = await payment.record(session, number[:40], amount, reference, principal.actor, utcnow())
+    except payment.Refused as exc:
+        if exc.status == 404:
+            raise NotFound(exc.user_message) from None
+        return await _order_page(request, number[:40], status_code=exc.status, error=exc.user_message)
+    return RedirectResponse(f"/admin/sales/orders/{done.order.number}", status_code=303)
+
+
+@router.post("/sales/orders/{number}/assign", response_class=HTMLResponse, include_in_schema=False)
+async def reassign_order(request: Request, number: str, principal: Principal = Depends(need(ORDERS))) -> Response:
+    form = await request.form(max_fields=5, max_files=0)
+    note = " ".join(str(form.get("note", "")).split())[:300]
+    otklik = otklik_of(request)
+    now = utcnow()
+    try:
+        member_id = parse_id(str(form.get("executive", ""))[:20], "executive")
+        async with otklik.db.write() as session:
+            order, member, before = await fulfil.reassign(otklik.ctx, session, number[:40], member_id,
+                                                          principal.actor, now, note)  # fmt: skip
+            audit(session, principal.actor, "sales.order_reassign", "sales_order", order.number,
+                  {"from": before, "to": member.name, "to_id": member.id, "note": note}, now=now)  # fmt: skip
+    except InvalidInput as exc:
+        return await _order_page(request, number[:40], status_code=422, error=exc.user_message)
+    return RedirectResponse(f"/admin/sales/orders/{order.number}", status_code=303)
 
 
 @router.post("/sales/orders/{number}/cancel", response_class=HTMLResponse, include_in_schema=False)

@@ -177,12 +177,14 @@ documents = Table(
     UniqueConstraint("order_id", "kind"),  # one pre-invoice, one invoice per order
 )
 
-# Payments reported by the ERP (`POST /api/v1/orders/{number}/payments`); one per order for now.
+# Payments reported by the ERP (`POST /api/v1/orders/{number}/payments`) or entered in the admin; several per
+# order (partial payments, migration s007) adding up to at most the total; a non-empty `reference` is the
+# idempotency key within the order (checked under the order's lock).
 payments = Table(
     "sales_payments",
     metadata,
     Column("id", BIGID, primary_key=True, autoincrement=True),
-    Column("order_id", BIGID, ForeignKey("sales_orders.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("order_id", BIGID, ForeignKey("sales_orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("amount", Numeric(14, 2), nullable=False),
     Column("reference", String(120), nullable=False, default=""),
     Column("invoice_number", String(40), nullable=True),
