@@ -10,9 +10,11 @@
 - `cart.py`     the conversation's cart and its summary; `orders.py` orders, numbering, life cycle (service API)
 - `jobs.py`     carts left untouched expire with a notice
 - `fulfil.py`   the `sales-orders` job: executive assignment and notification, pre-invoice, invoice
-- `documents.py` pre-invoice and invoice PDFs; `api.py` `POST /api/v1/orders/{number}/payments`
+- `documents.py` pre-invoice and invoice PDFs; `api.py` `POST /api/v1/orders/{number}/payments`; `payment.py`
+  recording a payment (partial payments, the balance; shared by the API and the admin)
 - `sync.py`     scheduled catalog sync from the seller's system (a JSON endpoint or a read-only SQL query)
-- `admin.py`    orders (filters, detail, cancel) and the catalog page
+- `admin.py`    orders (filters, detail, payments, reassign, cancel), the catalog (search, import with a
+  preview, CSV export), the sync status and history, the settings page (`seller.py`)
 - `cli.py`      `otklik catalog import|search|sync …`
 See docs/sales.md.
 """
@@ -37,6 +39,7 @@ CAPABILITY = Capability(
     nav=(
         NavEntry("sales.nav_orders", "/admin/sales/orders", ORDERS, 55),
         NavEntry("sales.nav_catalog", "/admin/sales/catalog", CATALOG, 56),
+        NavEntry("sales.nav_settings", "/admin/sales/settings", CATALOG, 57),
     ),
     migrations="otklik.capabilities.sales:migrations",
     templates="otklik.capabilities.sales:templates",

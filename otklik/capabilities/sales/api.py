@@ -26,16 +26,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import insert, select
 
-from otklik.capabilities.sales import orders
-from otklik.capabilities.sales.models import documents, payments
-from otklik.capabilities.sales.models import orders as order_table
+from otklik.capabilities.sales import payment
 from otklik.clock import utcnow
-from otklik.conversations.repo import as_tx
 from otklik.core.errors import InvalidInput
 from otklik.platform.apitokens import ApiCaller, require_scope
-from otklik.platform.audit import audit
 from otklik.platform.webkit.bodies import BodyTooLarge, declared_too_large, read_capped, too_large
 
 SCOPE = "sales.payments"
@@ -48,7 +43,7 @@ router = APIRouter(prefix="/api/v1/orders", tags=["sales"])
 
 
 class PaymentIn(BaseModel):
-    amount: str | int = Field(description='the amount paid, equal to the order total: a string like "316500.00"')
+    amount: str | int = Field(description='the amount paid, at most the balance: a string like "316500.00"')
     reference: str | None = Field(None, description="the payment's id at the payer (idempotency key)")
     invoice_number: str | None = Field(None, description="the ERP's invoice number (with invoice_pdf)")
     invoice_pdf: str | None = Field(None, description="the ERP's invoice PDF, base64, at most 2 MiB decoded")
@@ -62,7 +57,9 @@ class PaymentView(BaseModel):
 
 class PaymentOut(BaseModel):
     number: str
-    status: str
+    status: str = Field(description="partially_paid while a balance remains, then paid")
+    paid: str = Field(description="the sum of the order's payments")
+    balance: str = Field(description="the total minus what was paid")
     payment: PaymentView
     repeated: bool = Field(description="true: this reference was recorded before; nothing changed")
 
@@ -147,24 +144,20 @@ def parse(raw: bytes) -> tuple[Decimal, str, str | None, bytes | None]:
     return amount.quantize(CENT), reference, invoice_number, pdf
 
 
-def _out(number: str, status: str, row: Any, repeated: bool) -> JSONResponse:
-    body = {"number": number, "status": status, "repeated": repeated,
-            "payment": {"amount": str(Decimal(row.amount)), "reference": row.reference,
-                        "invoice_number": row.invoice_number}}  # fmt: skip
-    return JSONResponse(body, status_code=200 if repeated else 201)
-
-
 @router.post(
     "/{number}/payments",
     response_model=None,
     summary="Report an order's payment",
     responses={
         200: {"model": PaymentOut, "description": "a repeat: this reference was recorded before"},
-        201: {"model": PaymentOut, "description": "recorded: the order is paid; the invoice follows"},
+        201: {
+            "model": PaymentOut,
+            "description": "recorded: the order is paid (the invoice follows) or partially paid",
+        },
         401: {"description": "no, an unknown or a revoked API token"},
         403: {"description": "the token lacks the `sales.payments` scope"},
         404: {"model": ErrorOut, "description": "no order with that number"},
-        409: {"model": ErrorOut, "description": "the order is cancelled, or paid with another reference"},
+        409: {"model": ErrorOut, "description": "the order is cancelled, or paid already"},
         413: {"description": "body or invoice PDF too large"},
         422: {"model": ErrorOut, "description": "refused: the code names the field"},
     },
@@ -189,38 +182,10 @@ async def report_payment(
         return _error(422, exc.code, exc.user_message)
     otklik = request.app.state.otklik
     stored = await otklik.ctx.media.save(pdf, "application/pdf", f"factura-{invoice_number}.pdf") if pdf else None
-    now = utcnow()
-    actor = f"api:{caller.name}"[:120]
-    async with otklik.db.write() as session:
-        tx = as_tx(session)
-        order = await orders.get_by_number(tx, number[:40])
-        if order is None:
-            return _error(404, "not_found", f"no order {number[:40]!r}")
-        if session.get_bind().dialect.name == "postgresql":  # serialise two reports of one order
-            await session.execute(select(order_table.c.id).where(order_table.c.id == order.id).with_for_update())
-            order = await orders.get(tx, order.id)
-            assert order is not None
-        existing = (await session.execute(select(payments).where(payments.c.order_id == order.id))).first()
-        if existing is not None:
-            if reference and existing.reference == reference:
-                return _out(order.number, order.status, existing, True)
-            return _error(409, "conflict", f"the order {order.number} is paid already (reference "
-                                           f"{existing.reference or 'none'})")  # fmt: skip
-        if order.status == orders.CANCELLED:
-            return _error(409, "conflict", f"the order {order.number} is cancelled")
-        if orders.PAID not in orders.NEXT[order.status]:
-            return _error(409, "conflict", f"the order {order.number} is {order.status}")
-        if amount != order.total:
-            return _error(422, "amount", f"amount: {amount} is not the order's total {order.total} (partial "
-                                         "payments are not supported)")  # fmt: skip
-        await session.execute(insert(payments).values(order_id=order.id, amount=amount, reference=reference,
-                                                      invoice_number=invoice_number, actor=actor, created_at=now))  # fmt: skip
-        if stored is not None and invoice_number is not None:
-            await session.execute(insert(documents).values(
-                order_id=order.id, kind="invoice", number=invoice_number, source="erp", media_id=stored.media_id,
-                filename=f"factura-{invoice_number}.pdf"[:120], size=stored.size, created_at=now))  # fmt: skip
-        changed = await orders.set_status(tx, order.id, orders.PAID, actor, now, note=f"payment {reference}"[:500])
-        audit(session, actor, "sales.order_paid", "sales_order", order.number,
-              {"amount": str(amount), "reference": reference, "invoice_number": invoice_number}, now=now)  # fmt: skip
-        row = (await session.execute(select(payments).where(payments.c.order_id == order.id))).first()
-    return _out(changed.number, changed.status, row, False)
+    try:
+        async with otklik.db.write() as session:
+            done = await payment.record(session, number, amount, reference, f"api:{caller.name}"[:120], utcnow(),
+                                        invoice_number=invoice_number, invoice=stored)  # fmt: skip
+    except payment.Refused as exc:
+        return _error(exc.status, exc.code, exc.user_message)
+    return JSONResponse(done.to_json(), status_code=200 if done.repeated else 201)

@@ -39,6 +39,7 @@ SHOWN_ATTRIBUTES = ("tech", "resolution", "form", "lens_mm", "channels", "type",
 STATUS_TEXT = {
     orders.CONFIRMED: "está confirmado; todavía no registramos el pago.",
     orders.PRE_INVOICED: "tiene la prefactura emitida; todavía no registramos el pago.",
+    orders.PARTIALLY_PAID: "tiene un pago parcial registrado: pagaste {paid}, falta {balance}.",
     orders.PAID: "tiene el pago acreditado ✅.",
     orders.INVOICED: "está pagado y facturado ✅.",
     orders.CANCELLED: "está cancelado.",
@@ -46,6 +47,7 @@ STATUS_TEXT = {
 DISPATCH_TEXT = {
     orders.CONFIRMED: "Lo despachamos (o queda listo para retirar) cuando se acredita el pago.",
     orders.PRE_INVOICED: "Lo despachamos (o queda listo para retirar) cuando se acredita el pago.",
+    orders.PARTIALLY_PAID: "Lo despachamos (o queda listo para retirar) cuando se acredita el pago completo.",
     orders.PAID: "Ya está en preparación para el despacho o el retiro; un ejecutivo te confirma el día.",
     orders.INVOICED: "Está facturado y en preparación para el despacho o el retiro.",
     orders.CANCELLED: "Al estar cancelado no se despacha.",
@@ -511,9 +513,10 @@ class Turn:
         if order is None:
             return None
         reply = Reply("order_status", extra={"order": order.number})
-        text_out = (
-            f"Tu pedido {order.number} ({pricing.money(order.total, order.currency)}) {STATUS_TEXT[order.status]}"
-        )
+        paid = sum((Decimal(p["amount"]) for p in await orders.payments_of(self.tx, order.id)), Decimal(0))
+        status_text = STATUS_TEXT[order.status].format(paid=pricing.money(paid, order.currency),
+                                                        balance=pricing.money(order.total - paid, order.currency))  # fmt: skip
+        text_out = f"Tu pedido {order.number} ({pricing.money(order.total, order.currency)}) {status_text}"
         if re.search(r"despach|envi|mandan|entreg|llega|retir", text):
             text_out += " " + DISPATCH_TEXT[order.status]
         reply.say(text_out)

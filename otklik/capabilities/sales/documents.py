@@ -45,7 +45,7 @@ class Letterhead:
     name: str
     cuit: str
     address: str
-    logo_png: bytes | None = None
+    logo_png: bytes | None = None  # PNG or JPEG bytes (the settings page checks them: `seller.check_logo`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +209,7 @@ def render_pdf(doc: Document) -> bytes:
             pdf.image(io.BytesIO(doc.seller.logo_png), x=pdf.l_margin, y=top, h=18)
             pdf.set_xy(pdf.l_margin + 45, top)
         except Exception as exc:  # a broken logo must not lose the document
-            raise ValueError(f"the logo is not a readable PNG: {type(exc).__name__}") from None
+            raise ValueError(f"the logo is not a readable PNG or JPEG: {type(exc).__name__}") from None
     left = pdf.get_x()
     pdf.set_font(FONT, "B", 13)
     pdf.multi_cell(

@@ -28,13 +28,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.capabilities.sales import orders
-from otklik.capabilities.sales.documents import Client, Document, Letterhead, Line, render_pdf
+from otklik.capabilities.sales.documents import LABELS, Client, Document, Language, Letterhead, Line, render_pdf
+from otklik.capabilities.sales.documents import money as doc_money
 from otklik.capabilities.sales.models import config, documents
 from otklik.capabilities.sales.models import orders as order_table
 from otklik.capabilities.sales.pricing import money
@@ -42,8 +43,11 @@ from otklik.clock import utcnow
 from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.outbox import enqueue
+from otklik.conversations.packs import load_pack
+from otklik.core.errors import InvalidInput, NotFound
 from otklik.core.messages import Attachment, OutboundMessage
 from otklik.platform.staff.assign import assign
+from otklik.platform.staff.members import Member
 from otklik.platform.staff.outbox import StaffMessage, notify
 
 log = logging.getLogger(__name__)
@@ -137,7 +141,15 @@ async def _keys(session: AsyncSession, lines: list[dict[str, Any]]) -> tuple[str
     return tuple(keys)
 
 
-def _document(kind: str, number: str, order: orders.Order, lines: list[dict[str, Any]], cfg: Any) -> Document:
+def _document(
+    kind: str,
+    number: str,
+    order: orders.Order,
+    lines: list[dict[str, Any]],
+    cfg: Any,
+    logo: bytes | None = None,
+    language: Language = "es",
+) -> Document:
     c = order.customer
     include = bool(lines) and all(bool(ln["prices_include_iva"]) for ln in lines)
     plan = order.plan or {}
@@ -146,7 +158,7 @@ def _document(kind: str, number: str, order: orders.Order, lines: list[dict[str,
         kind="pre_invoice" if kind == PRE_INVOICE else "invoice",
         number=number,
         issued=order.created_at.date() if kind == PRE_INVOICE else utcnow().date(),
-        seller=Letterhead(cfg.seller_name or "", cfg.seller_cuit or "", cfg.seller_address or ""),
+        seller=Letterhead(cfg.seller_name or "", cfg.seller_cuit or "", cfg.seller_address or "", logo),
         client=Client(
             str(c.get("name", "")),
             str(c.get("cuit", "")),
@@ -172,22 +184,62 @@ def _document(kind: str, number: str, order: orders.Order, lines: list[dict[str,
         financing=financing,
         payment_instructions=tuple(x.strip() for x in (cfg.payment_instructions or "").splitlines() if x.strip()),
         lines_include_iva=include,
+        language=language,
     )
 
 
+async def _logo(ctx: RuntimeContext, media_id: str | None) -> bytes | None:
+    """The seller's logo (checked when it was uploaded); a file gone from the media store is logged and the
+    document goes out without it rather than not at all."""
+    if not media_id:
+        return None
+    try:
+        return await ctx.media.read(media_id)
+    except KeyError:
+        log.warning("sales: the seller's logo %s is missing from the media store; documents go without it", media_id)
+        return None
+
+
 _TEXTS = {
-    PRE_INVOICE: "Te envío la prefactura del pedido {number} por {total}. Cuando registremos el pago te "
-    "mandamos la factura.",
-    INVOICE: "Recibimos el pago del pedido {number}. Te envío la factura {doc}.",
+    "es": {
+        PRE_INVOICE: "Te envío la prefactura del pedido {number} por {total}. Cuando registremos el pago te "
+        "mandamos la factura.",
+        INVOICE: "Recibimos el pago del pedido {number}. Te envío la factura {doc}.",
+    },
+    "en": {
+        PRE_INVOICE: "Here is the pre-invoice of your order {number} for {total}. Once we register the payment "
+        "we will send you the invoice.",
+        INVOICE: "We received the payment of your order {number}. Here is the invoice {doc}.",
+    },
+    "ru": {
+        PRE_INVOICE: "Отправляю предварительный счёт по заказу {number} на сумму {total}. Когда оплата поступит, "
+        "пришлём счёт-фактуру.",
+        INVOICE: "Оплата заказа {number} получена. Отправляю счёт-фактуру {doc}.",
+    },
 }
+_FILES = {"es": ("prefactura", "factura"), "en": ("pre-invoice", "invoice"), "ru": ("schet", "schet-faktura")}
+
+
+def document_language(ctx: RuntimeContext, pack: str) -> Language:
+    """The pack's language when the documents have labels in it (es, ru, en), else Spanish."""
+    engine = ctx.engines.get(pack)
+    language = engine.pack.language if engine is not None else None
+    if language is None:
+        try:
+            language = load_pack(pack, ctx.settings.packs_dirs).config.language
+        except (NotFound, InvalidInput, OSError):
+            language = "es"
+    language = language.lower()[:2]
+    return cast(Language, language) if language in LABELS else "es"
 
 
 async def send_document(ctx: RuntimeContext, order_id: int, kind: str, now: datetime) -> bool:
     """Steps 2 and 3 for one order (see the module doc); False when it was not due any more."""
-    due, after = (orders.CONFIRMED, orders.PRE_INVOICED) if kind == PRE_INVOICE else (orders.PAID, orders.INVOICED)
+    # a pre-invoice is due while the order is confirmed, or partially paid before it went out
+    due = (orders.CONFIRMED, orders.PARTIALLY_PAID) if kind == PRE_INVOICE else (orders.PAID,)
     async with ctx.db.write() as session:  # the document's number first (ours: from the invoice series)
         row = await _lock(session, order_id)
-        if row is None or row.status != due:
+        if row is None or row.status not in due:
             return False
         tx = repo.as_tx(session)
         cfg = (await session.execute(select(config).where(config.c.id == 1))).first()
@@ -203,18 +255,21 @@ async def send_document(ctx: RuntimeContext, order_id: int, kind: str, now: date
                                                                  documents.c.kind == kind))).first()  # fmt: skip
         order = await orders.get(tx, order_id)
         lines = await orders.lines_of(tx, order_id)
+        pack, _conv = await _pack(ctx, session, row.conversation_id)
+    language = document_language(ctx, pack)
     assert doc is not None and order is not None
     media_id, size, filename = doc.media_id, doc.size, doc.filename
     if not media_id:  # render outside the transaction (CPU work), then store
-        pdf = await asyncio.to_thread(render_pdf, _document(kind, doc.number, order, lines, cfg))
-        filename = f"{'prefactura' if kind == PRE_INVOICE else 'factura'}-{doc.number}.pdf"
+        logo = await _logo(ctx, cfg.logo_media_id)
+        pdf = await asyncio.to_thread(render_pdf, _document(kind, doc.number, order, lines, cfg, logo, language))
+        filename = f"{_FILES[language][0 if kind == PRE_INVOICE else 1]}-{doc.number}.pdf"
         stored = await ctx.media.save(pdf, "application/pdf", filename)
         media_id, size = stored.media_id, stored.size
     local = False
     conversation_id = None
     async with ctx.db.write() as session:
         row = await _lock(session, order_id)
-        if row is None or row.status != due:
+        if row is None or row.status not in due:
             return False
         fresh = (await session.execute(select(documents.c.sent_at).where(documents.c.id == doc.id))).first()
         if fresh is None or fresh.sent_at is not None:
@@ -225,14 +280,19 @@ async def send_document(ctx: RuntimeContext, order_id: int, kind: str, now: date
         if order.conversation_id is not None:
             conv = await repo.load_conversation(session, conversation_id=order.conversation_id, lock=True)
         if conv is not None:
-            text = _TEXTS[kind].format(number=order.number, total=money(order.total, order.currency), doc=doc.number)
+            total = doc_money(order.total, order.currency, language)
+            text = _TEXTS[language][kind].format(number=order.number, total=total, doc=doc.number)
             attachment = Attachment(kind="file", media_id=media_id, filename=filename, content_type="application/pdf",
                                     size=size, caption=doc.number)  # fmt: skip
             local = ctx.is_local(conv.channel_account_id)
             await enqueue(session, conv.id, conv.channel_account_id, conv.recipient,
                           OutboundMessage(text=text, attachments=(attachment,)), author="bot", now=now, local=local)  # fmt: skip
             conversation_id = conv.id
-        await orders.set_status(repo.as_tx(session), order_id, after, "bot", now, note=f"{kind} {doc.number}")
+        if row.status == orders.PARTIALLY_PAID:  # the status tells the payments; the history tells the document
+            await orders.note(repo.as_tx(session), order_id, "bot", now, f"{kind} {doc.number}")
+        else:
+            after = orders.PRE_INVOICED if kind == PRE_INVOICE else orders.INVOICED
+            await orders.set_status(repo.as_tx(session), order_id, after, "bot", now, note=f"{kind} {doc.number}")
     if conversation_id is not None:
         if local:
             ctx.notifier.delivered(conversation_id)
@@ -242,9 +302,19 @@ async def send_document(ctx: RuntimeContext, order_id: int, kind: str, now: date
 
 
 _UNASSIGNED = select(order_table.c.id).where(order_table.c.assigned_at.is_(None)).order_by(order_table.c.id)
+_PRE_INVOICE_SENT = (
+    select(documents.c.id)
+    .where(documents.c.order_id == order_table.c.id, documents.c.kind == PRE_INVOICE, documents.c.sent_at.is_not(None))
+    .exists()
+)
 _DUE = (
     select(order_table.c.id, order_table.c.status)
-    .where(order_table.c.status.in_((orders.CONFIRMED, orders.PAID)))
+    .where(
+        or_(
+            order_table.c.status.in_((orders.CONFIRMED, orders.PAID)),
+            and_(order_table.c.status == orders.PARTIALLY_PAID, ~_PRE_INVOICE_SENT),
+        )
+    )
     .order_by(order_table.c.id)
 )
 
@@ -259,7 +329,7 @@ async def process(ctx: RuntimeContext, now: datetime | None = None, limit: int =
     for order_id in unassigned:
         done += await _safely(assign_order(ctx, order_id, now), order_id)
     for order_id, status in due:
-        kind = PRE_INVOICE if status == orders.CONFIRMED else INVOICE
+        kind = INVOICE if status == orders.PAID else PRE_INVOICE
         done += await _safely(send_document(ctx, order_id, kind, now), order_id)
     return done
 
@@ -287,3 +357,54 @@ async def orders_loop(ctx: RuntimeContext, stop: asyncio.Event, every: float = E
 def orders_job(app: Any) -> Callable[[asyncio.Event], Awaitable[None]]:
     """The capability's job (`JobSpec`): assignment, pre-invoice and invoice of orders."""
     return functools.partial(orders_loop, app.ctx, every=EVERY_SECONDS)
+
+
+async def reassign(
+    ctx: RuntimeContext, session: AsyncSession, number: str, member_id: int, actor: str, now: datetime, note: str = ""
+) -> tuple[orders.Order, Member, str]:
+    """Give the order to another executive (the admin's "reassign"), in the caller's transaction: the order
+    keeps `assignee_id`, a history row names both, the new executive is notified with the summary and the
+    link (`staff.notify`). Returns the order, the new member and the previous one's name ("" for nobody).
+    `InvalidInput` when the member is unknown, inactive, does not serve the order's pack, is the current
+    one, or the order is cancelled."""
+    from otklik.adapters.db.models import StaffMember
+
+    tx = repo.as_tx(session)
+    found = await orders.get_by_number(tx, number)
+    if found is None:
+        raise NotFound("no such order")
+    row = await _lock(session, found.id)
+    order = await orders.get(tx, found.id)
+    assert row is not None and order is not None
+    if order.status == orders.CANCELLED:
+        raise InvalidInput(f"the order {order.number} is cancelled: nobody to assign it to")
+    staff_row = await session.get(StaffMember, member_id)
+    if staff_row is None:
+        raise InvalidInput("no such executive")
+    member = Member.of(staff_row)
+    pack, _conv = await _pack(ctx, session, order.conversation_id)
+    if not member.active:
+        raise InvalidInput(f"{member.name} is not active")
+    if not member.serves(pack):
+        raise InvalidInput(f"{member.name} does not serve the pack {pack} of this order")
+    if order.assignee_id == member.id:
+        raise InvalidInput(f"the order is assigned to {member.name} already")
+    before = ""
+    if order.assignee_id is not None:
+        previous = await session.get(StaffMember, order.assignee_id)
+        before = previous.name if previous is not None else f"#{order.assignee_id}"
+    await session.execute(update(order_table).where(order_table.c.id == order.id)
+                          .values(assignee_id=member.id, assigned_at=row.assigned_at or now, updated_at=now))  # fmt: skip
+    text = f"reassigned from {before or 'nobody'} to {member.name}" + (f": {note}" if note else "")
+    await orders.note(tx, order.id, actor, now, text[:500])
+    lines = await orders.lines_of(tx, order.id)
+    message = StaffMessage(
+        subject=f"Pedido {order.number} reasignado a vos: {money(order.total, order.currency)}",
+        text=summary_text(order, lines, member.name) + (f"\nNota: {note}" if note else ""),
+        link=admin_link(order.number),
+        about=("order", order.number),
+    )
+    await notify(session, [member], message, now=now)
+    changed = await orders.get(tx, order.id)
+    assert changed is not None
+    return changed, member, before

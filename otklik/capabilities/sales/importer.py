@@ -9,8 +9,11 @@ deactivates the active products whose sku is not in the file. Text cells are sto
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import hashlib
 import io
+import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -30,6 +33,7 @@ OPTIONAL = ("images",)
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a 100 000-row price list is ~20 MB of CSV
 MAX_XLSX_UNPACKED = 512 * 1024 * 1024  # a zip bomb stops here
 MAX_ROWS = 200_000
+THREAD_ROWS = 2_000  # a file with more rows is validated in a thread
 MAX_PRICE = Decimal("999999999999.99")
 MAX_STOCK = 1_000_000_000
 MAX_ATTRIBUTES = 50
@@ -53,6 +57,20 @@ class RowError:
         return f"line {self.line}, {self.column}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """What an import does to one product (a preview's row): `kind` is new | updated | unchanged | rejected |
+    deactivated; `changes` the fields an update changes (field -> (old, new), as text); `reasons` why a row is
+    rejected (`column: message`)."""
+
+    line: int
+    sku: str
+    name: str
+    kind: str
+    changes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class ImportReport:
     added: int = 0
@@ -62,6 +80,11 @@ class ImportReport:
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
     applied: bool = False
+    # what the import does, row by row (only with `detail=True`), and a digest of it: the same file and
+    # options on the same catalog give the same digest (`expect` refuses to write when it differs)
+    rows: list[RowOutcome] = field(default_factory=list)
+    digest: str = ""
+    stale: bool = False  # `expect` was given and the catalog no longer gives that digest: nothing written
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -184,6 +207,18 @@ def read_file(path: Path) -> Sheet:
         return read_xlsx_bytes(data)
     if data.startswith(b"PK\x03\x04"):
         raise CatalogFileError(f"{path.name}: a zip archive (an XLSX workbook?) — name it .xlsx")
+    return read_csv_bytes(data)
+
+
+def read_bytes(data: bytes, filename: str = "") -> Sheet:
+    """An uploaded file (the admin's import): an XLSX workbook when it is a zip (whatever its name says), a
+    CSV otherwise; the same limits and messages as `read_file`."""
+    if len(data) > MAX_FILE_BYTES:
+        raise CatalogFileError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    if not data.strip():
+        raise CatalogFileError("the file is empty")
+    if data.startswith(b"PK\x03\x04") or filename.lower().endswith((".xlsx", ".xlsm")):
+        return read_xlsx_bytes(data)
     return read_csv_bytes(data)
 
 
@@ -387,6 +422,31 @@ def _same(existing: Any, product: Product) -> bool:
     return all(existing[k] == v for k, v in values.items()) and bool(existing["active"])
 
 
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _changes(existing: Any, values: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    out = {k: (_shown(existing[k]), _shown(v)) for k, v in values.items() if k != "active" and existing[k] != v}
+    if not existing["active"]:
+        out["active"] = ("no", "yes")
+    return out
+
+
+def _digest(outcomes: Iterable[tuple[str, str, Any]]) -> str:
+    """sha256 of what the import does (sku, kind, and what changes from what): it changes when the catalog
+    changed in a way that matters to this file."""
+    digest = hashlib.sha256()
+    for sku, kind, extra in outcomes:
+        digest.update(json.dumps([sku, kind, extra], sort_keys=True, default=str, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
 async def import_catalog(
     db: Database,
     rows: Sheet | Iterable[Mapping[str, Any]],
@@ -396,12 +456,30 @@ async def import_catalog(
     *,
     prices_include_iva: bool = True,
     progress: Callable[[int], None] | None = None,
+    detail: bool = False,
+    expect: str | None = None,
 ) -> ImportReport:
     """Upsert the rows by sku in one transaction. Nothing is written when any row is invalid (unless
-    `skip_invalid`: the valid rows are, the others are reported and counted as skipped) or on `dry_run`."""
+    `skip_invalid`: the valid rows are, the others are reported and counted as skipped) or on `dry_run`.
+
+    `detail=True` fills `report.rows` (a preview: every row's outcome, the rejected ones with their reasons,
+    the products `replace` deactivates). `report.digest` always sums up what the import does; with `expect`
+    (a preview's digest) nothing is written unless the import would do exactly that (`report.stale`)."""
     sheet = rows if isinstance(rows, Sheet) else sheet_of(rows)
-    good, errors, named = validate(sheet)
+    if (sheet.total or 0) > THREAD_ROWS:  # seconds of CPU work: off the event loop (the admin's web process)
+        good, errors, named = await asyncio.to_thread(validate, sheet)
+    else:
+        good, errors, named = validate(sheet)
     report = ImportReport(errors=errors, skipped=len({e.line for e in errors if e.line > 1}))
+    if detail:
+        by_line: dict[int, list[str]] = {}
+        for e in errors:
+            by_line.setdefault(e.line, []).append(f"{e.column}: {e.message}")
+        cells = dict(sheet.rows) if isinstance(sheet.rows, list) else {}
+        for line, reasons in sorted(by_line.items()):
+            row = dict(zip(sheet.columns, cells.get(line, []), strict=False))
+            report.rows.append(RowOutcome(line, _text(row.get("sku"))[:64], _text(row.get("name"))[:300],
+                                          "rejected", reasons=tuple(reasons)))  # fmt: skip
     if any(e.line == 1 for e in errors) or (errors and not skip_invalid):
         return report
     now = utcnow()
@@ -409,28 +487,46 @@ async def import_catalog(
         existing = {r["sku"].upper(): r for r in (await session.execute(select(products))).mappings()}
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
-        for done, (_line, product) in enumerate(good, start=1):
+        plan: list[tuple[str, str, Any]] = []
+        diff: dict[str, tuple[str, str]]
+        for done, (line, product) in enumerate(good, start=1):
             old = existing.get(product.sku.upper())
             values = {**product.values(), "prices_include_iva": prices_include_iva, "active": True}
             if old is None:
                 new.append({**values, "updated_at": now})
+                plan.append((product.sku.upper(), "new", None))
+                kind, diff = "new", {}
             elif _same(old, product) and old["prices_include_iva"] == prices_include_iva:
                 report.unchanged += 1
+                plan.append((product.sku.upper(), "unchanged", None))
+                kind, diff = "unchanged", {}
             else:
                 changed.append({**values, "id": old["id"], "updated_at": now})
+                diff = _changes(old, values)
+                plan.append((product.sku.upper(), "updated", diff))
+                kind = "updated"
+            if detail:
+                report.rows.append(RowOutcome(line, product.sku, product.name, kind, diff))
             if progress is not None and done % 1000 == 0:
                 progress(1000)
-        gone = [r["id"] for k, r in existing.items() if replace and r["active"] and k not in named]
+        gone = [r for k, r in existing.items() if replace and r["active"] and k not in named]
+        plan += [(r["sku"].upper(), "deactivated", None) for r in gone]
+        if detail:
+            report.rows += [RowOutcome(0, r["sku"], r["name"], "deactivated") for r in gone]
         report.added, report.changed, report.deactivated = len(new), len(changed), len(gone)
+        report.digest = _digest(plan)
         if dry_run:
             return report  # nothing was written
+        if expect is not None and expect != report.digest:
+            report.stale = True
+            return report  # the catalog changed since the preview: nothing is written
         for chunk in _chunks(new, 1000):
             await session.execute(insert(products), chunk)
         if changed:
             stmt = update(products).where(products.c.id == _bind("id"))
             for chunk in _chunks(changed, 1000):
                 await session.execute(stmt, [{**c, "b_id": c.pop("id")} for c in chunk])
-        for ids in _chunks(gone, 1000):
+        for ids in _chunks([r["id"] for r in gone], 1000):
             await session.execute(update(products).where(products.c.id.in_(ids)).values(active=False, updated_at=now))
         report.applied = True
     if progress is not None:

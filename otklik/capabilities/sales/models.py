@@ -60,6 +60,8 @@ config = Table(
     Column("seller_address", String(300), nullable=False, default=""),
     Column("payment_instructions", Text, nullable=False, default=""),  # one line per instruction
     Column("invoice_series", String(32), nullable=False, default="FC"),
+    # the logo on the documents: a PNG or JPEG in the media store (its sha256), "" for none (migration s005)
+    Column("logo_media_id", String(64), nullable=False, default=""),
 )
 
 # Order number series: `prefix` + `next_value` zero-padded to `width` (PV-000123). A number is taken with
@@ -175,12 +177,14 @@ documents = Table(
     UniqueConstraint("order_id", "kind"),  # one pre-invoice, one invoice per order
 )
 
-# Payments reported by the ERP (`POST /api/v1/orders/{number}/payments`); one per order for now.
+# Payments reported by the ERP (`POST /api/v1/orders/{number}/payments`) or entered in the admin; several per
+# order (partial payments, migration s007) adding up to at most the total; a non-empty `reference` is the
+# idempotency key within the order (checked under the order's lock).
 payments = Table(
     "sales_payments",
     metadata,
     Column("id", BIGID, primary_key=True, autoincrement=True),
-    Column("order_id", BIGID, ForeignKey("sales_orders.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("order_id", BIGID, ForeignKey("sales_orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("amount", Numeric(14, 2), nullable=False),
     Column("reference", String(120), nullable=False, default=""),
     Column("invoice_number", String(40), nullable=True),
@@ -233,4 +237,7 @@ sync_runs = Table(
     Column("deactivated", Integer, nullable=False, default=0),
     Column("unchanged", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
+    # the worker's lease id (migration s006): a 'running' row whose owner no longer holds the source's lease
+    # is stale (the worker died); the next run closes it as interrupted
+    Column("owner", String(64), nullable=True),
 )

@@ -33,10 +33,12 @@ from otklik.core.errors import InvalidInput
 from otklik.platform.webhooks import emit
 
 CONFIRMED, PRE_INVOICED, PAID, INVOICED, CANCELLED = "confirmed", "pre_invoiced", "paid", "invoiced", "cancelled"
-STATUSES = (CONFIRMED, PRE_INVOICED, PAID, INVOICED, CANCELLED)
+PARTIALLY_PAID = "partially_paid"  # some payments, less than the total (the balance is the total minus them)
+STATUSES = (CONFIRMED, PRE_INVOICED, PARTIALLY_PAID, PAID, INVOICED, CANCELLED)
 NEXT: dict[str, frozenset[str]] = {
-    CONFIRMED: frozenset({PRE_INVOICED, PAID, CANCELLED}),
-    PRE_INVOICED: frozenset({PAID, CANCELLED}),
+    CONFIRMED: frozenset({PRE_INVOICED, PARTIALLY_PAID, PAID, CANCELLED}),
+    PRE_INVOICED: frozenset({PARTIALLY_PAID, PAID, CANCELLED}),
+    PARTIALLY_PAID: frozenset({PAID, CANCELLED}),
     PAID: frozenset({INVOICED, CANCELLED}),
     INVOICED: frozenset(),
     CANCELLED: frozenset(),
@@ -97,7 +99,7 @@ _STATUS = (
     .values(status=bindparam("b_status"), updated_at=bindparam("now"))
 )
 _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.id)
-_PAYMENT = select(payments).where(payments.c.order_id == bindparam("order_id"))
+_PAYMENTS = select(payments).where(payments.c.order_id == bindparam("order_id")).order_by(payments.c.id)
 _HISTORY = select(order_history).where(order_history.c.order_id == bindparam("order_id")).order_by(order_history.c.id)
 
 
@@ -209,9 +211,14 @@ async def event_data(tx: QuickTx, order: Order) -> dict[str, Any]:
         "iva": str(order.iva),
         "total": str(order.total),
         "lines": [
-            {"sku": ln["sku"], "name": ln["name"], "quantity": int(ln["quantity"]),
-             "unit_price": str(Decimal(ln["unit_price"])), "prices_include_iva": bool(ln["prices_include_iva"]),
-             "line_total": str(Decimal(ln["line_total"]))}
+            {
+                "sku": ln["sku"],
+                "name": ln["name"],
+                "quantity": int(ln["quantity"]),
+                "unit_price": str(Decimal(ln["unit_price"])),
+                "prices_include_iva": bool(ln["prices_include_iva"]),
+                "line_total": str(Decimal(ln["line_total"])),
+            }
             for ln in lines
         ],
         "customer": order.customer,
@@ -221,6 +228,35 @@ async def event_data(tx: QuickTx, order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "valid_until": order.valid_until,
     }
+
+
+async def payments_of(tx: QuickTx, order_id: int) -> list[dict[str, Any]]:
+    return [dict(r._asdict()) for r in await tx.fetch(_PAYMENTS, {"order_id": order_id})]
+
+
+def _payment_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {"amount": str(Decimal(row["amount"])), "reference": row["reference"],
+            "invoice_number": row["invoice_number"], "at": row["created_at"]}  # fmt: skip
+
+
+async def payment_data(tx: QuickTx, order: Order) -> dict[str, Any]:
+    """`event_data` with the payments: `payment` (the latest), `payments` (all, oldest first), `paid` and
+    `balance` (money as strings)."""
+    data = await event_data(tx, order)
+    rows = await payments_of(tx, order.id)
+    paid = sum((Decimal(r["amount"]) for r in rows), Decimal("0.00"))
+    if rows:
+        data["payment"] = _payment_view(rows[-1])
+    data["payments"] = [_payment_view(r) for r in rows]
+    data["paid"], data["balance"] = str(paid), str(order.total - paid)
+    return data
+
+
+async def note(tx: QuickTx, order_id: int, actor: str, now: datetime, text: str) -> None:
+    """A history row that changes no status (a payment on a partially paid order, a reassignment)."""
+    order = await get(tx, order_id)
+    if order is not None:
+        await _history(tx, order_id, order.status, order.status, actor, text, now)
 
 
 def subject_of(order: Order) -> str:
@@ -245,18 +281,12 @@ async def after_status(tx: QuickTx, order: Order, previous: str, now: datetime) 
     """Runs in the transaction of every status change: `order.paid` and `order.cancelled` (with the stock
     returned to the catalog) go out as webhooks; the invoice after a payment is the `sales-orders` job's."""
     if order.status == PAID:
-        data = await event_data(tx, order)
-        rows = await tx.fetch(_PAYMENT, {"order_id": order.id})
-        if rows:
-            data["payment"] = {"amount": str(Decimal(rows[0].amount)), "reference": rows[0].reference,
-                               "invoice_number": rows[0].invoice_number, "at": rows[0].created_at}  # fmt: skip
+        data = await payment_data(tx, order)
         await emit(tx, "order.paid", data, now=now, subject=subject_of(order))
     elif order.status == CANCELLED:
         data = await event_data(tx, order)
         data["previous_status"] = previous
-        data["stock_returned"] = [
-            {"sku": ln["sku"], "quantity": ln["quantity"]} for ln in data["lines"]
-        ]
+        data["stock_returned"] = [{"sku": ln["sku"], "quantity": ln["quantity"]} for ln in data["lines"]]
         await emit(tx, "order.cancelled", data, now=now, subject=subject_of(order))
 
 

@@ -8,7 +8,10 @@ invalid row (duplicate skus included) fails the run, writes NOTHING to the catal
 stays) and is recorded in `sales_sync_runs` and on the source (`last_status`, `last_error`).
 
 Two workers never run the same source at once: a run first claims the source's lease with one conditional
-UPDATE (`lease_until` NULL or past); the loser skips it. See docs/sales.md, "Scheduled sync".
+UPDATE (`lease_until` NULL or past); the loser skips it. The lease is short and renewed while the run goes on
+(a heartbeat), so a worker that dies mid-run blocks the source for at most `LEASE`; its run row stays
+'running' and is shown as stale (`run_state`) until the next run closes it as interrupted. See docs/sales.md,
+"Scheduled sync".
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ MAX_PAGE_BYTES = 8 * 1024 * 1024  # one JSON page
 MAX_PAGES = 5000
 MAX_EVERY_MINUTES = 7 * 24 * 60
 MAX_TIMEOUT = 600
-LEASE = timedelta(minutes=30)  # a crashed worker's claim expires after this
+LEASE = timedelta(minutes=3)  # a crashed worker's claim expires after this (a live run renews it)
+HEARTBEAT_SECONDS = 45.0  # how often a running sync renews its lease
+INTERRUPTED = "interrupted: the worker running it stopped before it finished (its lease ran out)"
 SHOWN_ERRORS = 20  # row errors kept in a run's message
 RETRIES = 3  # a 429 or 5xx is retried this many times
 BACKOFF = 1.0  # seconds, doubled each retry; a Retry-After is honoured up to MAX_RETRY_AFTER
@@ -576,6 +581,38 @@ async def claim(db: Database, source_id: int, owner: str, now: datetime) -> bool
     return bool(getattr(result, "rowcount", 0))
 
 
+async def renew(db: Database, source_id: int, owner: str, now: datetime) -> bool:
+    """Extend the lease `owner` holds (the heartbeat of a run); False when it holds it no more."""
+    async with db.write() as session:
+        result = await session.execute(
+            update(sync_sources)
+            .where(sync_sources.c.id == source_id, sync_sources.c.lease_owner == owner)
+            .values(lease_until=now + LEASE)
+        )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def _heartbeat(db: Database, source_id: int, owner: str, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if not await renew(db, source_id, owner, utcnow()):
+                log.warning("sales: catalog sync lost its lease on source %s", source_id)
+                return
+        except Exception:  # a busy database: try again next beat (the lease still has LEASE - every left)
+            log.exception("sales: catalog sync heartbeat failed")
+
+
+def run_state(run: Mapping[str, Any], source: Mapping[str, Any], now: datetime) -> str:
+    """What a run row is: ok | failed | running (its worker holds the source's live lease) | stale (it says
+    'running' but its worker no longer holds the lease: the worker died; the next run closes it)."""
+    if run["status"] != "running":
+        return str(run["status"])
+    lease_until = source.get("lease_until")
+    live = lease_until is not None and lease_until > now and source.get("lease_owner") == run.get("owner")
+    return "running" if live and run.get("owner") else "stale"
+
+
 def _message(errors: Sequence[RowError]) -> str:
     shown = "; ".join(f"row {e.line}, {e.column}: {e.message}" for e in errors[:SHOWN_ERRORS])
     more = f"; … and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
@@ -583,14 +620,22 @@ def _message(errors: Sequence[RowError]) -> str:
 
 
 async def run_source(
-    db: Database, vault: Vault, source: Source, *, owner: str | None = None, backoff: float = BACKOFF
-) -> RunResult:
-    """Claim the source, fetch everything, import all-or-nothing, record the run; release the claim."""
+    db: Database, vault: Vault, source: Source, *, owner: str | None = None, backoff: float = BACKOFF,
+    heartbeat: float = HEARTBEAT_SECONDS,
+) -> RunResult:  # fmt: skip
+    """Claim the source, fetch everything, import all-or-nothing, record the run; release the claim. Runs
+    left 'running' by a worker that died (we hold the lease now, so nobody else is running) are closed as
+    interrupted first."""
     owner = owner or uuid.uuid4().hex
     started = utcnow()
     if not await claim(db, source.id, owner, started):
         return RunResult(source.name, "busy", error="another worker is running this source")
     async with db.write() as session:
+        await session.execute(
+            update(sync_runs)
+            .where(sync_runs.c.source_id == source.id, sync_runs.c.status == "running")
+            .values(status="failed", finished_at=started, error=INTERRUPTED)
+        )
         run_id = (
             await session.execute(
                 insert(sync_runs)
@@ -603,11 +648,13 @@ async def run_source(
                     changed=0,
                     deactivated=0,
                     unchanged=0,
+                    owner=owner,
                 )
                 .returning(sync_runs.c.id)
             )
         ).scalar_one()
     result = RunResult(source.name, "failed")
+    beat = asyncio.create_task(_heartbeat(db, source.id, owner, heartbeat))
     try:
         if source.kind == "json":
             items: Sequence[Any] = await fetch_json(source, vault, backoff=backoff)
@@ -628,6 +675,8 @@ async def run_source(
     except Exception as exc:  # a bug or a broken secret: recorded on the run, never a half-written catalog
         log.exception("sales: catalog sync %s crashed", source.name)
         result.error = f"{type(exc).__name__}: {exc}"[:500]
+    finally:
+        beat.cancel()
     finished = utcnow()
     r = result.report if result.status == "ok" else None
     async with db.write() as session:
@@ -653,6 +702,54 @@ async def run_source(
     if result.status == "failed":
         log.warning("sales: catalog sync %s failed: %s", source.name, result.error)
     return result
+
+
+async def overview(db: Database, now: datetime, runs: int = 5) -> list[dict[str, Any]]:
+    """Every source as the admin shows it (never the secret) with its `state` (idle | running | queued) and its
+    latest `runs`, each with `state` (`run_state`)."""
+    async with db.read() as session:
+        rows = (await session.execute(select(sync_sources).order_by(sync_sources.c.name))).mappings().all()
+        out = []
+        for row in rows:
+            latest = (await session.execute(select(sync_runs).where(sync_runs.c.source_id == row["id"])
+                                            .order_by(sync_runs.c.id.desc()).limit(runs))).mappings().all()  # fmt: skip
+            out.append(_view(row, latest, now))
+    return out
+
+
+async def source_history(db: Database, name: str, now: datetime, limit: int = 100) -> dict[str, Any] | None:
+    async with db.read() as session:
+        row = (await session.execute(select(sync_sources).where(sync_sources.c.name == name))).mappings().first()
+        if row is None:
+            return None
+        latest = (await session.execute(select(sync_runs).where(sync_runs.c.source_id == row["id"])
+                                        .order_by(sync_runs.c.id.desc()).limit(limit))).mappings().all()  # fmt: skip
+    return _view(row, latest, now)
+
+
+def _view(row: Any, runs: Sequence[Any], now: datetime) -> dict[str, Any]:
+    shown = Source.of(row).shown()
+    live = row["lease_until"] is not None and row["lease_until"] > now and row["lease_owner"] is not None
+    shown["state"] = "running" if live else ("queued" if row["enabled"] and row["next_run_at"] <= now else "idle")
+    shown["next_run"] = row["next_run_at"]
+    shown["runs"] = [{**dict(r), "state": run_state(r, row, now)} for r in runs]
+    return shown
+
+
+async def request_run(db: Database, name: str, now: datetime) -> str:
+    """ "Run now": the source becomes due at once (the worker's next look, within `EVERY_SECONDS`, runs it).
+    Returns `queued`, or `running` when a live lease holds it (nothing changed); `SyncError` when unknown or
+    disabled."""
+    async with db.write() as session:
+        row = (await session.execute(select(sync_sources).where(sync_sources.c.name == name))).mappings().first()
+        if row is None:
+            raise SyncError(f"no sync source named {name!r}")
+        if not row["enabled"]:
+            raise SyncError(f"the sync source {name!r} is disabled")
+        if row["lease_until"] is not None and row["lease_until"] > now:
+            return "running"
+        await session.execute(update(sync_sources).where(sync_sources.c.id == row["id"]).values(next_run_at=now))
+    return "queued"
 
 
 async def run_named(db: Database, vault: Vault, name: str, *, backoff: float = BACKOFF) -> RunResult:

@@ -263,9 +263,11 @@ async def test_payments_bad_input_and_cancel(shop: Shop) -> None:
     for body, code in (
         (b"{not json", "invalid"), (b"[1, 2]", "invalid"), (b"\xff\xfe", "invalid"),
         ({"amount": "doce"}, "amount"), ({"amount": "-5"}, "amount"), ({"amount": "1.001"}, "amount"),
-        ({"amount": 1.5}, "amount"), ({"amount": "NaN"}, "amount"), ({"amount": True}, "amount"),
+        ({"amount": 1.005}, "amount"), ({"amount": "NaN"}, "amount"), ({"amount": True}, "amount"),
         ({}, "amount"), ({"amount": "312500.00", "extra": 1}, "invalid"),
-        ({"amount": "100.00"}, "amount"),  # not the total
+        ({"amount": "312500.01"}, "amount"),  # over the total: overpayments are refused
+        ({"amount": "100.00", "invoice_number": "F-1", "invoice_pdf": base64.b64encode(b"%PDF-1.4").decode()},
+         "invoice_pdf"),  # the ERP's invoice comes with the payment that completes the order
         ({"amount": "312500.00", "reference": "x" * 121}, "reference"),
         ({"amount": "312500.00", "reference": "a\nb"}, "reference"),
         ({"amount": "312500.00", "invoice_number": "F-1", "invoice_pdf": "@@not base64@@"}, "invoice_pdf"),
