@@ -175,3 +175,26 @@ async def emit(
             },
         )
     return event_id
+
+
+async def emit_many(
+    tx: AsyncSession | CoreTx,
+    events: list[tuple[str, Mapping[str, Any]]],
+    *,
+    now: datetime,
+    subject: str | None = None,
+) -> list[str]:
+    """`emit` for several events of one subject, in order, reading the endpoints once (the kernel's hot
+    path: a buyer's message is `message.received`, maybe `conversation.started` and `message.sent`).
+    Returns the event ids."""
+    if not events:
+        return []
+    core: CoreTx = _SessionTx(tx) if isinstance(tx, AsyncSession) else tx
+    endpoints = [(int(r[0]), str(r[1])) for r in await core.fetch(_ACTIVE)]
+    ids: list[str] = []
+    for event_type, data in events:
+        if not any(subscribed(patterns, event_type) for _id, patterns in endpoints):
+            ids.append(str(uuid.uuid4()))
+            continue
+        ids.append(await emit(core, event_type, data, now=now, subject=subject))
+    return ids
