@@ -44,7 +44,8 @@ def started(conversation_id: int, contact_id: int, channel: str, account_id: int
 def received(
     conversation_id: int, contact_id: int, channel: str, account_id: int, message_id: int, row: Mapping[str, Any]
 ) -> Event:
-    payload = row.get("payload") if isinstance(row.get("payload"), dict) else {}
+    raw = row.get("payload")
+    payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
     message = {
         "id": message_id,
         "kind": row.get("kind"),
@@ -76,9 +77,7 @@ def status(
     return "message.status", data
 
 
-def handoff(
-    conversation_id: int, contact_id: int, channel: str, reason: str, priority: bool, by: str = "bot"
-) -> Event:
+def handoff(conversation_id: int, contact_id: int, channel: str, reason: str, priority: bool, by: str = "bot") -> Event:
     data = _base(conversation_id, channel, contact_id) | {"reason": reason, "priority": priority, "by": by}
     return "conversation.handoff", data
 

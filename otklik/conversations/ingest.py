@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import raw_write
-from otklik.clock import utcnow
 from otklik.adapters.db.models import Message
+from otklik.clock import utcnow
 from otklik.conversations import events, repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.outbox import outbound_row, outbox_row
@@ -252,13 +252,13 @@ class Ingest:
                 found.append(
                     events.started(conv.id, conv.contact_id, channel, conv.channel_account_id, reopened=not created)
                 )
-            found.append(events.received(conv.id, conv.contact_id, channel, conv.channel_account_id, message_id, inbound))
+            found.append(
+                events.received(conv.id, conv.contact_id, channel, conv.channel_account_id, message_id, inbound)
+            )
         if result.state.status == Status.WAITING_OPERATOR and conv.status != Status.WAITING_OPERATOR:
             given = next((e for e in result.effects if isinstance(e, Handoff)), None)
             reason = given.reason if given is not None else "flow"
-            found.append(
-                events.handoff(conv.id, conv.contact_id, channel, str(reason), bool(result.state.priority))
-            )
+            found.append(events.handoff(conv.id, conv.contact_id, channel, str(reason), bool(result.state.priority)))
         if local:
             found += [events.sent(conv.id, channel, i, m.text, now) for i, m in zip(reply_ids, sends, strict=False)]
         await events.emit_events(writer, conv.id, found, now)

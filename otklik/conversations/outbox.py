@@ -154,9 +154,7 @@ _TO_SENDING = (
 )
 
 
-async def _mark_sent_raw(
-    tx: RawTx, rows: list[tuple[Claimed, str | None]], now: datetime, ctx: RuntimeContext
-) -> None:
+async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now: datetime, ctx: RuntimeContext) -> None:
     """Rows sent (or delivered by the claim itself): the outbox rows and their messages, and their
     `message.sent` events, in a hot-path transaction (`engine.raw_write`)."""
     at = tx.dt(now)
@@ -391,9 +389,7 @@ class Dispatcher:
                     .where(Message.id == row.message_id)
                     .values(status=MessageStatus.FAILED, failed_at=now, error=str(exc)[:500])
                 )
-                failed = events.status(
-                    row.conversation_id, channel, row.message_id, None, "failed", str(exc)
-                )
+                failed = events.status(row.conversation_id, channel, row.message_id, None, "failed", str(exc))
                 await events.emit_events(session, row.conversation_id, [failed], now)
             if exc.unreachable:
                 contact_id = select(Conversation.contact_id).where(Conversation.id == row.conversation_id)

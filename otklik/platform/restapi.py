@@ -78,7 +78,7 @@ def code_of(status: int) -> str:
     return CODES.get(status, "error")
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int) -> Any:  # `{200: …} | error_responses(…)` in `responses=`
     """OpenAPI `responses` for the error statuses of a route, each with the error shape and an example."""
     described = {
         400: "bad request",
@@ -244,9 +244,7 @@ async def idempotent(request: Request, token_id: int, run: Handler) -> JSONRespo
                 )
                 if row is not None:
                     if row.request_hash != hashed:
-                        raise ApiError(
-                            422, "idempotency_key", "Idempotency-Key: this key was used for another request"
-                        )
+                        raise ApiError(422, "idempotency_key", "Idempotency-Key: this key was used for another request")
                     if row.status_code is None:
                         raise ApiError(
                             409, "idempotency_in_progress", "a request with this Idempotency-Key is still running"
