@@ -37,7 +37,9 @@ async def test_list_page_and_read_messages(otklik: Otklik, http: httpx.AsyncClie
     messages = (await http.get(f"/api/v1/conversations/{ids[0]}/messages?limit=1", headers=auth)).json()
     assert messages["data"][0]["direction"] == "in" and messages["data"][0]["text"] == "/start"
     rest = (
-        await http.get(f"/api/v1/conversations/{ids[0]}/messages", params={"cursor": messages["next_cursor"]}, headers=auth)
+        await http.get(
+            f"/api/v1/conversations/{ids[0]}/messages", params={"cursor": messages["next_cursor"]}, headers=auth
+        )
     ).json()
     assert rest["data"] and all(m["direction"] == "out" for m in rest["data"]) and rest["next_cursor"] is None
     waiting = (await http.get("/api/v1/conversations?status=closed", headers=auth)).json()
@@ -47,7 +49,9 @@ async def test_list_page_and_read_messages(otklik: Otklik, http: httpx.AsyncClie
 
 
 async def test_send_hand_off_and_close_emit_their_events(otklik: Otklik, http: httpx.AsyncClient, token) -> None:  # type: ignore[no-untyped-def]
-    await hooks.add_endpoint(otklik.db, otklik.vault, "http://127.0.0.1:9/hook", "conversation.*,message.*", actor="test")
+    await hooks.add_endpoint(
+        otklik.db, otklik.vault, "http://127.0.0.1:9/hook", "conversation.*,message.*", actor="test"
+    )
     auth = await token("conversations.read,conversations.write")
     conversation = await say(otklik, "/start")
     sent = await http.post(
@@ -119,7 +123,10 @@ async def test_contacts_list_get_and_update(otklik: Otklik, http: httpx.AsyncCli
         headers=write,
     )
     assert changed.status_code == 200, changed.text
-    assert changed.json()["fields"] == {"crm_id": "C-1", "city": "Córdoba"} and changed.json()["tags"] == ["vip", "lead"]
+    assert changed.json()["fields"] == {"crm_id": "C-1", "city": "Córdoba"} and changed.json()["tags"] == [
+        "vip",
+        "lead",
+    ]
     removed = await http.patch(
         f"/api/v1/contacts/{contact}", json={"fields": {"city": None}, "tags": {"remove": ["lead"]}}, headers=write
     )

@@ -86,7 +86,7 @@ async def get_flow(
         found = await store.get(flow_id, version)
     except NotFound:
         raise ApiError(404, "not_found", f"no flow {flow_id!r}" + (f" version {version}" if version else "")) from None
-    versions = await store.versions(flow_id, limit=100)
+    versions = list(reversed(await store.versions(flow_id, limit=100)))  # the newest 100, newest first
     return answer({
         "id": flow_id, "version": found.info.version, "active": found.info.active, "pack": found.info.pack,
         "source": found.source,
