@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import select, update
@@ -144,3 +145,37 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[ApiCaller]]:
 
     check.scope = scope  # type: ignore[attr-defined]
     return check
+
+
+async def revoke_token_id(db: Database, token_id: int, *, actor: str) -> str:
+    """Revoke by id (the admin's button); returns the token's name. Revoking twice is harmless."""
+    now = utcnow()
+    async with db.write() as session:
+        row = await session.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound(f"no token {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = now
+            audit(session, actor, "api_token.revoke", "api_token", row.id, {"name": row.name}, now=now)
+        return str(row.name)
+
+
+def scopes_of_routes(routes: Iterable[Any]) -> list[str]:
+    """Every scope a mounted API route asks for (`require_scope`), sorted: what the admin offers."""
+    found: set[str] = set()
+
+    def walk(dependant: Any) -> None:
+        for dep in getattr(dependant, "dependencies", ()):
+            scope = getattr(dep.call, "scope", None)
+            if isinstance(scope, str):
+                found.add(scope)
+            walk(dep)
+
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)  # a router FastAPI included as a whole
+        if contexts is not None:
+            for context in contexts():
+                walk(getattr(context.original_route, "dependant", None))
+        else:
+            walk(getattr(route, "dependant", None))
+    return sorted(found)
