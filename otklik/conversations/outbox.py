@@ -348,6 +348,7 @@ class Dispatcher:
         message = OutboundMessage.from_dict(row.payload)
         if guard.is_marketplace(self.ctx, row.channel_account_id):
             message = await self._guarded(row, message)
+            row.payload = {**row.payload, "text": message.text}  # `message.sent` tells what really left
         await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
         channel = self.ctx.kind_of(row.channel_account_id)
         try:
