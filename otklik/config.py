@@ -90,6 +90,15 @@ class Settings(BaseSettings):
         "starttls", description="starttls (port 587), ssl (implicit TLS, port 465) or none (a local relay)"
     )
     smtp_timeout: float = Field(30.0, gt=0, le=300)
+    # REST API (/api/v1, docs/api.md) and Prometheus (/metrics, docs/prometheus.md)
+    api_requests_per_minute: int = Field(600, ge=0, description="requests per API token per minute (0: no limit)")
+    api_burst: int = Field(60, ge=1, description="requests an API token may make at once before the pace applies")
+    api_max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024, description="largest REST API body")
+    api_idempotency_hours: float = Field(24.0, gt=0, le=24 * 30, description="Idempotency-Key answers kept this long")
+    metrics_token: str | None = Field(None, description="bearer token that may read /metrics from any address")
+    metrics_allow: tuple[str, ...] = Field(
+        (), description="addresses/networks that may read /metrics without a token (loopback always may)"
+    )
     # HTTP edge
     trusted_proxies: tuple[str, ...] = Field(
         (), description="addresses/networks of reverse proxies whose X-Forwarded-For is believed (JSON list in env)"
@@ -122,7 +131,7 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _proxies_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:

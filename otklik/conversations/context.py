@@ -64,6 +64,11 @@ class RuntimeContext:
             raise NotFound("channel account or its pack is not loaded")
         return self.engines[account.pack]
 
+    def kind_of(self, account_id: int) -> str:
+        """The channel kind of an account ("telegram", "webchat"; "unknown" when it is not loaded)."""
+        account = self.accounts.get(account_id)
+        return account.kind if account is not None else "unknown"
+
     def is_local(self, account_id: int) -> bool:
         account = self.accounts.get(account_id)
         return account is not None and account.kind in self.local_kinds

@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import raw_write
+from otklik.adapters.db.models import Message
 from otklik.clock import utcnow
-from otklik.conversations import repo
+from otklik.conversations import events, repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.guard import is_marketplace, language_of, mask_inbound, screen
 from otklik.conversations.outbox import outbound_row, outbox_row
@@ -45,6 +47,7 @@ from otklik.core.flows.engine import Engine
 from otklik.core.messages import EventKind, InboundEvent, OutboundMessage, clean_inbound
 from otklik.core.redact import mask_cards, mask_sensitive
 from otklik.core.understanding import Understanding
+from otklik.platform.prometheus import INBOUND
 
 if TYPE_CHECKING:
     from otklik.conversations.timers import ActionRegistry
@@ -103,6 +106,7 @@ class Ingest:
             raise NotFound("unknown channel account")
         async with self._transaction() as writer:
             conv = await writer.load_conversation(account_id=account.id, sender_id=event.sender_id, lock=True)
+            created = conv is None
             if conv is None:
                 await writer.create_conversation(
                     account_id=account.id,
@@ -120,8 +124,10 @@ class Ingest:
                 kind=str(event.kind),
                 now=now,
             ):
+                INBOUND.labels(account.kind, "duplicate").inc()
                 return IngestResult(duplicate=True, conversation_id=conv.id), []
-            return await self._handle(writer, conv, event, now, understanding)
+            INBOUND.labels(account.kind, "new").inc()
+            return await self._handle(writer, conv, event, now, understanding, created)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Writer]:
@@ -136,6 +142,7 @@ class Ingest:
         event: InboundEvent,
         now: datetime,
         understanding: Understanding | None = None,
+        created: bool = False,
     ) -> tuple[IngestResult, list[tuple[int, RunAction]]]:
         if event.kind == EventKind.STATUS:
             await self._status(writer, conv.id, event, now)
@@ -161,7 +168,7 @@ class Ingest:
             "created_at": now,
             "sent_at": None,
         }
-        replies, actions, message_id = await self._step(writer, conv, event, now, understanding, inbound)
+        replies, actions, message_id = await self._step(writer, conv, event, now, understanding, inbound, created)
         return IngestResult(False, conv.id, message_id, replies), actions
 
     async def _notice(
@@ -213,6 +220,7 @@ class Ingest:
         now: datetime,
         understanding: Understanding | None,
         inbound: dict[str, Any] | None,
+        created: bool = False,
     ) -> tuple[int, list[tuple[int, RunAction]], int | None]:
         """The engine step; `inbound` (the buyer's message row) is written first, in the same statement as
         the replies. Returns (replies, actions to run, the inbound message id).
@@ -252,10 +260,43 @@ class Ingest:
         if new.priority:
             values["priority"] = True
         local = self.ctx.is_local(conv.channel_account_id)
-        message_id = await self._send(writer, conv, sends, now, local, inbound)
+        message_id, reply_ids = await self._send(writer, conv, sends, now, local, inbound)
         actions = await self.apply(writer, conv, result.effects, now, new.vars, inbound=inbound)
         await writer.set_conversation(conv.id, values, unread=unread)
+        await self._events(writer, conv, result, now, inbound, message_id, created, local, sends, reply_ids)
         return len(sends), actions, message_id
+
+    async def _events(
+        self,
+        writer: Writer,
+        conv: repo.ConversationRow,
+        result: StepResult,
+        now: datetime,
+        inbound: dict[str, Any] | None,
+        message_id: int | None,
+        created: bool,
+        local: bool,
+        sends: list[OutboundMessage],
+        reply_ids: list[int],
+    ) -> None:
+        """The step's event webhooks (`conversations.events`), in its transaction."""
+        channel = self.ctx.kind_of(conv.channel_account_id)
+        found: list[events.Event] = []
+        if inbound is not None and message_id is not None:
+            if created or conv.status == Status.CLOSED:
+                found.append(
+                    events.started(conv.id, conv.contact_id, channel, conv.channel_account_id, reopened=not created)
+                )
+            found.append(
+                events.received(conv.id, conv.contact_id, channel, conv.channel_account_id, message_id, inbound)
+            )
+        if result.state.status == Status.WAITING_OPERATOR and conv.status != Status.WAITING_OPERATOR:
+            given = next((e for e in result.effects if isinstance(e, Handoff)), None)
+            reason = given.reason if given is not None else "flow"
+            found.append(events.handoff(conv.id, conv.contact_id, channel, str(reason), bool(result.state.priority)))
+        if local:
+            found += [events.sent(conv.id, channel, i, m.text, now) for i, m in zip(reply_ids, sends, strict=False)]
+        await events.emit_events(writer, conv.id, found, now)
 
     async def _quick_actions(
         self,
@@ -360,7 +401,7 @@ class Ingest:
         now: datetime,
         local: bool,
         inbound: dict[str, Any] | None,
-    ) -> int | None:
+    ) -> tuple[int | None, list[int]]:
         """Messages (the buyer's first, then the replies, in order) and the replies' outbox rows.
 
         `local`: the channel is our own database (the web chat): the reply is delivered by this very
@@ -383,7 +424,7 @@ class Ingest:
                 for message_id in ids
             ]
         )
-        return inbound_id
+        return inbound_id, ids
 
     async def apply(
         self,
@@ -495,6 +536,13 @@ class Ingest:
         if event.payload in ("delivered", "read"):
             values["status"] = event.payload
         await writer.mark_message(conversation_id, str(target), values)
+        found = await writer.fetch(
+            select(Message.id).where(Message.conversation_id == conversation_id, Message.external_id == str(target))
+        )
+        if found:
+            channel = self.ctx.kind_of(event.channel_account_id)
+            change = events.status(conversation_id, channel, int(found[0][0]), str(target), str(event.payload))
+            await events.emit_events(writer, conversation_id, [change], now)
 
     def after_commit(
         self, conversation_id: int, account_id: int, replies: int, actions: list[tuple[int, RunAction]]

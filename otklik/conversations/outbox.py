@@ -30,12 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.adapters.db.engine import RawTx, raw_write
 from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow
 from otklik.clock import utcnow
-from otklik.conversations import guard, repo
+from otklik.conversations import events, guard, repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.ratelimit import RateLimiter
 from otklik.conversations.statuses import MessageStatus, OutboxStatus
 from otklik.core.channel import SendError
 from otklik.core.messages import OutboundMessage
+from otklik.platform.prometheus import OUTBOUND, RATE_LIMITED, SEND_SECONDS, timed
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +87,23 @@ async def enqueue(
     author: str,
     now: datetime,
     local: bool = False,
+    channel: str = "webchat",
 ) -> int:
     """Write an outbound message and its outbox row (caller's transaction). Returns the message id.
 
     `local`: the channel is our own database (the web chat): the message is delivered by this very
-    transaction, so it is written as sent (exactly once by construction) and no dispatcher round is needed.
+    transaction, so it is written as sent (exactly once by construction) and no dispatcher round is needed;
+    its `message.sent` event (`channel`: the kind named in it) is emitted here, the others' by the dispatcher.
     """
     row = outbound_row(conversation_id, message, author=author, now=now, local=local)
     message_id = await repo.add_message(session, **row)
     await session.execute(
         insert(OutboxRow).values(**outbox_row(conversation_id, message_id, account_id, recipient, now=now, local=local))
     )
+    if local:
+        await events.emit_events(
+            session, conversation_id, [events.sent(conversation_id, channel, message_id, message.text, now)], now
+        )
     return message_id
 
 
@@ -147,9 +154,9 @@ _TO_SENDING = (
 )
 
 
-async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now: datetime) -> None:
-    """Rows sent (or delivered by the claim itself): the outbox rows and their messages, in a hot-path
-    transaction (`engine.raw_write`)."""
+async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now: datetime, ctx: RuntimeContext) -> None:
+    """Rows sent (or delivered by the claim itself): the outbox rows and their messages, and their
+    `message.sent` events, in a hot-path transaction (`engine.raw_write`)."""
     at = tx.dt(now)
     ids = [row.id for row, _ in rows]
     await tx.execute(f"{_OUTBOX_SENT}{_marks(ids)})", [at, *ids])
@@ -159,6 +166,15 @@ async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now:
     for row, external_id in rows:
         if external_id:
             await tx.execute(_MESSAGE_SENT_AS, [at, external_id, row.message_id])
+    writer = repo.RawWriter(tx)
+    for conversation_id, group in _by_conversation([row for row, _ in rows]).items():
+        found = [
+            events.sent(
+                conversation_id, ctx.kind_of(r.channel_account_id), r.message_id, str(r.payload.get("text") or ""), now
+            )
+            for r in group
+        ]
+        await events.emit_events(writer, conversation_id, found, now)
 
 
 @dataclass(slots=True)
@@ -306,7 +322,7 @@ class Dispatcher:
             local = [c for c in claimed if self.ctx.is_local(c.channel_account_id)]
             remote = [c for c in claimed if not self.ctx.is_local(c.channel_account_id)]
             if local:
-                await _mark_sent_raw(tx, [(c, None) for c in local], now)
+                await _mark_sent_raw(tx, [(c, None) for c in local], now, self.ctx)
                 delivered = sorted({c.conversation_id for c in local})
             if remote:
                 ids = [c.id for c in remote]
@@ -332,12 +348,15 @@ class Dispatcher:
         message = OutboundMessage.from_dict(row.payload)
         if guard.is_marketplace(self.ctx, row.channel_account_id):
             message = await self._guarded(row, message)
+            row.payload = {**row.payload, "text": message.text}  # `message.sent` tells what really left
         await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
+        channel = self.ctx.kind_of(row.channel_account_id)
         try:
-            result = await asyncio.wait_for(
-                sender.send(row.recipient, message, idempotency_key=f"otklik-outbox-{row.id}"),
-                timeout=self.settings.send_timeout_seconds,
-            )
+            with timed(SEND_SECONDS, channel):
+                result = await asyncio.wait_for(
+                    sender.send(row.recipient, message, idempotency_key=f"otklik-outbox-{row.id}"),
+                    timeout=self.settings.send_timeout_seconds,
+                )
         except SendError as exc:
             await self._failed(row, exc)
             return False
@@ -345,7 +364,8 @@ class Dispatcher:
             await self._failed(row, SendError(f"{type(exc).__name__}: {exc}"))
             return False
         async with raw_write(self.ctx.db) as tx:
-            await _mark_sent_raw(tx, [(row, result.external_id)], utcnow())
+            await _mark_sent_raw(tx, [(row, result.external_id)], utcnow(), self.ctx)
+        OUTBOUND.labels(channel, "sent").inc()
         self.ctx.notifier.delivered(row.conversation_id)
         return True
 
@@ -376,6 +396,7 @@ class Dispatcher:
 
     async def _failed(self, row: Claimed, exc: SendError) -> None:
         now = utcnow()
+        channel = self.ctx.kind_of(row.channel_account_id)
         values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None}
         if exc.retry_after is not None:
             values |= {
@@ -396,11 +417,17 @@ class Dispatcher:
                     .where(Message.id == row.message_id)
                     .values(status=MessageStatus.FAILED, failed_at=now, error=str(exc)[:500])
                 )
+                failed = events.status(row.conversation_id, channel, row.message_id, None, "failed", str(exc))
+                await events.emit_events(session, row.conversation_id, [failed], now)
             if exc.unreachable:
                 contact_id = select(Conversation.contact_id).where(Conversation.id == row.conversation_id)
                 await session.execute(
                     update(Contact).where(Contact.id == contact_id.scalar_subquery()).values(reachable=False)
                 )
+        if exc.retry_after is not None:
+            RATE_LIMITED.labels(channel).inc()
+        outcome = "rate_limited" if exc.retry_after is not None else "retry"
+        OUTBOUND.labels(channel, "failed" if values["status"] == OutboxStatus.FAILED else outcome).inc()
         log.info("outbox %s: %s (%s)", row.id, values["status"], exc)
 
     async def _release(self, rows: list[Claimed]) -> None:

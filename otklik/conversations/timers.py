@@ -482,6 +482,7 @@ class Timers:
                 author="bot",
                 now=now,
                 local=self.ctx.is_local(conv.channel_account_id),
+                channel=self.ctx.kind_of(conv.channel_account_id),
             )
         return len(messages)
 

@@ -10,6 +10,7 @@ from typing import Any
 from otklik.conversations.context import Readings, RuntimeContext
 from otklik.core.messages import EventKind, InboundEvent
 from otklik.core.understanding import Understanding
+from otklik.platform.prometheus import NLU_SECONDS, timed
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +23,15 @@ _CACHE_TEXT_MAX = 256
 
 def _offline(readings: Readings, classifier: object, text: str, language: str | None) -> Understanding:
     if len(text) > _CACHE_TEXT_MAX:
-        return classifier.understand(text, language)  # type: ignore[attr-defined, no-any-return]
+        with timed(NLU_SECONDS):
+            return classifier.understand(text, language)  # type: ignore[attr-defined, no-any-return]
     key = (id(classifier), language, text)
     hit = readings.get(key)
     if hit is not None and hit[0] is classifier:  # the id of a dropped classifier may be reused
         readings.move_to_end(key)
         return hit[1]
-    reading: Understanding = classifier.understand(text, language)  # type: ignore[attr-defined]
+    with timed(NLU_SECONDS):
+        reading: Understanding = classifier.understand(text, language)  # type: ignore[attr-defined]
     readings[key] = (classifier, reading)
     if len(readings) > _CACHE_MAX:
         readings.popitem(last=False)

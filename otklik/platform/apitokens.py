@@ -4,7 +4,8 @@ that offers an API (financing today; orders, leads, metrics later).
 - A token is `otk_` + 43 URL-safe characters (256 random bits). It is shown once, when it is created; only
   its SHA-256 is stored, with its first characters (`prefix`) so tokens can be told apart in a list.
 - `require_scope("financing")` is the FastAPI dependency of a route: no or an unknown token answers 401,
-  a revoked one 401, a token without the scope 403 — JSON bodies, `WWW-Authenticate: Bearer`.
+  a revoked one 401, a token without the scope 403, a token over its pace 429 — in the REST API's error
+  shape `{"error", "message"}` (docs/api.md), 401 with `WWW-Authenticate: Bearer`.
 - Creating and revoking are audited (`api_token.create`, `api_token.revoke`).
 """
 
@@ -17,8 +18,9 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +29,7 @@ from otklik.adapters.db.models import ApiToken
 from otklik.clock import utcnow
 from otklik.core.errors import Conflict, InvalidInput, NotFound
 from otklik.platform.audit import audit
+from otklik.platform.restapi import ApiError, check_pace
 
 PREFIX = "otk_"
 TOKEN = re.compile(r"otk_[A-Za-z0-9_-]{43}")
@@ -116,25 +119,63 @@ async def authenticate(db: Database, token: str) -> ApiCaller | None:
     return ApiCaller(int(row.id), row.name, frozenset(s for s in row.scopes.split(",") if s))
 
 
-def _refuse(status: int, message: str) -> HTTPException:
-    return HTTPException(status, detail=message, headers={"WWW-Authenticate": "Bearer"})
+def _refuse(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
 
 
 def require_scope(scope: str) -> Callable[[Request], Awaitable[ApiCaller]]:
-    """Route dependency: the caller of a valid, unrevoked token that carries `scope`."""
+    """Route dependency: the caller of a valid, unrevoked token that carries `scope`, within its pace.
+
+    Refusals are in the REST API's one error shape (`platform.restapi`): 401 `unauthorized`, 403 `forbidden`,
+    429 `rate_limited` (with `Retry-After`)."""
 
     async def check(request: Request) -> ApiCaller:
         header = request.headers.get("authorization", "")
         kind, _, token = header.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
-            raise _refuse(401, "an API token is required: send 'Authorization: Bearer otk_…'")
+            raise _refuse("an API token is required: send 'Authorization: Bearer otk_…'")
         caller = await authenticate(request.app.state.otklik.db, token.strip())
         if caller is None:
-            raise _refuse(401, "the API token is unknown or revoked")
+            raise _refuse("the API token is unknown or revoked")
         if scope not in caller.scopes:
-            raise HTTPException(403, detail=f"the API token lacks the scope {scope!r}")
+            raise ApiError(403, "forbidden", f"the API token lacks the scope {scope!r}")
+        check_pace(request, caller.token_id)
         request.state.api_caller = caller
         return caller
 
     check.scope = scope  # type: ignore[attr-defined]
     return check
+
+
+async def revoke_token_id(db: Database, token_id: int, *, actor: str) -> str:
+    """Revoke by id (the admin's button); returns the token's name. Revoking twice is harmless."""
+    now = utcnow()
+    async with db.write() as session:
+        row = await session.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound(f"no token {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = now
+            audit(session, actor, "api_token.revoke", "api_token", row.id, {"name": row.name}, now=now)
+        return str(row.name)
+
+
+def scopes_of_routes(routes: Iterable[Any]) -> list[str]:
+    """Every scope a mounted API route asks for (`require_scope`), sorted: what the admin offers."""
+    found: set[str] = set()
+
+    def walk(dependant: Any) -> None:
+        for dep in getattr(dependant, "dependencies", ()):
+            scope = getattr(dep.call, "scope", None)
+            if isinstance(scope, str):
+                found.add(scope)
+            walk(dep)
+
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)  # a router FastAPI included as a whole
+        if contexts is not None:
+            for context in contexts():
+                walk(getattr(context.original_route, "dependant", None))
+        else:
+            walk(getattr(route, "dependant", None))
+    return sorted(found)

@@ -9,19 +9,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otklik.bootstrap import Otklik
 from otklik.core.errors import OtklikError
 from otklik.platform.plugins import folder, resolve
+from otklik.platform.restapi import ApiError, TokenPace, code_of, error_response
 from otklik.platform.webkit.deps import templates
 from otklik.platform.webkit.paths import STATIC
+from otklik.web.metrics import HttpTiming
+from otklik.web.metrics import router as metrics_router
+
+API_PREFIX = "/api/v1/"
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +59,12 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
         if capability.static:
             app.mount(f"/static/{capability.name}", StaticFiles(directory=folder(capability.static)))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.api_pace = TokenPace(otklik.settings.api_requests_per_minute, otklik.settings.api_burst)
     app.add_middleware(SecurityHeaders, chat_frame_ancestors=otklik.settings.chat_frame_ancestors)
+    app.add_middleware(HttpTiming)
     _docs(app)
     _errors(app)
+    app.include_router(metrics_router)
     for kind in otklik.channel_kinds.values():  # the web chat API, webhooks of each channel kind
         for ref in kind.inbound:
             app.include_router(resolve(ref))
@@ -142,11 +153,41 @@ def _docs(app: FastAPI) -> None:
         )
 
 
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(OtklikError)
-    async def domain_error(_request: Request, exc: OtklikError) -> JSONResponse:
+    async def domain_error(request: Request, exc: OtklikError) -> JSONResponse:
         headers = getattr(exc, "headers", None)  # e.g. Retry-After of a 429
+        if _is_api(request):
+            return error_response(exc.status_code, code_of(exc.status_code), exc.user_message, headers)
         return JSONResponse({"detail": exc.user_message}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request):  # the REST API answers every error in its one shape (docs/api.md)
+            message = exc.detail if isinstance(exc.detail, str) else code_of(exc.status_code)
+            if exc.status_code == 404 and message == "Not Found":
+                message = f"no such resource: {request.url.path[:200]}"
+            return error_response(exc.status_code, code_of(exc.status_code), message, exc.headers)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            errors = exc.errors()
+            first = errors[0] if errors else {}
+            where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+            name = where[0] if where else "invalid"
+            text = str(first.get("msg", "invalid input"))
+            return error_response(422, name[:40], f"{name}: {text}"[:300])
+        return await request_validation_exception_handler(request, exc)
 
     async def storage_down(_request: Request, exc: Exception) -> JSONResponse:
         log.error("storage unavailable: %s", exc)

@@ -471,3 +471,21 @@ class StaffNotification(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class ApiIdempotency(Base):
+    """An `Idempotency-Key` of a REST API POST, per token: reserved before the request runs (`status_code`
+    NULL), then the response kept as is, so a retry with the same key gets the same answer without doing
+    the work again. `request_hash` (SHA-256 of method, path and body) refuses the key reused for another
+    request. Purged after `api_idempotency_hours`."""
+
+    __tablename__ = "api_idempotency"
+    __table_args__ = (UniqueConstraint("token_id", "key"), Index("ix_api_idempotency_created", "created_at"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[str | None] = mapped_column(Text)  # the JSON body, verbatim
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

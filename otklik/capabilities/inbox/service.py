@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.models import CannedResponse, Conversation, FlowVersion, Message, User
 from otklik.clock import utcnow
-from otklik.conversations import repo
+from otklik.conversations import events, repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.guard import REFUSED, is_marketplace, log_row, refusal
 from otklik.conversations.ingest import Ingest
@@ -104,6 +104,7 @@ async def reply(
             author="operator",
             now=now,
             local=local,
+            channel=ctx.kind_of(conv.channel_account_id),
         )
         payload = {**OutboundMessage(text=text).to_dict(), "by": principal.user_id, "by_name": principal.name}
         await session.execute(update(Message).where(Message.id == message_id).values(payload=payload))
@@ -220,6 +221,10 @@ async def close(ctx: RuntimeContext, principal: Principal, conversation_id: int)
             updated_at=now,
         )
         audit(session, principal.actor, "conversation.close", "conversation", conv.id, {"from": conv.status})
+        if conv.status != Status.CLOSED:
+            channel = ctx.kind_of(conv.channel_account_id)
+            gone = events.closed(conv.id, conv.contact_id, channel, principal.actor)
+            await events.emit_events(session, conv.id, [gone], now)
 
 
 # --- return to bot ---------------------------------------------------------------------------

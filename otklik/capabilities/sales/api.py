@@ -20,17 +20,24 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
-from otklik.capabilities.sales import payment
+from otklik.capabilities.sales import orders, payment
+from otklik.capabilities.sales.models import orders as order_table
+from otklik.capabilities.sales.models import payments
 from otklik.clock import utcnow
+from otklik.conversations.repo import as_tx
 from otklik.core.errors import InvalidInput
 from otklik.platform.apitokens import ApiCaller, require_scope
+from otklik.platform.restapi import ApiError, check_query, decode_cursor, encode_cursor, error_responses, page_limit
+from otklik.platform.webhooks.events import iso
 from otklik.platform.webkit.bodies import BodyTooLarge, declared_too_large, read_capped, too_large
 
 SCOPE = "sales.payments"
@@ -189,3 +196,114 @@ async def report_payment(
     except payment.Refused as exc:
         return _error(exc.status, exc.code, exc.user_message)
     return JSONResponse(done.to_json(), status_code=200 if done.repeated else 201)
+
+
+# --- reading orders: `GET /api/v1/orders`, `GET /api/v1/orders/{number}` (scope `orders.read`) ---------------
+# The REST API's conventions (docs/api.md): cursor paging, errors as {"error", "message"}.
+
+READ_SCOPE = "orders.read"
+ORDER_EXAMPLE = {
+    "number": "A-0017", "status": "confirmed", "currency": "ARS", "subtotal": "48677.69", "iva_rate": "21.00",
+    "iva": "10222.31", "total": "58900.00",
+    "lines": [{"sku": "DS-2CD1043G0-I", "name": "Cámara IP 4 MP", "quantity": 3, "unit_price": "19633.33",
+               "prices_include_iva": True, "line_total": "58900.00"}],
+    "customer": {"name": "Ana Pérez"}, "plan": None, "contact_id": 17, "conversation_id": 40,
+    "created_at": "2026-12-05T17:20:00.000Z", "valid_until": "2026-12-08T17:20:00.000Z",
+    "updated_at": "2026-12-05T17:20:00.000Z", "payments": [], "paid": "0.00", "balance": "58900.00",
+    "history": [{"from": None, "to": "confirmed", "actor": "bot", "note": "", "at": "2026-12-05T17:20:00.000Z"}],
+}  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+async def _order_view(tx: Any, order: orders.Order, full: bool) -> dict[str, Any]:
+    data = await orders.event_data(tx, order)
+    data["updated_at"] = order.updated_at
+    if full:
+        rows = await tx.fetch(select(payments).where(payments.c.order_id == order.id).order_by(payments.c.id))
+        paid, balance = payment.balance_of(order, [dict(r._mapping) for r in rows])
+        data["payments"] = [
+            {
+                "amount": str(Decimal(r.amount)),
+                "reference": r.reference,
+                "invoice_number": r.invoice_number,
+                "at": r.created_at,
+            }
+            for r in rows
+        ]
+        data["paid"], data["balance"] = str(paid), str(balance)
+        data["history"] = [
+            {"from": h["from_status"], "to": h["to_status"], "actor": h["actor"], "note": h["note"], "at": h["at"]}
+            for h in await orders.history_of(tx, order.id)
+        ]
+    return _plain(data)  # type: ignore[no-any-return]
+
+
+@router.get(
+    "",
+    response_model=None,
+    summary="List orders, newest first",
+    responses={
+        200: {
+            "description": "a page of orders",
+            "content": {"application/json": {"example": {"data": [ORDER_EXAMPLE], "next_cursor": None}}},
+        }
+    }
+    | error_responses(401, 403, 422, 429),
+)
+async def list_orders(
+    request: Request,
+    limit: int | None = Query(None, ge=1, le=200, description="1-200, default 50"),
+    cursor: str | None = Query(None, max_length=64, description="next_cursor of the previous page"),
+    status: str | None = Query(None, max_length=20, description="only orders in this status"),
+    _caller: ApiCaller = Depends(require_scope(READ_SCOPE)),
+) -> JSONResponse:
+    check_query(request, ("limit", "cursor", "status"))
+    size = page_limit(limit)
+    after = decode_cursor("orders", cursor)
+    query = select(order_table).order_by(order_table.c.id.desc()).limit(size + 1)
+    if after is not None:
+        query = query.where(order_table.c.id < after)
+    if status is not None:
+        if status not in orders.NEXT:
+            raise ApiError(422, "status", f"status: one of {', '.join(sorted(orders.NEXT))}")
+        query = query.where(order_table.c.status == status)
+    async with request.app.state.otklik.db.read() as session:
+        tx = as_tx(session)
+        rows = await tx.fetch(query)
+        items = [await _order_view(tx, orders._order(row), False) for row in rows[:size]]
+    more = len(rows) > size
+    return JSONResponse(
+        {"data": items, "next_cursor": encode_cursor("orders", int(rows[size - 1].id)) if more else None}
+    )
+
+
+@router.get(
+    "/{number}",
+    response_model=None,
+    summary="An order, with its payment and history",
+    responses={200: {"description": "the order", "content": {"application/json": {"example": ORDER_EXAMPLE}}}}
+    | error_responses(401, 403, 404, 429),
+)
+async def get_order(
+    request: Request,
+    number: str = Path(max_length=40),
+    _caller: ApiCaller = Depends(require_scope(READ_SCOPE)),
+) -> JSONResponse:
+    check_query(request, ())
+    async with request.app.state.otklik.db.read() as session:
+        tx = as_tx(session)
+        order = await orders.get_by_number(tx, number)
+        if order is None:
+            raise ApiError(404, "not_found", f"no order {number[:40]!r}")
+        return JSONResponse(await _order_view(tx, order, True))

@@ -14,6 +14,7 @@ from otklik.conversations.knowledge.articles import Article
 from otklik.conversations.llm import prompts
 from otklik.conversations.llm.guardrails import Grant, GuardrailVerdict, check_figures_reply, check_reply
 from otklik.core.figures import Figures
+from otklik.platform.prometheus import LLM_FALLBACKS, LLM_SECONDS, timed
 
 __all__ = [
     "GroundedAnswer",
@@ -43,7 +44,8 @@ async def _call(
     llm: LLMClient, messages: list[ChatMessage], purpose: str, on_reject: RejectSink | None
 ) -> LLMResult | None:
     try:
-        return await llm.complete(messages, json_mode=True, purpose=purpose)
+        with timed(LLM_SECONDS, purpose):
+            return await llm.complete(messages, json_mode=True, purpose=purpose)
     except LLMUnavailable as exc:
         _reject(on_reject, purpose, [f"unavailable:{exc.reason}"], "")
         return None
@@ -51,6 +53,7 @@ async def _call(
 
 def _reject(on_reject: RejectSink | None, purpose: str, reasons: list[str], raw: str) -> None:
     log.info("llm %s output rejected: %s", purpose, ", ".join(reasons))
+    LLM_FALLBACKS.labels(purpose).inc()
     if on_reject is not None:
         on_reject(purpose, reasons, raw)
 

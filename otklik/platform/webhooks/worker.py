@@ -42,6 +42,7 @@ from otklik.adapters.db.models import WebhookDelivery, WebhookEndpoint, WebhookE
 from otklik.clock import utcnow
 from otklik.config import Settings
 from otklik.platform.audit import audit
+from otklik.platform.prometheus import WEBHOOK_DELIVERIES
 from otklik.platform.webhooks.events import body_of
 from otklik.platform.webhooks.signing import signed_headers
 
@@ -304,6 +305,7 @@ class WebhookDispatcher:
                     audit(
                         session, "webhooks", "webhook.disable", "webhook", endpoint.id, {"reason": "410 Gone"}, now=now
                     )
+        WEBHOOK_DELIVERIES.labels("retry" if values["status"] == "pending" else str(values["status"])).inc()
         level = logging.INFO if outcome.ok else logging.WARNING
         log.log(level, "webhook delivery %s (%s) attempt %s: %s", row.id, row.event_type, row.attempt, values["status"])
         return str(values["status"])

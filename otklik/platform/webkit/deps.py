@@ -230,13 +230,16 @@ def install(app: FastAPI) -> None:
             return render(request, "admin/error.html", status_code=403, message_key="error.forbidden")
         return JSONResponse({"detail": "your role does not allow this"}, status_code=403)
 
+    outside: Any = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+
     @app.exception_handler(StarletteHTTPException)
     async def admin_not_found(request: Request, exc: StarletteHTTPException) -> Response:
         """An unknown /admin page: the login redirect / 401 for anonymous visitors (nothing tells them
-        which pages exist), a 404 page with the menu for signed-in users; elsewhere FastAPI's default."""
+        which pages exist), a 404 page with the menu for signed-in users; elsewhere the handler the app had
+        before (the REST API's error shape under /api/v1, else FastAPI's default)."""
         path = request.url.path
         if exc.status_code != 404 or not (path == "/admin" or path.startswith("/admin/")):
-            return await http_exception_handler(request, exc)
+            return await outside(request, exc)  # type: ignore[no-any-return]
         principal = await load_session(
             otklik_of(request).db, request.cookies.get(COOKIE), otklik_of(request).role_perms
         )

@@ -12,10 +12,10 @@ from fastapi.routing import APIRoute
 from otklik.platform.plugins import Capability, ChannelKind, NavEntry, folder, resolve
 from otklik.platform.webkit import deps
 from otklik.platform.webkit.i18n import add_locale_folders
-from otklik.web.admin import audit, auth, flows, home, settings, staff, users, webhooks
+from otklik.web.admin import api_tokens, audit, auth, flows, home, settings, staff, users, webhooks
 
 # The platform's own admin areas; capabilities add theirs (`Capability.admin`, `Capability.nav`).
-AREAS = [auth, home, users, flows, settings, webhooks, staff, audit]
+AREAS = [auth, home, users, flows, settings, webhooks, api_tokens, staff, audit]
 NAV = (
     NavEntry("flows.nav", "/admin/flows", "flows.view", 30),
     NavEntry("settings.nav", "/admin/settings", "settings", 70),
@@ -41,7 +41,9 @@ def mount(app: FastAPI, capabilities: Sequence[Capability], kinds: Sequence[Chan
     deps.add_template_folders(
         [folder(ref) for ref in [*(c.templates for c in capabilities), *(k.templates for k in kinds)] if ref]
     )
-    add_locale_folders([folder(ref) for ref in [*(c.locales for c in capabilities), *(k.locales for k in kinds)] if ref])
+    add_locale_folders(
+        [folder(ref) for ref in [*(c.locales for c in capabilities), *(k.locales for k in kinds)] if ref]
+    )
     app.state.nav = tuple(sorted([*NAV, *(e for c in capabilities for e in c.nav)], key=lambda e: e.order))
     for router in routers:
         for route in router.routes:

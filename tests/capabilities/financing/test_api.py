@@ -56,18 +56,18 @@ async def test_the_worked_example(http: httpx.AsyncClient, token: str, otklik: O
 async def test_tokens(http: httpx.AsyncClient, token: str, otklik: Otklik) -> None:
     body = {"amount": "1000", "installments": 1}
     missing = await http.post(URL, json=body)
-    assert missing.status_code == 401 and "Bearer" in missing.json()["detail"]
+    assert missing.status_code == 401 and "Bearer" in missing.json()["message"]
     assert missing.headers["www-authenticate"] == "Bearer"
     for bad in ("Bearer nonsense", "Bearer otk_" + "A" * 43, f"Basic {token}", "Bearer "):
         response = await http.post(URL, json=body, headers={"Authorization": bad})
         assert response.status_code == 401, bad
     _id, other = await create_token(otklik.db, "metrics", "metrics,orders", actor="test")
     wrong = await http.post(URL, json=body, headers=_auth(other))
-    assert wrong.status_code == 403 and "financing" in wrong.json()["detail"]
+    assert wrong.status_code == 403 and "financing" in wrong.json()["message"]
     assert (await http.post(URL, json=body, headers=_auth(token))).status_code == 200
     await revoke_token(otklik.db, "shop", actor="test")
     revoked = await http.post(URL, json=body, headers=_auth(token))
-    assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["message"]
 
 
 @pytest.mark.parametrize(

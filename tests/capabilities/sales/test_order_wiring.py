@@ -327,3 +327,29 @@ async def test_two_workers_at_once_send_one_pre_invoice_and_one_notification(sho
     assert len(shop.smtp.inbox.envelopes) == 1
     async with shop.app.db.read() as session:
         assert len((await session.execute(select(documents))).all()) == 1
+
+
+async def test_orders_are_read_through_the_api(shop: Shop) -> None:
+    _chat, number = await _confirmed_order(shop.http)
+    _id, reader = await create_token(shop.app.db, "crm", "orders.read", actor="test")
+    listed = await shop.http.get("/api/v1/orders", headers=shop.auth(reader))
+    assert listed.status_code == 200, listed.text
+    assert [o["number"] for o in listed.json()["data"]] == [number] and listed.json()["next_cursor"] is None
+    one = (await shop.http.get(f"/api/v1/orders/{number}", headers=shop.auth(reader))).json()
+    assert one["total"] == "312500.00" and one["status"] == "confirmed" and one["payments"] == []
+    assert one["paid"] == "0.00" and one["balance"] == "312500.00"
+    assert one["history"][-1]["to"] == "confirmed" and one["created_at"].endswith("Z")
+    assert {ln["quantity"] for ln in one["lines"]} == {3, 2}
+    assert (await shop.pay(number, {"amount": "312500.00", "reference": "R-9"})).status_code == 201
+    paid = (await shop.http.get(f"/api/v1/orders/{number}", headers=shop.auth(reader))).json()
+    assert [(p["reference"], p["amount"]) for p in paid["payments"]] == [("R-9", "312500.00")]
+    assert paid["paid"] == "312500.00" and paid["balance"] == "0.00"
+    assert (await shop.http.get("/api/v1/orders?status=paid", headers=shop.auth(reader))).json()["data"][0][
+        "number"
+    ] == number
+    forbidden = await shop.http.get("/api/v1/orders", headers=shop.auth())  # the payments token: no read scope
+    assert forbidden.status_code == 403 and forbidden.json()["error"] == "forbidden"
+    for url, code in (("/api/v1/orders/PV-999999", "not_found"), ("/api/v1/orders?cursor=bm9wZQ", "cursor"),
+                      ("/api/v1/orders?status=lost", "status"), ("/api/v1/orders?limit=500", "limit")):  # fmt: skip
+        refused = await shop.http.get(url, headers=shop.auth(reader))
+        assert refused.json()["error"] == code, (url, refused.text)
