@@ -350,7 +350,9 @@ class Dispatcher:
     async def _failed(self, row: Claimed, exc: SendError) -> None:
         now = utcnow()
         values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None}
-        if exc.retry_after is not None:
+        if exc.held:
+            values |= {"status": OutboxStatus.HELD, "attempts": max(row.attempts - 1, 0)}
+        elif exc.retry_after is not None:
             values |= {
                 "status": OutboxStatus.PENDING,
                 "due_at": now + timedelta(seconds=exc.retry_after),
@@ -368,6 +370,10 @@ class Dispatcher:
                     update(Message)
                     .where(Message.id == row.message_id)
                     .values(status=MessageStatus.FAILED, failed_at=now, error=str(exc)[:500])
+                )
+            elif values["status"] == OutboxStatus.HELD:
+                await session.execute(
+                    update(Message).where(Message.id == row.message_id).values(status=MessageStatus.HELD, error=str(exc)[:500])
                 )
             if exc.unreachable:
                 contact_id = select(Conversation.contact_id).where(Conversation.id == row.conversation_id)
