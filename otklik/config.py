@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="https base URL for webhooks; none = long polling")
     telegram_api_url: str = "https://api.telegram.org"
     telegram_tokens: tuple[SecretStr, ...] = Field((), description="bots to connect at start (JSON list in env)")
+    whatsapp_api_url: str = Field(
+        "https://graph.facebook.com/v21.0", description="Meta's Graph API with its version; a proxy or the fake"
+    )
     wb_api_url: str | None = Field(None, description="send every Wildberries call to this one server")
     nlu: Literal["auto", "keywords"] = Field("auto", description="auto: the offline classifier when available")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint up to /v1; none = offline only")

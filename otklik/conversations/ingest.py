@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, case, func, literal_column, or_, update
+from sqlalchemy import bindparam, case, literal_column, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,7 +161,9 @@ class Ingest:
         replies, actions, message_id = await self._step(writer, conv, event, now, understanding, inbound)
         return IngestResult(False, conv.id, message_id, replies + released), actions
 
-    async def _channel_facts(self, writer: Writer, conv: repo.ConversationRow, event: InboundEvent, now: datetime) -> int:
+    async def _channel_facts(
+        self, writer: Writer, conv: repo.ConversationRow, event: InboundEvent, now: datetime
+    ) -> int:
         """What a channel tells besides the message: the provider's send time of a buyer's message (channels
         with a 24-hour window set `data["provider_ts"]`: the window reopens and held replies are released) and
         an ad referral (kept once as the contact's `lead_source`). Returns the outbox rows released."""
@@ -503,11 +505,12 @@ def _from_epoch(ts: float) -> datetime | None:
 
 
 def _receipt(status: str, ahead: tuple[str, ...], stamps: tuple[str, ...]) -> Any:
-    """UPDATE of one message for a receipt: each `stamps` column set once (the earliest receipt's time is
-    kept, so a late one cannot move it), and the status moved forward only from the `ahead` states."""
+    """UPDATE of one message for a receipt: each `stamps` column keeps the earliest time any receipt gave it
+    (a late "delivered" still corrects the time a "read" filled in), and the status moves forward only from
+    the `ahead` states."""
     m = Message.__table__.c
     at = bindparam("at", type_=Message.__table__.c.delivered_at.type)
-    values: dict[str, Any] = {c: func.coalesce(m[c], at) for c in stamps}
+    values: dict[str, Any] = {c: case((or_(m[c].is_(None), m[c] > at), at), else_=m[c]) for c in stamps}
     behind = or_(*(m.status == literal_column(f"'{s}'") for s in ahead))  # literals: no expanding IN
     values["status"] = case((behind, literal_column(f"'{status}'")), else_=m.status)
     if status == MessageStatus.FAILED:
@@ -523,9 +526,7 @@ _BEFORE_DELIVERY = (MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.HELD
 _RECEIPTS = {
     "sent": _receipt(MessageStatus.SENT, (MessageStatus.QUEUED, MessageStatus.HELD), ()),
     "delivered": _receipt(MessageStatus.DELIVERED, _BEFORE_DELIVERY, ("delivered_at",)),
-    "read": _receipt(
-        MessageStatus.READ, (*_BEFORE_DELIVERY, MessageStatus.DELIVERED), ("delivered_at", "read_at")
-    ),
+    "read": _receipt(MessageStatus.READ, (*_BEFORE_DELIVERY, MessageStatus.DELIVERED), ("delivered_at", "read_at")),
     "failed": _receipt(MessageStatus.FAILED, _BEFORE_DELIVERY, ("failed_at",)),
 }
 

@@ -373,7 +373,9 @@ class Dispatcher:
                 )
             elif values["status"] == OutboxStatus.HELD:
                 await session.execute(
-                    update(Message).where(Message.id == row.message_id).values(status=MessageStatus.HELD, error=str(exc)[:500])
+                    update(Message)
+                    .where(Message.id == row.message_id)
+                    .values(status=MessageStatus.HELD, error=str(exc)[:500])
                 )
             if exc.unreachable:
                 contact_id = select(Conversation.contact_id).where(Conversation.id == row.conversation_id)

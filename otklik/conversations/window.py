@@ -148,9 +148,7 @@ async def templates_of(db: Database, account_id: int) -> list[TemplateInfo]:
                 .limit(2000)
             )
         ).scalars()
-        return [
-            TemplateInfo(r.name, r.language, r.category, r.status, r.params, r.body, r.provider_id) for r in rows
-        ]
+        return [TemplateInfo(r.name, r.language, r.category, r.status, r.params, r.body, r.provider_id) for r in rows]
 
 
 async def find_template(db: Database, account_id: int, name: str, language: str) -> TemplateInfo | None:

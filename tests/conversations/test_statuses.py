@@ -101,6 +101,7 @@ async def _remote_conversations(app: Otklik) -> None:
 async def _timers(app: Otklik) -> None:
     await waiting_for_a_reminder(app, "buyer-timeout")  # a question's timeout, still pending
     await app.flows.save(PAUSE_FLOW, pack="echo", author="test")
+
     async def slow_tag(_ctx: object, args: dict[str, str]) -> list[str]:
         return [args["tag"]]
 
