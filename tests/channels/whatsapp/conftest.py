@@ -129,3 +129,15 @@ async def wa(tmp_path: Path, db_url: str, fake: FakeWhatsAppServer) -> AsyncIter
             yield WA(app, fake, http, account, f"/webhooks/whatsapp/{fake.phone_number_id}")
     finally:
         await app.close()
+
+
+@pytest.fixture
+async def hook(tmp_path: Path, db_url: str, fake: FakeWhatsAppServer) -> AsyncIterator[WA]:
+    """The web app without the worker: what a webhook stores, before anything is sent."""
+    app, account = await start_wa(tmp_path, db_url, fake)
+    web = create_app(app, worker=False, manage_lifecycle=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://bot") as http:
+            yield WA(app, fake, http, account, f"/webhooks/whatsapp/{fake.phone_number_id}")
+    finally:
+        await app.close()
