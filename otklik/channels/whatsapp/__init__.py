@@ -42,7 +42,7 @@ KIND = ChannelKind(
     form=ConnectForm(
         "admin/connect_whatsapp.html",
         "otklik.channels.whatsapp.admin:connect_form",
-        order=20,
+        order=15,  # after Telegram (10), before Wildberries (20)
         keep=(("name", 120), ("phone_number_id", 32), ("waba_id", 32)),
     ),
     templates="otklik.channels.whatsapp:templates",
