@@ -42,7 +42,9 @@ def mount(app: FastAPI, capabilities: Sequence[Capability], kinds: Sequence[Chan
     deps.add_template_folders(
         [folder(ref) for ref in [*(c.templates for c in capabilities), *(k.templates for k in kinds)] if ref]
     )
-    add_locale_folders([folder(ref) for ref in [*(c.locales for c in capabilities), *(k.locales for k in kinds)] if ref])
+    add_locale_folders(
+        [folder(ref) for ref in [*(c.locales for c in capabilities), *(k.locales for k in kinds)] if ref]
+    )
     app.state.nav = tuple(sorted([*NAV, *(e for c in capabilities for e in c.nav)], key=lambda e: e.order))
     for router in routers:
         for route in router.routes:

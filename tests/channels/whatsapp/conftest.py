@@ -49,7 +49,9 @@ class WA:
         deadline = loop.time() + timeout
         while len(self.fake.sent_to(wa_id)) < seen + expect:
             if loop.time() > deadline:
-                raise AssertionError(f"expected {expect} replies, got {[body_text(b) for b in self.fake.sent_to(wa_id)[seen:]]}")
+                raise AssertionError(
+                    f"expected {expect} replies, got {[body_text(b) for b in self.fake.sent_to(wa_id)[seen:]]}"
+                )
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # nothing more comes
         got = self.fake.sent_to(wa_id)[seen:]

@@ -65,7 +65,10 @@ async def test_connect_from_settings_then_the_templates_page(app: Otklik, fake: 
     [account] = await _accounts(app)
     verify = app.vault.decrypt(account.config["verify_token"])
     assert f'data-testid="whatsapp-verify-token">{verify}<' in done.text  # shown once
-    assert DEFAULT_APP_SECRET not in str(account.config) and app.vault.decrypt(account.config["app_secret"]) == DEFAULT_APP_SECRET
+    assert (
+        DEFAULT_APP_SECRET not in str(account.config)
+        and app.vault.decrypt(account.config["app_secret"]) == DEFAULT_APP_SECRET
+    )
     assert account.secret and DEFAULT_TOKEN not in account.secret
     settings = (await admin.http.get("/admin/settings")).text
     assert DEFAULT_TOKEN not in settings and DEFAULT_APP_SECRET not in settings and verify not in settings

@@ -52,7 +52,9 @@ def _add(fake: FakeWhatsAppServer, *extra: str) -> list[str]:
             "--token", DEFAULT_TOKEN, "--app-secret", DEFAULT_APP_SECRET, *extra]  # fmt: skip
 
 
-def test_add_whatsapp_prints_the_webhook_and_syncs_templates(fake: FakeWhatsAppServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_whatsapp_prints_the_webhook_and_syncs_templates(
+    fake: FakeWhatsAppServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OTKLIK_WHATSAPP_API_URL", fake.base_url)
     monkeypatch.setenv("OTKLIK_PUBLIC_URL", "https://bot.example.com")
     added = runner.invoke(app, _add(fake, "--verify-token", "my-verify-token", "--name", "ventas"))

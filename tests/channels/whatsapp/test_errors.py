@@ -65,7 +65,6 @@ async def test_a_rejected_token_marks_the_account_broken_and_sends_wait(wa: WA) 
     fake.token = "EAArotated-token-the-old-one-no-longer-works"  # noqa: S105
     await wa.post(fake.text_message(USERS[1], "/start"))  # webhooks are signed with the app secret: still come in
 
-
     async def broken() -> bool:
         async with wa.app.db.read() as session:
             account = await session.get(ChannelAccount, wa.account)

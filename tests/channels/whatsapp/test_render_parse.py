@@ -32,11 +32,17 @@ def test_three_short_unique_buttons_are_reply_buttons() -> None:
 
 
 def test_four_buttons_or_long_or_repeated_titles_become_a_list() -> None:
-    for buttons in (_buttons("a", "b", "c", "d"), _buttons("a title longer than twenty", "b"), _buttons("same", "same")):
+    for buttons in (
+        _buttons("a", "b", "c", "d"),
+        _buttons("a title longer than twenty", "b"),
+        _buttons("same", "same"),
+    ):
         [step] = render(OutboundMessage(text="elegí", buttons=buttons), language="es")
         assert step.body["interactive"]["type"] == "list"
         assert step.body["interactive"]["action"]["button"] == "Elegir"
-    [step] = render(OutboundMessage(text="elegí", buttons=_buttons("Cámara IP domo 4MP 3.6mm con micrófono incluido y más")))
+    [step] = render(
+        OutboundMessage(text="elegí", buttons=_buttons("Cámara IP domo 4MP 3.6mm con micrófono incluido y más"))
+    )
     [row] = step.body["interactive"]["action"]["sections"][0]["rows"]
     assert len(row["title"]) == 24 and row["title"].endswith("…") and len(row["description"]) <= 72
 

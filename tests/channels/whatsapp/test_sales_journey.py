@@ -22,7 +22,9 @@ BUYER = "5491144443333"
 
 
 @pytest.fixture
-async def shop(tmp_path: Path, db_url: str, fake: FakeWhatsAppServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WA]:
+async def shop(
+    tmp_path: Path, db_url: str, fake: FakeWhatsAppServer, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[WA]:
     monkeypatch.setattr(fulfil, "EVERY_SECONDS", 3600.0)  # the test runs the order step when it wants it
     app, account = await start_wa(tmp_path, db_url, fake, pack="sales-es")
     report = await import_catalog(app.db, rows())

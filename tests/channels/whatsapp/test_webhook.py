@@ -21,7 +21,9 @@ async def _count(wa: WA, table: type) -> int:
 
 async def test_the_subscription_check(hook: WA) -> None:
     path = hook.path
-    ok = await hook.http.get(path, params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"})
+    ok = await hook.http.get(
+        path, params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"}
+    )
     assert ok.status_code == 200 and ok.text == "1158201444"
     assert ok.headers["content-type"].startswith("text/plain")
     for params in (

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from otklik.adapters.db.models import Conversation, Message, OutboxRow
+from otklik.clock import utcnow
 from otklik.conversations.outbox import enqueue
 from otklik.core.conversation import ContactView, ConversationState
 from otklik.core.flows.engine import Engine
@@ -17,7 +18,6 @@ from otklik.core.flows.validate import parse_flow_yaml
 from otklik.core.messages import EventKind, InboundEvent, OutboundMessage, TemplateRef
 from otklik.core.packs import PackConfig
 from otklik.core.understanding import KeywordClassifier
-from otklik.clock import utcnow
 from tests.channels.whatsapp.conftest import USER, WA, body_text
 
 DAY = 24 * 3600
@@ -131,7 +131,9 @@ def test_a_message_node_names_its_template_with_flow_variables() -> None:
     )
     engine = Engine(PackConfig(id="t", language="ru", default_flow="t.main"), {flow.id: flow}, KeywordClassifier({}))
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    result = engine.handle(ConversationState(), InboundEvent(1, "e1", "b", EventKind.TEXT, text="hi"), ContactView(), now)
+    result = engine.handle(
+        ConversationState(), InboundEvent(1, "e1", "b", EventKind.TEXT, text="hi"), ContactView(), now
+    )
     [message] = result.sent()
     assert message.text == "Заказ A-7 готов"
     assert message.template == TemplateRef("order_ready", "ru", ("A-7",))
