@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, delete, insert, literal_column, select, update
 
-from otklik.adapters.db.engine import Database
+from otklik.adapters.db.engine import Database, raw_read
 from otklik.adapters.db.models import CustomerWindow, Message, MessageTemplate, OutboxRow
 from otklik.conversations.statuses import MessageStatus, OutboxStatus
 from otklik.core.channel import SendError
@@ -77,13 +77,10 @@ async def note_inbound(writer: Any, *, account_id: int, recipient: str, conversa
 
 
 async def last_inbound(db: Database, account_id: int, recipient: str) -> datetime | None:
-    async with db.read() as session:
-        value: datetime | None = await session.scalar(
-            select(CustomerWindow.last_inbound_at).where(
-                CustomerWindow.channel_account_id == account_id, CustomerWindow.recipient == recipient
-            )
-        )
-    return value
+    """The customer's last message time (the hot path's plain read: one per send)."""
+    async with raw_read(db) as tx:
+        rows = await tx.core_fetch(_EXISTS, {"a": account_id, "r": recipient})
+    return rows[0][0] if rows else None
 
 
 def is_open(last: datetime | None, now: datetime, margin: timedelta = timedelta(0)) -> bool:
