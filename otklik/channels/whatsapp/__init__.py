@@ -24,18 +24,12 @@ def _detail(config: Mapping[str, Any], _secret: str | None) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _deep_link(config: Mapping[str, Any], payload: str, _base_url: str) -> str | None:
-    number = str(config.get("display_phone_number") or "")
-    return f"https://wa.me/{number}?text={payload}" if number.isdigit() else None
-
-
 KIND = ChannelKind(
     kind="whatsapp",
     label="WhatsApp",
     sender="otklik.channels.whatsapp.runtime:whatsapp_sender",
     inbound=("otklik.channels.whatsapp.web:router",),
     runtime="otklik.channels.whatsapp.runtime:WhatsAppChannels.for_app",
-    deep_link=_deep_link,
     mask=_mask,
     detail=_detail,
     check="otklik.channels.whatsapp.admin:check",

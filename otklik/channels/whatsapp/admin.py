@@ -19,7 +19,7 @@ from otklik.channels.whatsapp.graph import GraphClient, GraphError
 from otklik.channels.whatsapp.parse import PHONE_NUMBER_ID, template_info
 from otklik.clock import utcnow
 from otklik.conversations.window import TemplateInfo, store_templates, templates_of
-from otklik.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from otklik.core.errors import InvalidInput, NotFound, Unavailable
 from otklik.platform.audit import audit
 from otklik.platform.channel_admin import Check, audit_added, check_name, check_pack
 from otklik.platform.plugins import Connected
@@ -161,12 +161,7 @@ async def connect_whatsapp(
         account_id, name, created = int(existing.id), existing.name, False
     else:
         name = name or f"whatsapp-{display or phone_number_id}"
-        try:
-            account_id = await add_account(
-                otklik.db, vault, kind=KIND, name=name, pack=pack, secret=token, config=config
-            )
-        except Conflict:
-            raise
+        account_id = await add_account(otklik.db, vault, kind=KIND, name=name, pack=pack, secret=token, config=config)
         await audit_added(otklik, actor, account_id, {"kind": KIND, "number": display, "pack": pack})
         created = True
     try:
