@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         "https://graph.facebook.com/v21.0", description="Meta's Graph API with its version; a proxy or the fake"
     )
     wb_api_url: str | None = Field(None, description="send every Wildberries call to this one server")
+    wb_chat_poll_seconds: float = Field(
+        3.0, ge=0.01, le=60, description="pause between two Wildberries chat event polls while nothing comes"
+    )
     nlu: Literal["auto", "keywords"] = Field("auto", description="auto: the offline classifier when available")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint up to /v1; none = offline only")
     llm_api_key: SecretStr = Field(SecretStr(""), description="sent as Bearer; local servers ignore it")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from otklik.adapters.db.models import Contact, Message
 from otklik.clock import utcnow
 from otklik.conversations import repo, window
 from otklik.conversations.context import RuntimeContext
+from otklik.conversations.guard import is_marketplace, language_of, mask_inbound, screen
 from otklik.conversations.outbox import outbound_row, outbox_row
 from otklik.conversations.sealed import SEALED, seal_text
 from otklik.conversations.statuses import MessageStatus
@@ -145,6 +146,12 @@ class Ingest:
         if event.kind == EventKind.REACHABILITY:
             await writer.update_contact(conv.contact_id, reachable=event.payload != "blocked")
             return IngestResult(False, conv.id), []
+        if event.kind == EventKind.NOTICE:
+            return await self._notice(writer, conv, event, now), []
+        if event.text and is_marketplace(self.ctx, conv.channel_account_id):
+            # the marketplace's rules forbid keeping buyers' personal data: the text is masked before the
+            # engine, the message row and the preview see it (its understanding was read in memory)
+            event = replace(event, text=mask_inbound(event.text))
         inbound = {
             "conversation_id": conv.id,
             "direction": "in",
@@ -181,6 +188,34 @@ class Ingest:
             await writer.log_events([_log(now, "lead_source", conv.id, fields["lead_source"])])
         return released
 
+    async def _notice(
+        self, writer: Writer, conv: repo.ConversationRow, event: InboundEvent, now: datetime
+    ) -> IngestResult:
+        """A message the marketplace (or the seller outside otklik) wrote in the chat: stored for the inbox
+        (masked like a buyer's), the conversation's state and flow untouched, nothing answered."""
+        seller = event.data.get("from") == "seller"
+        text = mask_cards((event.text or "")[:8192])
+        row = {
+            "conversation_id": conv.id,
+            "direction": "out" if seller else "in",
+            "author": "operator" if seller else "marketplace",
+            "kind": "text",
+            "text": text,
+            "payload": {**_inbound_payload(event), "notice": "seller" if seller else "marketplace"},
+            "external_id": event.external_id,
+            "status": "sent" if seller else "received",
+            "created_at": now,
+            "sent_at": now if seller else None,
+        }
+        (message_id,) = await writer.add_messages([row])
+        preview = " ".join(text.split())[:200]
+        values: dict[str, Any] = {"updated_at": now, "last_message_at": now}
+        if preview:
+            values["last_text"] = preview
+        await writer.set_conversation(conv.id, values, unread=not seller)
+        await writer.log_events([_log(now, "notice", conv.id, {"from": "seller" if seller else "marketplace"})])
+        return IngestResult(False, conv.id, message_id, 0)
+
     async def step(
         self,
         session: AsyncSession | Writer,
@@ -215,7 +250,7 @@ class Ingest:
         sensitive = engine.sensitive_input(state)
         if inbound is not None:
             self._protect(inbound, event, sensitive)
-        contact = _contact_view(conv)
+        contact = _contact_view(conv, self._marketplace(conv.channel_account_id))
         result = engine.handle(state, event, contact, now, understanding)
         if self.actions is not None:
             result = await self._quick_actions(writer, conv, engine, event, result, contact, now, inbound)
@@ -275,7 +310,7 @@ class Ingest:
                 fresh = await writer.load_conversation(
                     account_id=conv.channel_account_id, sender_id=conv.recipient, lock=False
                 )
-                contact = _contact_view(fresh) if fresh is not None else contact
+                contact = _contact_view(fresh, contact.marketplace) if fresh is not None else contact
             back = InboundEvent(
                 conv.channel_account_id,
                 f"{event.external_id}~q{link}",  # the engine derives the next tokens from it: unique, short
@@ -325,6 +360,10 @@ class Ingest:
             state=self.ctx.state,
         )
 
+    def _marketplace(self, account_id: int) -> bool:
+        account = self.ctx.accounts.get(account_id)
+        return account is not None and account.kind in self.ctx.marketplace_kinds
+
     def _protect(self, inbound: dict[str, Any], event: InboundEvent, sensitive: bool) -> None:
         """Mask the buyer's text in its message row. What masking hid travels on only encrypted (for the
         action that reads it: the payout step; also for a card typed where no sensitive question asks, e.g.
@@ -351,6 +390,10 @@ class Ingest:
         `local`: the channel is our own database (the web chat): the reply is delivered by this very
         transaction, so it is written as sent (exactly once by construction) and no dispatcher round is
         needed."""
+        if messages and is_marketplace(self.ctx, conv.channel_account_id):
+            language = language_of(self.ctx, conv.channel_account_id, conv.contact_language)
+            messages, blocked = screen(self.ctx, conv.channel_account_id, conv.id, messages, language=language, now=now)
+            await writer.log_events(blocked)
         rows = [inbound] if inbound is not None else []
         rows += [outbound_row(conv.id, m, author="bot", now=now, local=local) for m in messages]
         ids = await writer.add_messages(rows)
@@ -531,13 +574,14 @@ _RECEIPTS = {
 }
 
 
-def _contact_view(conv: repo.ConversationRow) -> ContactView:
+def _contact_view(conv: repo.ConversationRow, marketplace: bool = False) -> ContactView:
     return ContactView(
         first_name=conv.contact_name.split(" ")[0] if conv.contact_name else "",
         language=conv.contact_language,
         subscribed=conv.subscribed,
         tags=tuple(conv.tags.get("list", [])),
         fields=conv.fields,
+        marketplace=marketplace,
     )
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.adapters.db.engine import RawTx, raw_write
 from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow
 from otklik.clock import utcnow
-from otklik.conversations import repo
+from otklik.conversations import guard, repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.ratelimit import RateLimiter
 from otklik.conversations.statuses import MessageStatus, OutboxStatus
@@ -330,6 +330,8 @@ class Dispatcher:
             await self._release([row])
             return False
         message = OutboundMessage.from_dict(row.payload)
+        if guard.is_marketplace(self.ctx, row.channel_account_id):
+            message = await self._guarded(row, message)
         await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
         try:
             result = await asyncio.wait_for(
@@ -346,6 +348,31 @@ class Dispatcher:
             await _mark_sent_raw(tx, [(row, result.external_id)], utcnow())
         self.ctx.notifier.delivered(row.conversation_id)
         return True
+
+    async def _guarded(self, row: Claimed, message: OutboundMessage) -> OutboundMessage:
+        """The last check before a marketplace chat: a row that reached the outbox by a path that did not
+        screen it (a job, an import, a row written before the guard) leaves as the safe fallback, and the
+        message row says so (the inbox shows what was really sent)."""
+        verdict = guard.check_message(message)
+        if verdict is None:
+            return message
+        safe = guard.fallback_message(message, guard.language_of(self.ctx, row.channel_account_id))
+        now = utcnow()
+        async with self.ctx.db.write() as session:
+            await session.execute(
+                update(Message).where(Message.id == row.message_id).values(text=safe.text, payload=safe.to_dict())
+            )
+            await repo.log_events(
+                session,
+                [
+                    guard.log_row(
+                        guard.BLOCKED, row.conversation_id, verdict, guard.visible_text(message),
+                        author="outbox", actor="bot", now=now, sent=safe.text,
+                    )
+                ],
+            )  # fmt: skip
+        row.payload = safe.to_dict()
+        return safe
 
     async def _failed(self, row: Claimed, exc: SendError) -> None:
         now = utcnow()

@@ -24,6 +24,7 @@ from otklik.clock import utcnow
 from otklik.config import Settings
 from otklik.conversations import repo
 from otklik.conversations.context import AccountInfo, RuntimeContext
+from otklik.conversations.guard import is_marketplace, language_of, screen
 from otklik.conversations.ingest import Ingest
 from otklik.conversations.outbox import enqueue
 from otklik.core.conversation import RunAction
@@ -467,6 +468,10 @@ class Timers:
         self, session: AsyncSession, conv: repo.ConversationRow, data: dict[str, Any], now: datetime
     ) -> int:
         messages = pop_action_messages(data)
+        if messages and is_marketplace(self.ctx, conv.channel_account_id):
+            language = language_of(self.ctx, conv.channel_account_id, conv.contact_language)
+            messages, blocked = screen(self.ctx, conv.channel_account_id, conv.id, messages, language=language, now=now)
+            await repo.log_events(session, blocked)
         for message in messages:
             await enqueue(
                 session,

@@ -125,9 +125,18 @@ class ContactView:
     subscribed: bool = True
     tags: tuple[str, ...] = ()
     fields: dict[str, Any] = field(default_factory=dict)
+    # the buyer writes in a marketplace's chat (`ChannelKind.marketplace`): its rules apply, and flows
+    # declared `marketplace: false` (rewards for reviews) are never entered nor offered
+    marketplace: bool = False
 
     def scope(self) -> dict[str, Any]:
-        return {"first_name": self.first_name, "language": self.language, "tags": list(self.tags), **self.fields}
+        return {
+            "first_name": self.first_name,
+            "language": self.language,
+            "tags": list(self.tags),
+            **self.fields,
+            "marketplace": self.marketplace,
+        }
 
 
 # --- effects: what the runtime must do after a step (all written in the same transaction) ---

@@ -22,6 +22,8 @@ class EventKind(StrEnum):
     TIMER = "timer"  # a durable timer fired (internal)
     ACTION_RESULT = "action_result"  # a pluggable action finished (internal)
     REACHABILITY = "reachability"  # the buyer blocked/unblocked the bot
+    NOTICE = "notice"  # not the buyer's: the marketplace itself, or the seller outside otklik, wrote in the
+    # chat (`data["from"]`: "marketplace" | "seller"); shown in the inbox, never answered by the bot
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,14 @@ from dataclasses import dataclass, field
 from otklik.core.flows.model import Text
 
 DEFAULT_TEXTS: dict[str, dict[str, str]] = {
+    "not_on_marketplace": {
+        "ru": "В этом чате маркетплейса я помогаю с заказом и товаром: пришёл не тот товар, брак, доставка, "
+        "вопросы о товаре. Напишите, что случилось.",
+        "en": "In this marketplace chat I help with your order and the product: a wrong item, a defect, "
+        "delivery, questions about the product. Tell me what happened.",
+        "es": "En este chat del marketplace ayudo con tu pedido y el producto: un artículo equivocado, un "
+        "defecto, la entrega, preguntas sobre el producto. Contame qué pasó.",
+    },
     "handoff": {
         "ru": "Передаю ваш вопрос оператору. Он ответит здесь же, как только освободится.",
         "en": "I am passing your question to an operator who will answer here shortly.",

@@ -26,6 +26,7 @@ AUDIT_PREFIXES = (
     "api_token.",
     "webhook.",
     "staff.",
+    "guard.",
 )
 
 

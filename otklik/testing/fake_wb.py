@@ -44,7 +44,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from otklik.adapters.wildberries.ratelimit import CONTENT, DEFAULT_LIMITS, FEEDBACKS, PING, RateLimit
+from otklik.adapters.wildberries.ratelimit import (
+    BUYER_CHAT,
+    CHAT_DOWNLOAD,
+    CONTENT,
+    DEFAULT_LIMITS,
+    FEEDBACKS,
+    PING,
+    RateLimit,
+)
 from otklik.adapters.wildberries.token import (
     ACC_TYPES,
     CATEGORY_BITS,
@@ -133,7 +141,6 @@ class FakeFeedback:
     supplier_article: str = ""
     brand_name: str = ""
     size: str = "0"
-    order_status: str = "buyout"
     matching_size: str = ""
     was_viewed: bool = False
     bables: list[str] = field(default_factory=list)
@@ -173,7 +180,6 @@ class FakeFeedback:
             "wasViewed": self.was_viewed,
             "photoLinks": self.photo_links,
             "userName": self.user_name,
-            "orderStatus": self.order_status,
             "matchingSize": self.matching_size,
             "isAbleSupplierFeedbackValuation": False,
             "supplierFeedbackValuation": 0,
@@ -215,6 +221,7 @@ class FakeCard:
     subject_name: str = ""
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     created_at: datetime | None = None
+    photos: list[dict[str, str]] = field(default_factory=list)  # [PROD] photos[]: big, c246x328, c516x688, …
 
     def to_wb(self) -> dict[str, Any]:
         return {
@@ -228,7 +235,7 @@ class FakeCard:
             "title": self.title,
             "description": "",
             "needKiz": False,
-            "photos": [],
+            "photos": self.photos,
             "dimensions": {"length": 10, "width": 10, "height": 5, "weightBrutto": 0.2, "isValid": True},
             "characteristics": [],
             "sizes": [s.to_wb() for s in self.sizes],
@@ -240,6 +247,50 @@ class FakeCard:
     @property
     def cursor_key(self) -> tuple[datetime, int]:
         return (self.updated_at, self.nm_id)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass
+class FakeChatFile:
+    """A file or image a buyer sent. `pending`: downloads answered 202 before the file is served;
+    `rejected`: 451 (failed moderation)."""
+
+    download_id: str
+    content: bytes
+    content_type: str = "image/jpeg"
+    name: str = "photo.jpg"
+    pending: int = 0
+    retry_seconds: int = 30
+    rejected: bool = False
+    image: bool = True
+
+
+@dataclass
+class FakeChat:
+    """One buyer chat. `sent`: what the seller sent through `POST /api/v1/seller/message`."""
+
+    chat_id: str
+    reply_sign: str
+    client_name: str = "Покупатель"
+    good_card: dict[str, Any] | None = None
+    last_message: dict[str, Any] | None = None
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_wb(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"chatID": self.chat_id, "replySign": self.reply_sign, "clientName": self.client_name}
+        if self.good_card is not None:
+            body["goodCard"] = self.good_card
+        if self.last_message is not None:
+            body["lastMessage"] = self.last_message
+        return body
+
+
+def good_card(nm_id: int, *, price: int = 1490, rid: str | None = None, size: str = "0") -> dict[str, Any]:
+    """A chat's `goodCard` (`Listing`): `rid` is the order id (`srid`)."""
+    return {"nmID": nm_id, "price": price, "priceCurrency": "RUB", "rid": rid or uuid.uuid4().hex, "size": size}
 
 
 @dataclass
@@ -289,6 +340,20 @@ class _ServerBucket:
         return (1.0 - self.tokens) / self.limit.rate
 
 
+# Methods whose 403 WB documents as the `{data, error, errorText, additionalErrors}` envelope with
+# "Ошибка авторизации" ([COMM] FeedbackErr403; [PROD] the cards list). `feedbacks/answer` lists no 403.
+_ENVELOPE_403 = frozenset(
+    {
+        "/api/v1/new-feedbacks-questions",
+        "/api/v1/feedbacks/count-unanswered",
+        "/api/v1/feedbacks/count",
+        "/api/v1/feedbacks",
+        "/api/v1/feedback",
+        "/content/v2/get/cards/list",
+    }
+)
+
+
 def _envelope(data: Any) -> dict[str, Any]:
     return {"data": data, "error": False, "errorText": "", "additionalErrors": None}
 
@@ -304,8 +369,17 @@ def _envelope_error(status: int, text: str) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def _fq_error(status: int, detail: str) -> JSONResponse:
+    """`standardizedFQError` ([COMM]): the 400 of `feedbacks/answer` (not the `data`/`error` envelope)."""
+    body = {"title": "Bad Request", "detail": detail, "requestId": uuid.uuid4().hex, "origin": "fb-api"}
+    return JSONResponse(body, status_code=status)
+
+
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    texts = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
+    """The gateway's error (`Response4XX`). WB's files give 401 and 429 as `application/json`; the 403 for a
+    token without the category ("scope is not allowed") as `application/problem+json`."""
+    texts = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
+    texts[451] = "Unavailable For Legal Reasons"
     body = {
         "title": title,
         "detail": detail,
@@ -316,7 +390,8 @@ def _problem(status: int, title: str, detail: str) -> JSONResponse:
         "statusText": texts.get(status, ""),
         "timestamp": _iso(datetime.now(UTC)),
     }
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    media = "application/problem+json" if status == 403 else "application/json"
+    return JSONResponse(body, status_code=status, media_type=media)
 
 
 class _BadParam(ValueError):
@@ -378,6 +453,7 @@ class FakeWB:
         max_skip: int = 199_990,
         cards_max_limit: int = 100,
         answer_state: str = "wbRu",
+        events_page: int = 50,
         port: int = 0,
     ) -> None:
         self.token = make_token()
@@ -387,6 +463,11 @@ class FakeWB:
         self.cards: dict[int, FakeCard] = {}
         self.calls: list[RecordedCall] = []
         self.answers_to_unknown_ids: list[dict[str, Any]] = []
+        self.chats: dict[str, FakeChat] = {}
+        self.chat_events: list[dict[str, Any]] = []  # every event, oldest first (addTimestamp ascending)
+        self.chat_files: dict[str, FakeChatFile] = {}
+        self.events_page = events_page
+        self.replay_last_event = 0  # the next N events calls also return the event at the cursor again
         self.max_take, self.max_skip, self.cards_max_limit = max_take, max_skip, cards_max_limit
         self.answer_state = answer_state
         limits = DEFAULT_LIMITS if enforce_limits is True else (enforce_limits or DEFAULT_LIMITS)
@@ -414,6 +495,115 @@ class FakeWB:
     def add_cards(self, cards: Iterable[FakeCard]) -> None:
         for card in cards:
             self.cards[card.nm_id] = card
+
+    # --- buyer chat ----------------------------------------------------------------------------------
+
+    def open_chat(
+        self, *, client_name: str = "Покупатель", card: dict[str, Any] | None = None, chat_id: str | None = None
+    ) -> FakeChat:
+        """A chat the buyer opened (WB: the buyer always starts); its first message comes with
+        `buyer_writes`."""
+        chat_id = chat_id or f"1:{uuid.uuid4()}"
+        chat = FakeChat(chat_id, self._new_sign(chat_id), client_name, card)
+        self.chats[chat_id] = chat
+        return chat
+
+    def _new_sign(self, chat_id: str) -> str:
+        return f"{chat_id}:{secrets.randbelow(10**8)}:{secrets.token_hex(40)}"
+
+    def rotate_sign(self, chat_id: str) -> str:
+        """WB changes the chat's signature: a message with the old one gets 400 "Invalid signature"."""
+        chat = self.chats[chat_id]
+        chat.reply_sign = self._new_sign(chat_id)
+        return chat.reply_sign
+
+    def add_chat_file(
+        self,
+        content: bytes,
+        *,
+        content_type: str = "image/jpeg",
+        name: str = "photo.jpg",
+        pending: int = 0,
+        rejected: bool = False,
+        retry_seconds: int = 30,
+    ) -> FakeChatFile:
+        file = FakeChatFile(
+            str(uuid.uuid4()),
+            content,
+            content_type,
+            name,
+            pending=pending,
+            rejected=rejected,
+            retry_seconds=retry_seconds,
+            image=content_type.startswith("image/"),
+        )
+        self.chat_files[file.download_id] = file
+        return file
+
+    def buyer_writes(
+        self,
+        chat: FakeChat,
+        text: str = "",
+        *,
+        files: Iterable[FakeChatFile] = (),
+        card: bool | None = None,
+        sender: str = "client",
+        source: str = "android",
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """One `message` event in `chat` ([COMM] `Event`). The first event of a chat has `isNewChat` and
+        the `replySign`; `card` (default: on the first event) attaches the chat's `goodCard`."""
+        first = not any(e["chatID"] == chat.chat_id for e in self.chat_events)
+        moment = at or datetime.now(UTC)
+        stamp = max(_ms(moment), (self.chat_events[-1]["addTimestamp"] + 1) if self.chat_events else 0)
+        attachments: dict[str, Any] = {}
+        if (first if card is None else card) and chat.good_card is not None:
+            attachments["goodCard"] = chat.good_card
+        files = list(files)
+        images = [f for f in files if f.image]
+        others = [f for f in files if not f.image]
+        when = _iso(datetime.fromtimestamp(stamp / 1000, UTC))
+        if images:
+            attachments["images"] = [
+                {"date": when, "downloadID": f.download_id, "url": f"{self.url}/api/v1/seller/download/{f.download_id}"}
+                for f in images
+            ]
+        if others:
+            attachments["files"] = [
+                {
+                    "contentType": f.content_type,
+                    "date": when,
+                    "downloadID": f.download_id,
+                    "name": f.name,
+                    "url": f"{self.url}/api/v1/seller/download/{f.download_id}",
+                    "size": len(f.content),
+                }
+                for f in others
+            ]
+        message: dict[str, Any] = {"text": text}
+        if attachments:
+            message["attachments"] = attachments
+        event: dict[str, Any] = {
+            "chatID": chat.chat_id,
+            "eventID": str(uuid.uuid4()),
+            "eventType": "message",
+            "isNewChat": first,
+            "message": message,
+            "source": source,
+            "addTimestamp": stamp,
+            "addTime": when,
+            "sender": sender,
+            "clientName": chat.client_name,
+        }
+        if first:
+            event["replySign"] = chat.reply_sign
+        self.chat_events.append(event)
+        chat.last_message = {"text": text, "addTimestamp": stamp}
+        return event
+
+    def sent_to(self, chat_id: str) -> list[str]:
+        """The texts the seller sent to a chat, in order."""
+        return [m["message"] for m in self.chats[chat_id].sent]
 
     def fail_next(self, n: int = 1, *, status: int = 500, path: str | None = None, after: bool = False) -> None:
         """The next `n` matching calls answer `status`. `after=True`: the request is processed first."""
@@ -446,7 +636,7 @@ class FakeWB:
                 status=429,
                 headers=headers,
                 body=bytes(body),
-                content_type="application/problem+json",
+                content_type="application/json",
             )
         )
 
@@ -523,6 +713,10 @@ class FakeWB:
             route("/api/v1/feedback", self._get_feedback, ["GET"], FEEDBACKS, "feedbacks"),
             route("/api/v1/feedbacks/answer", self._answer, ["POST", "PATCH"], FEEDBACKS, "feedbacks"),
             route("/content/v2/get/cards/list", self._cards_list, ["POST"], CONTENT, "content"),
+            route("/api/v1/seller/chats", self._chats, ["GET"], BUYER_CHAT, "buyer_chat"),
+            route("/api/v1/seller/events", self._events, ["GET"], BUYER_CHAT, "buyer_chat"),
+            route("/api/v1/seller/message", self._message, ["POST"], BUYER_CHAT, "buyer_chat"),
+            route("/api/v1/seller/download/{download_id}", self._download, ["GET"], CHAT_DOWNLOAD, "buyer_chat"),
         ]
 
     async def _pipeline(self, request: Request, handler: Handler, group: str | None, needs: str | None) -> Response:
@@ -595,6 +789,9 @@ class FakeWB:
             return _problem(401, "unauthorized", "token problem; token is expired")
         allowed = {needs, "promotion"} if needs == "content" else {needs}  # cards list: Content or Promotion
         if needs is not None and not allowed & info.categories:
+            path = request.url.path
+            if path in _ENVELOPE_403:  # [COMM]/[PROD]: 403 is the `data`/`error` envelope on these methods
+                return _envelope_error(403, "Ошибка авторизации")
             return _problem(403, "forbidden", "scope is not allowed for this resource")
         if request.method != "GET" and info.read_only and request.url.path.endswith("/answer"):
             return _problem(403, "forbidden", "read-only token scope is not allowed for this resource")
@@ -617,6 +814,8 @@ class FakeWB:
 
     def _filtered(self, query: Mapping[str, str], *, answered_required: bool) -> list[FakeFeedback]:
         is_answered = _bool_param(query, "isAnswered", required=answered_required)
+        if is_answered is None:  # `feedbacks/count`: isAnswered omitted means true in WB's spec ([COMM])
+            is_answered = True
         nm_id = _int_param(query, "nmId")
         date_from, date_to = _int_param(query, "dateFrom"), _int_param(query, "dateTo")
         out = []
@@ -671,26 +870,26 @@ class FakeWB:
 
     async def _answer(self, request: Request, body: bytes) -> Response:
         if "application/json" not in request.headers.get("content-type", ""):
-            return _envelope_error(400, "Content-Type header is not application/json")
+            return _fq_error(400, "Content-Type header is not application/json")
         try:
             payload = json.loads(body)
         except ValueError:
-            return _envelope_error(400, "invalid JSON syntax")
+            return _fq_error(400, "invalid JSON syntax")
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
-            return _envelope_error(400, "id: required string")
+            return _fq_error(400, "id: required string")
         text = payload.get("text")
         if not isinstance(text, str) or not 2 <= len(text) <= 5000:
-            return _envelope_error(400, "text: must be 2..5000 characters")
+            return _fq_error(400, "text: must be 2..5000 characters")
         fb = self.feedbacks.get(payload["id"])
         if fb is None:  # WB does not validate the id: success, nothing happens ([COMM])
             self.answers_to_unknown_ids.append(payload)
             return Response(status_code=204)
         if request.method == "PATCH":
             if fb.answer is None or fb.answer_edited:
-                return _envelope_error(400, "the answer can be edited only once")
+                return _fq_error(400, "the answer can be edited only once")
             fb.answer_edited = True
         elif fb.answer is not None:  # an assumption: WB does not document a second POST; edits are PATCH
-            return _envelope_error(400, "the feedback already has an answer; edit it with PATCH")
+            return _fq_error(400, "the feedback already has an answer; edit it with PATCH")
         fb.answer, fb.answer_state = text, self.answer_state
         return Response(status_code=204)
 
@@ -716,6 +915,11 @@ class FakeWB:
         cards = sorted(self.cards.values(), key=lambda c: c.cursor_key, reverse=not ascending)
         if filters.get("textSearch"):
             cards = [c for c in cards if _text_matches(c, str(filters["textSearch"]))]
+        with_photo = filters.get("withPhoto", 0)  # [PROD]: -1 all, 0 without photo (the default), 1 with photo
+        if with_photo not in (-1, 0, 1) or isinstance(with_photo, bool):
+            return _envelope_error(400, "withPhoto: must be -1, 0 or 1")
+        if with_photo != -1:
+            cards = [c for c in cards if bool(c.photos) == (with_photo == 1)]
         if cursor.get("updatedAt") and cursor.get("nmID") is not None:
             try:
                 key = (datetime.fromisoformat(str(cursor["updatedAt"])), int(cursor["nmID"]))
@@ -729,6 +933,92 @@ class FakeWB:
         else:
             out_cursor = {"updatedAt": cursor.get("updatedAt"), "nmID": cursor.get("nmID"), "total": 0}
         return JSONResponse({"cards": [c.to_wb() for c in page], "cursor": out_cursor})
+
+    # --- buyer chat handlers -------------------------------------------------------------------------
+
+    async def _chats(self, request: Request, body: bytes) -> Response:
+        return JSONResponse({"result": [c.to_wb() for c in self.chats.values()], "errors": None})
+
+    async def _events(self, request: Request, body: bytes) -> Response:
+        raw = request.query_params.get("next")
+        cursor: int | None = None
+        if raw is not None:
+            try:
+                cursor = int(raw)
+            except ValueError:
+                cursor = 0
+            if cursor <= 0:
+                return _problem(400, "Bad Request", 'Invalid value for "next"')
+        if cursor is None:
+            page = self.chat_events[: self.events_page]
+        else:
+            later = [e for e in self.chat_events if e["addTimestamp"] > cursor]
+            if self.replay_last_event > 0:  # a redelivery: the event at the cursor once more
+                self.replay_last_event -= 1
+                later = [e for e in self.chat_events if e["addTimestamp"] == cursor] + later
+            page = later[: self.events_page]
+        if page:
+            nxt = page[-1]["addTimestamp"]
+            result: dict[str, Any] = {
+                "next": nxt,
+                "newestEventTime": page[-1].get("addTime", ""),
+                "oldestEventTime": page[0].get("addTime", ""),
+                "totalEvents": len(page),
+                # `{"_raw": anything, "addTimestamp": n}`: a test's hostile event, served as is
+                "events": [e.get("_raw", e) for e in page],
+            }
+        else:
+            result = {"next": cursor or _ms(datetime.now(UTC)), "totalEvents": 0, "events": []}
+        return JSONResponse({"result": result, "errors": None})
+
+    async def _message(self, request: Request, body: bytes) -> Response:
+        if "multipart/form-data" not in request.headers.get("content-type", ""):
+            return _problem(400, "Bad Request", "request must be multipart/form-data")
+        try:
+            form = await request.form(max_files=50, max_fields=10)
+        except Exception:  # a malformed multipart body
+            return _problem(400, "Bad Request", "cannot parse multipart form")
+        sign = form.get("replySign")
+        text = form.get("message")
+        if not isinstance(sign, str) or not sign or len(sign) > 255:
+            return _problem(400, "Bad Request", 'Invalid value for "replySign"')
+        if text is not None and (not isinstance(text, str) or len(text) > 1000):
+            return _problem(400, "Bad Request", 'Invalid value for "message"')
+        chat = next((c for c in self.chats.values() if c.reply_sign == sign), None)
+        if chat is None:
+            return _problem(400, "Bad Request", "Invalid signature")
+        files = []
+        total = 0
+        for item in form.getlist("file"):
+            if isinstance(item, str):
+                return _problem(400, "Bad Request", 'Invalid value for "file"')
+            content = await item.read()
+            ctype = (item.content_type or "").split(";")[0]
+            if ctype not in ("image/jpeg", "image/png", "application/pdf"):
+                return _problem(400, "Bad Request", f"{item.filename} has unsupported mime type")
+            if len(content) > 5 * 1024 * 1024:
+                return _problem(400, "Bad Request", "attachment too big. Max size: 5MiB")
+            total += len(content)
+            files.append({"name": item.filename, "content_type": ctype, "size": len(content)})
+        if total > 30 * 1024 * 1024:
+            return _problem(400, "Bad Request", "attachments too big. Max total size: 30MiB")
+        if not (text or "").strip() and not files:
+            return _problem(400, "Bad Request", 'Invalid value for "message"')
+        now = datetime.now(UTC)
+        chat.sent.append({"message": text or "", "files": files, "at": _ms(now)})
+        self.buyer_writes(chat, text or "", card=False, sender="seller", source="seller-public-api", at=now)
+        return JSONResponse({"result": {"addTime": _ms(now), "chatID": chat.chat_id, "sign": sign}, "errors": []})
+
+    async def _download(self, request: Request, body: bytes) -> Response:
+        file = self.chat_files.get(request.path_params["download_id"])
+        if file is None:
+            return _problem(404, "Not Found", "file not found")
+        if file.rejected:
+            return _problem(451, "Unavailable For Legal Reasons", "the file failed moderation")
+        if file.pending > 0:
+            file.pending -= 1
+            return JSONResponse({"moderationState": "pending", "retrySeconds": file.retry_seconds}, status_code=202)
+        return Response(file.content, 200, media_type=file.content_type)
 
 
 def _num(value: float) -> str:

@@ -326,6 +326,21 @@ class WBProduct(Base):
     synced_at: Mapped[datetime]
 
 
+class WBChat(Base):
+    """One Wildberries buyer chat of a seller account (`channels/wildberries`): the `replySign` a reply
+    needs and the product / order card the buyer opened the chat from (nmID, price, `rid` = order id,
+    size). Refreshed from `GET /api/v1/seller/chats`; the buyer's name is not kept here."""
+
+    __tablename__ = "wb_chats"
+    __table_args__ = (UniqueConstraint("channel_account_id", "chat_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
+    chat_id: Mapped[str] = mapped_column(String(200))
+    reply_sign: Mapped[str] = mapped_column(String(255), default="")  # WB: ≤ 255 characters
+    good_card: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {nm_id, price, currency, order_id, size}
+    updated_at: Mapped[datetime]
+
+
 class ApiToken(Base):
     """A bearer token of the REST API (`otklik api-tokens create`). Only the SHA-256 of the token is stored;
     `prefix` (its first characters) lets an owner tell tokens apart. Revoked tokens stay, for the record."""

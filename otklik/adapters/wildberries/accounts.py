@@ -27,6 +27,15 @@ from otklik.config import Settings
 from otklik.core.errors import InvalidInput
 
 KIND = "wildberries"
+#: Not blocking: reviews and cards work without it; the buyer chat stays off until a token has it.
+CHAT_OFF = TokenProblem(
+    "chat_off",
+    "Чат с покупателями выключен: в токене нет категории «Чат с покупателями» — без неё бот не сможет читать "
+    "чат и отвечать в нём. Чтобы включить чат, создайте токен с этой категорией и добавьте его заново.",
+    "The buyer chat is off: the token lacks the “Buyers chat” category — without it the bot cannot read or "
+    "answer the buyers chat. To turn the chat on, create a token with this category and add it again.",
+    blocking=False,
+)
 NEEDED = ("feedbacks", "content")  # reviews (read and answer) and product cards (barcodes)
 #: For a buyer waiting in a chat: give up quickly and take the general path.
 INTERACTIVE_RETRY = RetryPolicy(max_attempts=2, backoff_base=0.2, backoff_max=1.0, max_retry_after=3.0)
@@ -69,6 +78,8 @@ def check_token(token: str) -> list[TokenProblem]:
     blocking = [p for p in problems if p.blocking]
     if blocking:
         raise InvalidInput(" ".join(p.text("ru") for p in blocking), details=blocking)
+    if not info.has("buyer_chat"):
+        problems.append(CHAT_OFF)
     return problems
 
 

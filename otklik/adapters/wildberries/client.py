@@ -17,23 +17,39 @@ from otklik.adapters.wildberries.errors import (
     WBAnswerNotConfirmed,
     WBBadRequest,
     WBError,
+    WBFilePending,
+    WBFileRejected,
+    WBInvalidSignature,
     WBNotFound,
     WBProtocolError,
     WBUnavailable,
 )
 from otklik.adapters.wildberries.hosts import WBHosts
-from otklik.adapters.wildberries.ratelimit import CONTENT, FEEDBACKS, PING, RateLimit, RateLimiters, RetryPolicy
+from otklik.adapters.wildberries.ratelimit import (
+    BUYER_CHAT,
+    CHAT_DOWNLOAD,
+    CONTENT,
+    FEEDBACKS,
+    PING,
+    RateLimit,
+    RateLimiters,
+    RetryPolicy,
+)
 from otklik.adapters.wildberries.schemas import (
     BarcodeMatch,
     Card,
     CardBarcodes,
     CardsCursor,
     CardsPage,
+    ChatEventsPage,
+    ChatInfo,
+    ChatsList,
     Feedback,
     FeedbackOrder,
     FeedbacksPage,
     NewFeedbacksQuestions,
     Ping,
+    SentMessage,
     UnansweredCount,
 )
 from otklik.adapters.wildberries.transport import AuthScheme, WBTransport, parse_model
@@ -42,6 +58,11 @@ FEEDBACKS_MAX_TAKE = 5000  # [COMM] GET /api/v1/feedbacks: take max 5 000
 FEEDBACKS_MAX_SKIP = 199_990  # [COMM] skip max 199 990
 CARDS_MAX_LIMIT = 100  # [PROD] cursor.limit ≤ 100
 ANSWER_MIN_LEN, ANSWER_MAX_LEN = 2, 5000  # [COMM] answer text 2–5000 characters
+CHAT_MESSAGE_MAX = 1000  # [COMM] POST /api/v1/seller/message: `message` ≤ 1000 characters
+CHAT_FILE_MAX = 5 * 1024 * 1024  # each file ≤ 5 MB
+CHAT_FILES_TOTAL_MAX = 30 * 1024 * 1024  # all files ≤ 30 MB
+CHAT_FILE_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf"})
+REPLY_SIGN_MAX = 255
 
 DateLike = datetime | int
 
@@ -56,9 +77,9 @@ class WBClient:
     """One seller's connection to the WB API. Use as `async with WBClient(token) as wb: ...`.
 
     - `hosts`: per-API base URLs; `WBHosts.single(url)` sends everything to one server (fakes, demos).
-    - `auth_scheme`: WB's knowledge base shows `Authorization: Bearer <token>`; the OpenAPI files declare
-      an apiKey in `Authorization` and most integrations send the bare token. Both are reported to work;
-      `"bearer"` (default) follows the current official text, `"raw"` sends the bare token.
+    - `auth_scheme`: WB's OpenAPI files declare the security scheme as an apiKey in `Authorization`, i.e.
+      the bare token (only the WBD file uses `Bearer`), and most integrations send it so: `"raw"` (the
+      default) sends the bare token; `"bearer"` sends `Bearer <token>` as WB's knowledge base shows.
     - `retry`: attempts and back-off (`RetryPolicy`); every failure ends in one `WBError` subclass.
     - `limiters`: share one `RateLimiters` between clients of the same seller account (WB limits per
       account); `limits` overrides single groups (e.g. `BASE_TOKEN_LIMITS` for a base token).
@@ -75,7 +96,7 @@ class WBClient:
         retry: RetryPolicy | None = None,
         limiters: RateLimiters | None = None,
         limits: Mapping[str, RateLimit] | None = None,
-        auth_scheme: AuthScheme = "bearer",
+        auth_scheme: AuthScheme = "raw",
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = "otklik",
         feedbacks_max_skip: int = FEEDBACKS_MAX_SKIP,
@@ -141,6 +162,8 @@ class WBClient:
         date_from: DateLike | None = None,
         date_to: DateLike | None = None,
     ) -> int:
+        """`GET /api/v1/feedbacks/count`. `is_answered=None` omits the parameter, and then WB counts the
+        **answered** ones (its spec's default is `true`); pass `False` for the unanswered."""
         params = _drop_none(isAnswered=_bool(is_answered), dateFrom=_unix(date_from), dateTo=_unix(date_to))
         data = await self._feedbacks_get("/api/v1/feedbacks/count", "feedbacks count", params)
         if isinstance(data, bool) or not isinstance(data, int):
@@ -281,6 +304,96 @@ class WBClient:
             f"answer feedback: feedback {feedback_id!r} shows "
             + (f"another answer ({current[:60]!r})" if current else "no answer")
         )
+
+    # --- buyer chat ([COMM] buyersChat) ---------------------------------------------------------------
+
+    async def list_chats(self) -> list[ChatInfo]:
+        """`GET /api/v1/seller/chats`: every chat (no paging), with its `replySign` and product card."""
+        what = "chats list"
+        url = f"{self.hosts.buyer_chat}/api/v1/seller/chats"
+        data = await self._wb.get_json(BUYER_CHAT, url, what=what)
+        return parse_model(ChatsList, data, what).result
+
+    async def chat_events(self, next_cursor: int | None = None) -> ChatEventsPage:
+        """One call of `GET /api/v1/seller/events`: without `next_cursor` the oldest events WB keeps, then
+        from `result.next`. The events come as raw dicts, to be read one by one (`ChatEvent`): one
+        malformed event must not hide the others."""
+        if next_cursor is not None and next_cursor <= 0:
+            raise ValueError("next must be a positive unix time in ms (WB refuses 0)")
+        what = "chat events"
+        url = f"{self.hosts.buyer_chat}/api/v1/seller/events"
+        params = {"next": next_cursor} if next_cursor is not None else None
+        body = await self._wb.get_json(BUYER_CHAT, url, what=what, params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
+            raise WBProtocolError(f"{what}: WB response has no `result` object: {str(body)[:80]!r}")
+        return parse_model(ChatEventsPage, body["result"], what)
+
+    async def send_chat_message(
+        self, reply_sign: str, text: str = "", files: list[tuple[str, bytes, str]] | None = None
+    ) -> SentMessage:
+        """`POST /api/v1/seller/message` (multipart): `text` ≤ 1000 characters, `files` as
+        (name, bytes, content type), JPEG/PNG/PDF, each ≤ 5 MB, ≤ 30 MB in all. Not retried after it may
+        have reached WB (WB does not de-duplicate). A stale sign is `WBInvalidSignature`."""
+        files = files or []
+        if not reply_sign or len(reply_sign) > REPLY_SIGN_MAX:
+            raise WBBadRequest(f"chat message: replySign must be 1..{REPLY_SIGN_MAX} characters")
+        if len(text) > CHAT_MESSAGE_MAX:
+            raise WBBadRequest(f"chat message: text is {len(text)} characters, WB takes {CHAT_MESSAGE_MAX}")
+        if not text.strip() and not files:
+            raise WBBadRequest("chat message: nothing to send")
+        for name, content, ctype in files:
+            if ctype not in CHAT_FILE_TYPES:
+                raise WBBadRequest(f"chat message: {name!r} is {ctype}; WB takes JPEG, PNG and PDF")
+            if len(content) > CHAT_FILE_MAX:
+                raise WBBadRequest(f"chat message: {name!r} is larger than 5 MB")
+        if sum(len(c) for _, c, _ in files) > CHAT_FILES_TOTAL_MAX:
+            raise WBBadRequest("chat message: the files are larger than 30 MB in all")
+        what = "chat message"
+        url = f"{self.hosts.buyer_chat}/api/v1/seller/message"
+        # always multipart/form-data, with or without files (plain fields as parts without a file name)
+        parts: list[tuple[str, tuple[str | None, bytes, str | None]]] = [
+            ("replySign", (None, reply_sign.encode(), None)),
+            ("message", (None, text.encode(), None)),
+        ]
+        parts += [("file", (name, content, ctype)) for name, content, ctype in files]
+        try:
+            resp = await self._wb.request(BUYER_CHAT, "POST", url, what=what, files=parts, idempotent=False)
+        except WBBadRequest as exc:
+            if exc.status == 400 and "signature" in exc.error_text.lower():
+                raise WBInvalidSignature(
+                    str(exc), error_text=exc.error_text, status=400, request_id=exc.request_id
+                ) from exc
+            raise
+        body = self._wb.parse_json(resp, what)
+        if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
+            raise WBProtocolError(f"{what}: WB response has no `result` object: {str(body)[:80]!r}")
+        return parse_model(SentMessage, body["result"], what)
+
+    async def download_chat_file(self, download_id: str, *, max_bytes: int = CHAT_FILE_MAX * 2) -> tuple[bytes, str]:
+        """`GET /api/v1/seller/download/{downloadID}`: (content, content type). 202 (in moderation) is
+        `WBFilePending` with WB's `retrySeconds`; 451 (failed moderation) is `WBFileRejected`."""
+        if not download_id or "/" in download_id or len(download_id) > 200:
+            raise WBBadRequest(f"chat file: invalid download id {download_id[:40]!r}")
+        what = "chat file"
+        url = f"{self.hosts.buyer_chat}/api/v1/seller/download/{download_id}"
+        try:
+            resp = await self._wb.request(CHAT_DOWNLOAD, "GET", url, what=what)
+        except WBBadRequest as exc:
+            if exc.status == 451:
+                raise WBFileRejected(f"{what}: the file failed WB's moderation", status=451) from exc
+            raise
+        if resp.status_code == 202:
+            retry = 30.0
+            try:
+                body = resp.json()
+                retry = float(body.get("retrySeconds", retry)) if isinstance(body, dict) else retry
+            except (ValueError, TypeError):
+                pass
+            raise WBFilePending(f"{what}: in moderation, retry after {retry:.0f} s", retry_after=max(retry, 1.0))
+        if len(resp.content) > max_bytes:
+            raise WBBadRequest(f"{what}: the file is larger than {max_bytes} bytes")
+        ctype = resp.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+        return resp.content, ctype
 
     # --- content: product cards -----------------------------------------------------------------------
 

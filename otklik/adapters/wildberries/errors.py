@@ -150,3 +150,30 @@ class WBAnswerNotConfirmed(WBError):
         "ru": "Ответ на отзыв не подтвердился: Wildberries не показывает его у отзыва.",
         "en": "The feedback answer was not confirmed: Wildberries does not show it on the feedback.",
     }
+
+
+class WBInvalidSignature(WBBadRequest):
+    """400 "Invalid signature" on a chat message: the chat's `replySign` is stale; refresh it from the
+    chats list and send once more."""
+
+
+class WBFilePending(WBError):
+    """202 on a chat file download: the file is still in moderation; try again after `retry_after` s."""
+
+    _user: ClassVar[dict[str, str]] = {
+        "ru": "Файл из чата ещё на модерации Wildberries.",
+        "en": "The chat file is still in Wildberries' moderation.",
+    }
+
+    def __init__(self, message: str, *, retry_after: float, status: int | None = 202) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class WBFileRejected(WBError):
+    """451 on a chat file download: the file failed Wildberries' moderation and will never be available."""
+
+    _user: ClassVar[dict[str, str]] = {
+        "ru": "Файл из чата не прошёл модерацию Wildberries.",
+        "en": "The chat file failed Wildberries' moderation.",
+    }

@@ -36,6 +36,7 @@ class RateLimit:
 FEEDBACKS = "feedbacks"  # every Feedbacks & Questions method shares ONE bucket: 3 req/1 s, burst 6
 CONTENT = "content"  # POST /content/v2/get/cards/list: 100 req/min, interval 600 ms, burst 5
 BUYER_CHAT = "buyer_chat"  # chats, events, message: 10 req/10 s, burst 10
+CHAT_DOWNLOAD = "chat_download"  # chat file download: 10 req/10 s, burst 10 (its own table)
 RETURNS = "returns"  # return claims: 20 req/min, burst 10
 PING = "ping"  # GET /ping: "a maximum of 3 requests every 30 seconds", per host ([GEN])
 
@@ -43,6 +44,7 @@ DEFAULT_LIMITS: Mapping[str, RateLimit] = {
     FEEDBACKS: RateLimit.per(3, 1.0, burst=6),
     CONTENT: RateLimit.per(100, 60.0, burst=5),
     BUYER_CHAT: RateLimit.per(10, 10.0, burst=10),
+    CHAT_DOWNLOAD: RateLimit.per(10, 10.0, burst=10),
     RETURNS: RateLimit.per(20, 60.0, burst=10),
     PING: RateLimit.per(3, 30.0, burst=3),
 }
@@ -52,6 +54,7 @@ BASE_TOKEN_LIMITS: Mapping[str, RateLimit] = {
     **DEFAULT_LIMITS,
     FEEDBACKS: RateLimit.per(5, 3600.0, burst=1),
     BUYER_CHAT: RateLimit.per(1, 3600.0, burst=1),
+    CHAT_DOWNLOAD: RateLimit.per(10, 3600.0, burst=1),
     RETURNS: RateLimit.per(1, 3600.0, burst=1),
 }
 

@@ -82,7 +82,6 @@ class Feedback(WBModel):
     photo_links: Annotated[list[PhotoLink], BeforeValidator(_none_to_empty_list)] = []
     video: FeedbackVideo | None = None
     user_name: Text = ""  # a first name: the only buyer identifier WB gives
-    order_status: Text = ""  # buyout | rejected | returned | notSpecified
     matching_size: Text = ""  # '' | ok | smaller | bigger
     was_viewed: bool = False
     bables: Annotated[list[str], BeforeValidator(_none_to_empty_list)] = []  # buyer's tags
@@ -220,3 +219,104 @@ class BarcodeMatch(_Plain):
     vendor_code: str
     title: str
     brand: str
+
+
+# --- buyer chat ([COMM] buyersChat) ---------------------------------------------------------------------
+
+
+class GoodCard(WBModel):
+    """The product / order card of a chat (`Listing`): `rid` is the order id (`srid` in orders, sales and
+    return claims), `size` the card's `wbSize`."""
+
+    nm_id: int = Field(alias="nmID")
+    price: int | None = None  # what the buyer paid, after all discounts
+    price_currency: Text = ""
+    rid: Text = ""
+    size: Text = ""
+
+    def as_context(self) -> dict[str, Any]:
+        """Our own names, for the conversation's variables and the inbox."""
+        return {
+            "nm_id": self.nm_id,
+            "price": self.price,
+            "currency": self.price_currency,
+            "order_id": self.rid,
+            "size": self.size,
+        }
+
+
+class ChatLastMessage(WBModel):
+    text: Text = ""
+    add_timestamp: int | None = None
+
+
+class ChatInfo(WBModel):
+    """One chat of `GET /api/v1/seller/chats`."""
+
+    chat_id: str = Field(alias="chatID", min_length=1, max_length=200)
+    reply_sign: Text = ""
+    client_name: Text = ""
+    good_card: GoodCard | None = None
+    last_message: ChatLastMessage | None = None
+
+
+class ChatsList(WBModel):
+    result: Annotated[list[ChatInfo], BeforeValidator(_none_to_empty_list)]
+
+
+class ChatFile(WBModel):
+    content_type: Text = ""
+    date: Text = ""
+    download_id: Text = Field(default="", alias="downloadID")
+    name: Text = ""
+    url: Text = ""
+    size: int | None = None
+
+
+class ChatImage(WBModel):
+    date: Text = ""
+    download_id: Text = Field(default="", alias="downloadID")
+    url: Text = ""
+
+
+class ChatAttachments(WBModel):
+    good_card: GoodCard | None = None
+    files: Annotated[list[ChatFile], BeforeValidator(_none_to_empty_list)] = []
+    images: Annotated[list[ChatImage], BeforeValidator(_none_to_empty_list)] = []
+
+
+class ChatMessage(WBModel):
+    text: Text = ""
+    attachments: ChatAttachments | None = None
+
+
+class ChatEvent(WBModel):
+    """One event of `GET /api/v1/seller/events` (only `message` events exist today)."""
+
+    chat_id: str = Field(alias="chatID", min_length=1, max_length=200)
+    event_id: str = Field(alias="eventID", min_length=1, max_length=160)
+    event_type: Text = ""
+    is_new_chat: bool = False
+    message: ChatMessage | None = None
+    source: Text = ""
+    add_timestamp: int | None = None
+    add_time: Text = ""
+    reply_sign: Text = ""  # only on the first event of a new chat
+    sender: Text = ""  # client | seller | wb
+    client_name: Text = ""
+
+
+class ChatEventsPage(WBModel):
+    """`result` of the events call: `next` goes into the following request; `events` may be empty."""
+
+    next: int | None = None
+    newest_event_time: Text = ""
+    oldest_event_time: Text = ""
+    total_events: int = 0
+    events: Annotated[list[Any], BeforeValidator(_none_to_empty_list)] = []  # read one by one (`ChatEvent`)
+
+
+class SentMessage(WBModel):
+    add_time: int | None = None
+    chat_id: Text = Field(default="", alias="chatID")
+    sign: Text = ""

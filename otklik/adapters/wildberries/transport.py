@@ -126,10 +126,21 @@ class WBTransport:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         idempotent: bool = True,
+        data: Mapping[str, str] | None = None,
+        files: list[tuple[str, tuple[str | None, bytes, str | None]]] | None = None,
     ) -> httpx.Response:
-        """Send with limits and retries; returns a 2xx response or raises a `WBError`."""
+        """Send with limits and retries; returns a 2xx response or raises a `WBError`. `data` and `files`
+        make a `multipart/form-data` body (the buyer chat's message)."""
         resp = await self._send(
-            bucket_key, method, url, what=what, params=params, json_body=json_body, idempotent=idempotent
+            bucket_key,
+            method,
+            url,
+            what=what,
+            params=params,
+            json_body=json_body,
+            idempotent=idempotent,
+            data=data,
+            files=files,
         )
         self._check(resp, what)
         return resp
@@ -153,6 +164,8 @@ class WBTransport:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         idempotent: bool = True,
+        data: Mapping[str, str] | None = None,
+        files: list[tuple[str, tuple[str | None, bytes, str | None]]] | None = None,
     ) -> httpx.Response:
         """Send with rate limiting and retries; returns a response whose status is < 500 and ≠ 429."""
         policy, bucket = self.retry, self.limiters.bucket(bucket_key)
@@ -160,7 +173,10 @@ class WBTransport:
         for attempt in range(1, policy.max_attempts + 1):
             await bucket.acquire()
             try:
-                resp = await self._http.request(method, url, params=params, json=json_body)
+                if data is not None or files:
+                    resp = await self._http.request(method, url, params=params, data=data, files=files)
+                else:
+                    resp = await self._http.request(method, url, params=params, json=json_body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 failure, status = f"cannot connect ({type(exc).__name__})", None  # nothing sent: retry
             except httpx.TransportError as exc:  # read timeout, dropped connection: maybe processed

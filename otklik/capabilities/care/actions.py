@@ -57,7 +57,11 @@ async def _conversation(ctx: ActionContext) -> tuple[int, dict[str, Any]]:
 
 
 async def wb_check_barcode(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
-    """`wb.check_barcode` {result_var?: name of the previous result, to count attempts (default "check")}."""
+    """`wb.check_barcode` {result_var?: name of the previous result, to count attempts (default "check");
+    ordered_nm?, ordered_size?: the product and size of the order the chat is about (the WB chat's card)}.
+
+    With the order known, `order` says how the label compares with it: `same`, `other_product`,
+    `other_size` (the card's size is WB's `wbSize`), or `unknown` (no card, or the barcode is not ours)."""
     runtime = ctx.runtime
     previous = (await _conversation(ctx))[1].get(str(args.get("result_var") or "check"))
     attempt = int(previous.get("attempt", 0)) + 1 if isinstance(previous, dict) else 1
@@ -65,7 +69,21 @@ async def wb_check_barcode(ctx: ActionContext, args: dict[str, Any]) -> dict[str
     result = await check_barcode(runtime, given)
     out = result.as_dict()
     out["attempt"] = attempt if result.status not in ("ours", "not_ours") else 0
+    out["order"] = _against_order(result.product, args)
     return out
+
+
+def _against_order(product: Any, args: dict[str, Any]) -> str:
+    ordered_nm = str(args.get("ordered_nm") or "").strip()
+    if product is None or not ordered_nm.isdigit():
+        return "unknown"
+    if int(ordered_nm) != product.nm_id:
+        return "other_product"
+    ordered_size = str(args.get("ordered_size") or "").strip()
+    sizes = {s for s in (product.wb_size, product.tech_size) if s}
+    if ordered_size and ordered_size != "0" and sizes and ordered_size not in sizes:
+        return "other_size"
+    return "same"
 
 
 def _flag(value: Any) -> bool:

@@ -50,7 +50,6 @@ async def seed(session: AsyncSession, demo: DemoSeed) -> None:
                 pros=pros,
                 cons=cons,
                 photo_count=n % 2,
-                order_status="buyout",
                 created_date=now - timedelta(days=days, hours=n),
                 negative=rating <= 3,
                 category=category,

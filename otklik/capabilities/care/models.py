@@ -51,7 +51,6 @@ class WBFeedback(Base):
     pros: Mapped[str] = mapped_column(Text, default="")
     cons: Mapped[str] = mapped_column(Text, default="")
     photo_count: Mapped[int] = mapped_column(Integer, default=0)
-    order_status: Mapped[str] = mapped_column(String(32), default="")
     matching_size: Mapped[str] = mapped_column(String(16), default="")
     created_date: Mapped[datetime]
     answer_text: Mapped[str] = mapped_column(Text, default="")

@@ -47,7 +47,6 @@ def _values(fb: Feedback) -> dict[str, Any]:
         "pros": fb.pros[:2000],
         "cons": fb.cons[:2000],
         "photo_count": len(fb.photo_links),
-        "order_status": fb.order_status[:32],
         "matching_size": fb.matching_size[:16],
         "created_date": fb.created_date.astimezone(UTC),
         "answer_text": fb.answer_text[:5000],

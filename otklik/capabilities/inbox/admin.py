@@ -206,8 +206,10 @@ async def render_conversation(
     status_code: int = 200,
     error: str | None = None,
     draft: str = "",
+    guard: dict[str, Any] | None = None,
 ) -> HTMLResponse:
-    """The inbox page with one conversation open (also re-rendered by a failed form action)."""
+    """The inbox page with one conversation open (also re-rendered by a failed form action; `guard`: the
+    marketplace guard's refusal of the operator's text, highlighted, with a suggested rewording)."""
     otk = otklik_of(request)
     t = _t(request, principal)
     flt, filter_error = await _filter_or_error(request, raw or {})
@@ -226,6 +228,7 @@ async def render_conversation(
         canned=canned,
         operators=await _operators(otk),
         draft=draft,
+        guard=guard,
         max_text=otk.settings.max_text_chars,
         selected=conv.id,
         status_labels={s: t(f"inbox.status.{s}") for s in inbox.STATUSES},

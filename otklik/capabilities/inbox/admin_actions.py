@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from otklik.capabilities.inbox import service as inbox_ops
 from otklik.capabilities.inbox.admin import parse_filter, render_conversation, wants_json
+from otklik.conversations.guard import GuardRefused, segments
 from otklik.core.conversation import Status
 from otklik.core.errors import InvalidInput, OtklikError
 from otklik.platform.users import Perm, Principal
@@ -50,8 +51,12 @@ async def _done(
 async def _refused(
     request: Request, principal: Principal, conversation_id: int, exc: OtklikError, filters: str, draft: str = ""
 ) -> Response:
+    guarded = exc.details if isinstance(exc, GuardRefused) and isinstance(exc.details, dict) else None
     if wants_json(request):
-        return JSONResponse({"detail": exc.user_message}, status_code=exc.status_code)
+        body: dict[str, Any] = {"detail": exc.user_message}
+        if guarded is not None:  # the page's script highlights the spans and offers the rewording
+            body["guard"] = {k: guarded[k] for k in ("reasons", "spans", "suggestion")}
+        return JSONResponse(body, status_code=exc.status_code)
     raw = {k: v for k, v in parse_qsl(filters[:2000]) if k in _FILTER_KEYS}
     return await render_conversation(
         request,
@@ -61,7 +66,18 @@ async def _refused(
         status_code=exc.status_code,
         error=exc.user_message,
         draft=draft[:_BIG],
+        guard=None if guarded is None else _guard_view(guarded),
     )
+
+
+def _guard_view(details: dict[str, Any]) -> dict[str, Any]:
+    """The refused text cut into highlighted pieces, the reasons and the suggested rewording."""
+    text = str(details.get("text", ""))
+    return {
+        "pieces": segments(text, list(details.get("spans", []))),
+        "reasons": list(details.get("reasons", [])),
+        "suggestion": str(details.get("suggestion", "")),
+    }
 
 
 @router.post("/inbox/c/{conversation_id}/reply", include_in_schema=False)

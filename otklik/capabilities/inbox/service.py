@@ -20,6 +20,7 @@ from otklik.adapters.db.models import CannedResponse, Conversation, FlowVersion,
 from otklik.clock import utcnow
 from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
+from otklik.conversations.guard import REFUSED, is_marketplace, log_row, refusal
 from otklik.conversations.ingest import Ingest
 from otklik.conversations.outbox import enqueue
 from otklik.conversations.statuses import MessageStatus
@@ -81,6 +82,7 @@ async def reply(
     if client_id is not None and not _CLIENT_ID.match(client_id):
         raise InvalidInput("client_id: 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
     now = utcnow()
+    await _guard_reply(ctx, principal, conversation_id, text, now)
     async with ctx.db.write() as session:
         conv = await _locked(session, conversation_id)
         if client_id is not None and not await repo.record_inbound(
@@ -120,6 +122,28 @@ async def reply(
         audit(session, principal.actor, "conversation.reply", "conversation", conv.id, {"message_id": message_id})
     _wake(ctx, conv.id, conv.channel_account_id)
     return Sent(message_id)
+
+
+async def _guard_reply(
+    ctx: RuntimeContext, principal: Principal, conversation_id: int, text: str, now: datetime
+) -> None:
+    """On a marketplace channel the operator's text must pass the marketplace guard: a refusal is audited
+    (`guard.refused`, in its own transaction) and raised with the reasons, spans and a suggested rewording."""
+    async with ctx.db.read() as session:
+        conv = await repo.load_conversation(session, conversation_id=conversation_id, lock=False)
+    if conv is None:
+        raise NotFound("no such conversation")
+    if not is_marketplace(ctx, conv.channel_account_id):
+        return
+    refused = refusal(text, principal.language)
+    if refused is None:
+        return
+    error, verdict = refused
+    async with ctx.db.write() as session:
+        await repo.log_events(
+            session, [log_row(REFUSED, conv.id, verdict, text, author="operator", actor=principal.actor, now=now)]
+        )
+    raise error
 
 
 async def note(ctx: RuntimeContext, principal: Principal, conversation_id: int, raw: str | None) -> int:

@@ -1,5 +1,7 @@
-"""Wildberries seller API keys (kind `wildberries`): reviews, product cards, the buyer chat later. The key
-is the account; the care and cashback capabilities read with it through `otklik.adapters.wildberries`."""
+"""Wildberries seller API keys (kind `wildberries`): reviews, product cards and the buyer chat. The key is
+the account; the care and cashback capabilities read with it through `otklik.adapters.wildberries`; the
+buyer chat (`chat.py`) turns on when the key has the "Buyers chat" category. `marketplace=True`: WB's chat
+rules apply to every word sent in it (see docs/channels/wildberries-chat.md)."""
 
 from __future__ import annotations
 
@@ -21,13 +23,16 @@ def _detail(config: Mapping[str, Any], secret: str | None) -> str:
         info = inspect_token(secret)
     except Exception:
         return ""
-    return f"expires {info.expires_at.date().isoformat()}" if info.expires_at else ""
+    chat = "chat on" if "buyer_chat" in info.categories else "chat off (no “Buyers chat” category)"
+    return f"expires {info.expires_at.date().isoformat()} · {chat}" if info.expires_at else chat
 
 
 KIND = ChannelKind(
     kind="wildberries",
     label="Wildberries",
     marketplace=True,
+    sender="otklik.channels.wildberries.chat:chat_sender",
+    runtime="otklik.channels.wildberries.chat:WBChatChannels.for_app",
     detail=_detail,
     check="otklik.channels.wildberries.admin:check",
     form=ConnectForm(

@@ -15,7 +15,9 @@ err = Console(stderr=True)
 
 
 def add(
-    token: Annotated[str, typer.Option(help="a WB API token (Personal) with Feedbacks and Content categories")],
+    token: Annotated[
+        str, typer.Option(help="a WB API token (Personal) with Feedbacks and Content; Buyers chat turns the chat on")
+    ],
     name: Annotated[str, typer.Option(help="account name (one per seller cabinet)")] = "wildberries",
     pack: Annotated[str, typer.Option(help="pack whose review categories and templates apply")] = "care-ru",
     check: Annotated[bool, typer.Option(help="ping WB with the token before storing it")] = True,

@@ -8,7 +8,8 @@ machine-readable strings (`promise:refund`, `medical:diagnosis:allergy`, `contac
    unless the flow granted exactly that (`Grant`). Money never comes from generated text.
 2. Medical diagnoses or treatment not stated by an approved article the reply cites.
 3. On marketplace chats: links, e-mails, phone numbers, @handles, messengers and other platforms
-   (Wildberries fines sellers for contacts and luring buyers away). Elsewhere: a link, e-mail or phone
+   (Wildberries fines sellers for contacts and luring buyers away), and every rule of the marketplace
+   guard (`otklik.core.guard`: `marketplace:<reason>`, e.g. `marketplace:offsite`, `marketplace:insult`). Elsewhere: a link, e-mail or phone
    number that none of the cited articles contains (an invented contact).
 4. Grounding: the reply cites known articles, and most of its content words (lemmas) are found in the
    cited articles; every number it states appears in them.
@@ -32,6 +33,7 @@ import phonenumbers
 from otklik.conversations.knowledge.articles import Article
 from otklik.conversations.knowledge.terms import content_terms
 from otklik.conversations.nlu.text import lemmas, tokens
+from otklik.core import guard as marketplace_guard
 from otklik.core.figures import Figures, check_figures, without_figures
 
 __all__ = [
@@ -366,8 +368,9 @@ def _contact_key(kind: str, value: str) -> tuple[str, str]:
 
 def check_contacts(text: str, channel_is_marketplace: bool, articles: Sequence[Article] = ()) -> list[str]:
     contacts = find_contacts(text)
-    if channel_is_marketplace:
-        return [f"contact:{kind}" for kind, _ in contacts]
+    if channel_is_marketplace:  # and the marketplace guard's every rule (`marketplace:<reason>`)
+        guard = [f"marketplace:{r}" for r in marketplace_guard.check(text).reasons if r != "empty"]
+        return [f"contact:{kind}" for kind, _ in contacts] + guard
     # Elsewhere a contact is fine when an article gives it; an invented one is not.
     known = {_contact_key(k, v) for a in articles for k, v in find_contacts(f"{a.title}\n{a.body}")}
     return [

@@ -67,6 +67,7 @@ RESUME, DROP, OPERATOR, SKIP = "repair:resume", "repair:drop", "repair:operator"
 _FREE_TEXT_OPERATOR = 0.9  # at a free-text question an operator request must be this sure
 _LAST_ANSWER = "_last_answer"  # {flow, node} of the last question answered: what a correction changes
 _OWN_VARS = ("last_text", INTERRUPTED)  # conversation-level: never restored from an interrupted frame
+_ENGINE_VARS = frozenset({"last_text", INTERRUPTED, _LAST_ANSWER, "start_payload", "intent", OPERATOR_ACKED})
 _BUYER_INPUT = (EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT)
 
 
@@ -112,6 +113,12 @@ class Engine:
         """One step. `understanding` may be computed beforehand (e.g. with an LLM, outside the
         transaction); otherwise the classifier reads the text when the step needs it."""
         run = _Run(state=state.copy(), event=event, contact=contact, now=now, understanding=understanding)
+        context = event.data.get("context")
+        if isinstance(context, Mapping) and event.kind in _BUYER_INPUT:
+            # facts the channel knows about the conversation (the WB chat's product / order card): variables
+            for name, value in context.items():
+                if isinstance(name, str) and name.isidentifier() and name not in _ENGINE_VARS:
+                    run.state.vars[name] = value
         if event.kind == EventKind.TIMER:
             self._on_timer(run)
         elif event.kind == EventKind.ACTION_RESULT:
@@ -467,6 +474,7 @@ class Engine:
         self._enter(run, flow_id or self.pack.default_flow, None)
 
     def _answer(self, run: _Run, node: QuestionNode) -> None:
+        node = self._for_channel(run, node)
         if node.kind == "text":  # any text is a valid free-text answer: cancel and correction come first
             if self._is_cancel(run):
                 self._cancel(run, node)
@@ -674,6 +682,9 @@ class Engine:
             run.effects.append(Record("flow_missing", {"flow": flow_id}))
             self._handoff(run, priority=False, reason=f"flow_missing:{flow_id}", text=None)
             return
+        if self._refused(run, flow.id):
+            self._refuse(run, flow.id)
+            return
         run.state.flow = flow.id
         self._goto(run, node_id or flow.start)
 
@@ -724,6 +735,9 @@ class Engine:
             if flow is None:
                 self._handoff(run, priority=False, reason=f"flow_missing:{node.flow}", text=None)
                 return None
+            if self._refused(run, flow.id):
+                self._refuse(run, flow.id)
+                return None
             run.state.flow = flow.id
             return node.node or flow.start
         if isinstance(node, WaitNode):
@@ -745,7 +759,8 @@ class Engine:
             self._route(run, node)
             return
         if node.text or node.buttons:
-            buttons = tuple(Button(self._render(run, b.title), b.payload) for b in node.buttons)
+            shown = [b for b in node.buttons if self._offered(run, b.payload)]
+            buttons = tuple(Button(self._render(run, b.title), b.payload) for b in shown)
             run.effects.append(Send(OutboundMessage(text=self._render(run, node.text or ""), buttons=buttons)))
         run.state.waiting = "input"
         return None
@@ -801,6 +816,44 @@ class Engine:
     def _language(self, run: _Run) -> str:
         return self.pack.speaks(run.contact.language)
 
+    # --- marketplace chats: flows declared `marketplace: false` are neither entered nor offered --------
+
+    def _refused(self, run: _Run, flow_id: str) -> bool:
+        flow = self.flows.get(flow_id)
+        return run.contact.marketplace and flow is not None and not flow.marketplace
+
+    def _refuse(self, run: _Run, flow_id: str) -> None:
+        run.effects.append(Record("flow_refused", {"flow": flow_id, "reason": "marketplace"}))
+        run.effects.append(Send(self._msg(run, self.pack.text("not_on_marketplace"))))
+        run.input_pending = False
+        self._finish(run)
+
+    def _leads_to_refused(self, run: _Run, node_id: str | None) -> bool:
+        flow = self.flows.get(run.state.flow or "")
+        node = flow.nodes.get(node_id) if flow is not None and node_id else None
+        return isinstance(node, GotoNode) and self._refused(run, node.flow)
+
+    def _offered(self, run: _Run, payload: str) -> bool:
+        """May a button with this payload be shown here? Not one that opens a refused flow, directly
+        (`flow:<id>`) or through an intent the current flow routes to it."""
+        if not run.contact.marketplace:
+            return True
+        if payload.startswith("flow:"):
+            return not self._refused(run, payload[5:])
+        if payload.startswith("intent:"):
+            flow = self.flows.get(run.state.flow or "")
+            routers = [n for n in flow.nodes.values() if isinstance(n, IntentRouterNode)] if flow else []
+            return not any(self._leads_to_refused(run, r.routes.get(payload[7:])) for r in routers)
+        return True
+
+    def _for_channel(self, run: _Run, node: QuestionNode) -> QuestionNode:
+        """The question without the options that lead to a refused flow (asked and answered alike, so the
+        numbers a channel without buttons shows still match)."""
+        if not run.contact.marketplace or not node.options:
+            return node
+        kept = [o for o in node.options if not self._leads_to_refused(run, o.next)]
+        return node if len(kept) == len(node.options) else node.model_copy(update={"options": kept})
+
     def _scope(self, run: _Run) -> dict[str, Any]:
         return {"vars": run.state.vars, "contact": run.contact.scope(), "now": run.now.isoformat()}
 
@@ -811,7 +864,8 @@ class Engine:
         return OutboundMessage(text=self._render(run, text))
 
     def _message_node(self, run: _Run, node: MessageNode) -> OutboundMessage:
-        buttons = tuple(Button(self._render(run, b.title), b.payload) for b in node.buttons)
+        shown = [b for b in node.buttons if self._offered(run, b.payload)]
+        buttons = tuple(Button(self._render(run, b.title), b.payload) for b in shown)
         media = tuple(
             Attachment(
                 kind=m.kind, url=m.url, media_id=m.media_id, caption=self._render(run, m.caption) if m.caption else None
@@ -831,6 +885,7 @@ class Engine:
         )
 
     def _question_message(self, run: _Run, node: QuestionNode) -> OutboundMessage:
+        node = self._for_channel(run, node)
         buttons = option_buttons(node, self._language(run), self.pack.language)
         rendered = tuple(Button(render(b.title, self._scope(run)), b.payload) for b in buttons)
         return OutboundMessage(

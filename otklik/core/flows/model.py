@@ -274,6 +274,8 @@ class Flow(BaseModel):
     description: str = ""
     start: str
     on_cancel: str | None = None  # the node a cancelled flow goes to (default: a short confirmation, end)
+    # false: never entered nor offered in a marketplace's chat (its rules forbid it, e.g. rewards for reviews)
+    marketplace: bool = True
     nodes: dict[str, Node] = Field(min_length=1)
 
     def node(self, node_id: str) -> Node:

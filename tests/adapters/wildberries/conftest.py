@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 
 from otklik.adapters.wildberries import RateLimit, RetryPolicy, WBClient, WBHosts
-from otklik.adapters.wildberries.ratelimit import CONTENT, FEEDBACKS, PING
+from otklik.adapters.wildberries.ratelimit import BUYER_CHAT, CHAT_DOWNLOAD, CONTENT, FEEDBACKS, PING
 from otklik.testing.fake_wb import FakeWB
 
 # For tests that are not about rate limiting: effectively no client-side limit.
-UNLIMITED = {group: RateLimit(rate=10_000, burst=10_000) for group in (FEEDBACKS, CONTENT, PING)}
+UNLIMITED = {
+    group: RateLimit(rate=10_000, burst=10_000) for group in (FEEDBACKS, CONTENT, PING, BUYER_CHAT, CHAT_DOWNLOAD)
+}
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.02, backoff_max=0.05, max_retry_after=5)
 
 MakeClient = Callable[..., WBClient]

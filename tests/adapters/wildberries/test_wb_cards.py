@@ -88,7 +88,7 @@ async def test_find_barcode_matches_exactly_and_returns_the_size(fake: FakeWB, c
 
 async def test_cards_need_the_content_category(fake: FakeWB, make_client: MakeClient) -> None:
     client = make_client(fake.allow(make_token(categories=["feedbacks"])))
-    with pytest.raises(WBForbidden, match="scope is not allowed"):
+    with pytest.raises(WBForbidden, match="Ошибка авторизации"):  # [PROD]: the data/error envelope
         await client.list_cards()
 
 

@@ -207,7 +207,8 @@ async def test_missing_category_is_forbidden_with_the_reason(fake: FakeWB, make_
     client = make_client(fake.allow(make_token(categories=["content"])))
     with pytest.raises(WBForbidden) as info:
         await client.count_unanswered_feedbacks()
-    assert info.value.status == 403 and info.value.reason == "scope is not allowed for this resource"
+    # WB documents the feedbacks' 403 as the data/error envelope with "Ошибка авторизации"
+    assert info.value.status == 403 and info.value.reason == "Ошибка авторизации"
     assert isinstance(info.value, WBAuthError)
 
 
@@ -217,6 +218,13 @@ async def test_token_goes_in_the_authorization_header(fake: FakeWB, make_client:
     assert (await client.ping()).status == "OK"
     expected = f"Bearer {fake.token}" if scheme == "bearer" else fake.token
     assert fake.calls[0].authorization == expected and fake.calls[0].path == "/ping"
+
+
+async def test_the_bare_token_is_the_default(fake: FakeWB, make_client: MakeClient) -> None:
+    """WB's OpenAPI security scheme is an apiKey in `Authorization`: the token itself, no `Bearer`."""
+    client = make_client()
+    await client.ping()
+    assert fake.calls[0].authorization == fake.token
     assert fake.token not in repr(client)
 
 

@@ -124,6 +124,34 @@
     const text = document.getElementById("reply-text");
     const error = document.getElementById("reply-error");
     const clientId = document.getElementById("client-id");
+    // the marketplace guard's refusal: the text with what broke the rules marked, and a rewording
+    const guardBox = document.getElementById("guard");
+    const guardText = document.getElementById("guard-text");
+    const guardSuggestion = document.getElementById("guard-suggestion");
+    const showGuard = (sent, guard) => {
+      if (!guardBox) { return; }
+      guardText.replaceChildren();
+      const chars = Array.from(sent); // the server counts code points, not UTF-16 units
+      const cut = (a, b) => chars.slice(a, b).join("");
+      let cursor = 0;
+      const spans = (guard.spans || []).slice().sort((a, b) => a.start - b.start);
+      for (const span of spans) {
+        if (span.start < cursor) { continue; }
+        guardText.append(document.createTextNode(cut(cursor, span.start)));
+        const mark = document.createElement("mark");
+        mark.dataset.reason = span.reason;
+        mark.textContent = cut(span.start, span.end); // text, never markup
+        guardText.append(mark);
+        cursor = span.end;
+      }
+      guardText.append(document.createTextNode(cut(cursor)));
+      guardSuggestion.textContent = guard.suggestion || "";
+      guardBox.hidden = false;
+    };
+    const guardUse = document.getElementById("guard-use");
+    if (guardUse) {
+      guardUse.addEventListener("click", () => { text.value = guardSuggestion.textContent; guardBox.hidden = true; text.focus(); });
+    }
     const newId = () => { clientId.value = "r" + Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join(""); };
     newId();
     composer.addEventListener("submit", async (event) => {
@@ -131,6 +159,7 @@
       const button = event.submitter || composer.querySelector("button[type=submit]");
       const url = button.getAttribute("formaction") || composer.action;
       error.hidden = true;
+      if (guardBox) { guardBox.hidden = true; }
       if (!text.value.trim()) { text.focus(); return; }
       composer.querySelectorAll("button").forEach((b) => { b.disabled = true; });
       try {
@@ -147,7 +176,12 @@
           pulse(); // the list and counters follow at once (e.g. the conversation leaves "waiting")
         } else {
           let detail = root.dataset.errGeneric;
-          try { detail = (await response.json()).detail || detail; } catch (_e) { /* not JSON */ }
+          const sent = text.value.trim();
+          try {
+            const body = await response.json();
+            detail = body.detail || detail;
+            if (body.guard) { showGuard(sent, body.guard); }
+          } catch (_e) { /* not JSON */ }
           error.textContent = detail; // text, never markup
           error.hidden = false;
         }
