@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="https base URL for webhooks; none = long polling")
     telegram_api_url: str = "https://api.telegram.org"
     telegram_tokens: tuple[SecretStr, ...] = Field((), description="bots to connect at start (JSON list in env)")
+    whatsapp_api_url: str = Field(
+        "https://graph.facebook.com/v21.0", description="Meta's Graph API with its version; a proxy or the fake"
+    )
     wb_api_url: str | None = Field(None, description="send every Wildberries call to this one server")
     wb_chat_poll_seconds: float = Field(
         3.0, ge=0.01, le=60, description="pause between two Wildberries chat event polls while nothing comes"

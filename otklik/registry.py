@@ -7,7 +7,7 @@ or a channel kind. Importing this module is cheap: declarations only (code is re
 from __future__ import annotations
 
 from otklik.capabilities import care, cashback, financing, inbox, metrics, sales
-from otklik.channels import api, console, telegram, webchat, wildberries
+from otklik.channels import api, console, telegram, webchat, whatsapp, wildberries
 from otklik.conversations import capability as kernel
 from otklik.platform.plugins import Capability, ChannelKind
 
@@ -26,4 +26,5 @@ CHANNEL_KINDS: tuple[ChannelKind, ...] = (
     telegram.KIND,
     console.KIND,
     wildberries.KIND,
+    whatsapp.KIND,
 )

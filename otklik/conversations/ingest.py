@@ -11,22 +11,23 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import raw_write
-from otklik.adapters.db.models import Message
+from otklik.adapters.db.models import Contact, Message
 from otklik.clock import utcnow
-from otklik.conversations import events, repo
+from otklik.conversations import events, repo, window
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.guard import is_marketplace, language_of, mask_inbound, screen
 from otklik.conversations.outbox import outbound_row, outbox_row
 from otklik.conversations.sealed import SEALED, seal_text
+from otklik.conversations.statuses import MessageStatus
 from otklik.conversations.understanding import understand
 from otklik.core.conversation import (
     CloseDrafts,
@@ -168,8 +169,29 @@ class Ingest:
             "created_at": now,
             "sent_at": None,
         }
+        released = await self._channel_facts(writer, conv, event, now)
         replies, actions, message_id = await self._step(writer, conv, event, now, understanding, inbound, created)
-        return IngestResult(False, conv.id, message_id, replies), actions
+        return IngestResult(False, conv.id, message_id, replies + released), actions
+
+    async def _channel_facts(
+        self, writer: Writer, conv: repo.ConversationRow, event: InboundEvent, now: datetime
+    ) -> int:
+        """What a channel tells besides the message: the provider's send time of a buyer's message (channels
+        with a 24-hour window set `data["provider_ts"]`: the window reopens and held replies are released) and
+        an ad referral (kept once as the contact's `lead_source`). Returns the outbox rows released."""
+        released = 0
+        ts = event.data.get("provider_ts")
+        if event.kind in _BUYER_MESSAGE_KINDS and isinstance(ts, int | float) and not isinstance(ts, bool):
+            at = min(_from_epoch(ts) or now, now)
+            released = await window.note_inbound(
+                writer, account_id=conv.channel_account_id, recipient=conv.recipient, conversation_id=conv.id, at=at
+            )
+        referral = event.data.get("referral")
+        if isinstance(referral, dict) and referral and "lead_source" not in conv.fields:
+            fields = {**conv.fields, "lead_source": {k: str(v)[:500] for k, v in list(referral.items())[:12]}}
+            await writer.execute(update(Contact).where(Contact.id == conv.contact_id).values(fields=fields))
+            await writer.log_events([_log(now, "lead_source", conv.id, fields["lead_source"])])
+        return released
 
     async def _notice(
         self, writer: Writer, conv: repo.ConversationRow, event: InboundEvent, now: datetime
@@ -528,14 +550,21 @@ class Ingest:
         )
 
     async def _status(self, writer: Writer, conversation_id: int, event: InboundEvent, now: datetime) -> None:
-        column = {"delivered": "delivered_at", "read": "read_at", "failed": "failed_at"}.get(event.payload or "")
+        """A delivery receipt, applied monotonically whatever order receipts arrive in: a message goes
+        queued → sent → delivered → read and never back (a late "delivered" after "read" only fills
+        `delivered_at`); "read" without "delivered" fills both; "failed" counts only before delivery. Times
+        are the provider's (`data["provider_ts"]`, never later than our clock), else ours."""
+        status = event.payload or ""
         target = event.data.get("message_external_id")
-        if column is None or not target:
+        if status not in _RECEIPTS or not target:
             return
-        values: dict[str, Any] = {column: now}
-        if event.payload in ("delivered", "read"):
-            values["status"] = event.payload
-        await writer.mark_message(conversation_id, str(target), values)
+        ts = event.data.get("provider_ts")
+        at = min(_from_epoch(ts) or now, now) if isinstance(ts, int | float) and not isinstance(ts, bool) else now
+        error = str(event.data.get("error") or "")[:500] or None
+        params: dict[str, Any] = {"c": conversation_id, "x": str(target), "at": at}
+        if status == "failed":
+            params["e"] = error
+        await writer.execute(_RECEIPTS[status], params)
         found = await writer.fetch(
             select(Message.id).where(Message.conversation_id == conversation_id, Message.external_id == str(target))
         )
@@ -555,6 +584,40 @@ class Ingest:
                 self.ctx.notifier.outbox_changed()
         for timer_id, _action in actions:
             self.ctx.start_action(timer_id)
+
+
+def _from_epoch(ts: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _receipt(status: str, ahead: tuple[str, ...], stamps: tuple[str, ...]) -> Any:
+    """UPDATE of one message for a receipt: each `stamps` column keeps the earliest time any receipt gave it
+    (a late "delivered" still corrects the time a "read" filled in), and the status moves forward only from
+    the `ahead` states."""
+    m = Message.__table__.c
+    at = bindparam("at", type_=Message.__table__.c.delivered_at.type)
+    values: dict[str, Any] = {c: case((or_(m[c].is_(None), m[c] > at), at), else_=m[c]) for c in stamps}
+    behind = or_(*(m.status == literal_column(f"'{s}'") for s in ahead))  # literals: no expanding IN
+    values["status"] = case((behind, literal_column(f"'{status}'")), else_=m.status)
+    if status == MessageStatus.FAILED:
+        values["error"] = case((behind, bindparam("e", type_=m.error.type)), else_=m.error)
+    return (
+        update(Message)
+        .where(Message.conversation_id == bindparam("c"), Message.external_id == bindparam("x"))
+        .values(**values)
+    )
+
+
+_BEFORE_DELIVERY = (MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.HELD)
+_RECEIPTS = {
+    "sent": _receipt(MessageStatus.SENT, (MessageStatus.QUEUED, MessageStatus.HELD), ()),
+    "delivered": _receipt(MessageStatus.DELIVERED, _BEFORE_DELIVERY, ("delivered_at",)),
+    "read": _receipt(MessageStatus.READ, (*_BEFORE_DELIVERY, MessageStatus.DELIVERED), ("delivered_at", "read_at")),
+    "failed": _receipt(MessageStatus.FAILED, _BEFORE_DELIVERY, ("failed_at",)),
+}
 
 
 def _contact_view(conv: repo.ConversationRow, marketplace: bool = False) -> ContactView:

@@ -398,7 +398,9 @@ class Dispatcher:
         now = utcnow()
         channel = self.ctx.kind_of(row.channel_account_id)
         values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None}
-        if exc.retry_after is not None:
+        if exc.held:
+            values |= {"status": OutboxStatus.HELD, "attempts": max(row.attempts - 1, 0)}
+        elif exc.retry_after is not None:
             values |= {
                 "status": OutboxStatus.PENDING,
                 "due_at": now + timedelta(seconds=exc.retry_after),
@@ -419,6 +421,12 @@ class Dispatcher:
                 )
                 failed = events.status(row.conversation_id, channel, row.message_id, None, "failed", str(exc))
                 await events.emit_events(session, row.conversation_id, [failed], now)
+            elif values["status"] == OutboxStatus.HELD:
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == row.message_id)
+                    .values(status=MessageStatus.HELD, error=str(exc)[:500])
+                )
             if exc.unreachable:
                 contact_id = select(Conversation.contact_id).where(Conversation.id == row.conversation_id)
                 await session.execute(

@@ -10,20 +10,22 @@ from otklik.core.channel import ChannelLimits
 
 
 class _Interval:
-    """Hands out send slots spaced `interval` seconds apart (a strict pace, no burst)."""
+    """Hands out send slots spaced `interval` seconds apart; `burst` > 1 lets that many go at once after a
+    quiet spell (a token bucket refilled one slot per `interval`: WhatsApp's pair rate allows short bursts)."""
 
-    __slots__ = ("interval", "lock", "next_at")
+    __slots__ = ("burst", "interval", "lock", "next_at")
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, burst: int = 1) -> None:
         self.interval = interval
+        self.burst = max(1, burst)
         self.next_at = 0.0
         self.lock = asyncio.Lock()
 
     async def wait(self) -> None:
-        async with self.lock:
+        async with self.lock:  # GCRA: `next_at` is the theoretical arrival time of the next slot
             now = time.monotonic()
-            slot = max(now, self.next_at)
-            self.next_at = slot + self.interval
+            slot = max(now, self.next_at - (self.burst - 1) * self.interval)
+            self.next_at = max(self.next_at, slot) + self.interval
         delay = slot - now
         if delay > 0:
             await asyncio.sleep(delay)
@@ -39,18 +41,18 @@ class RateLimiter:
 
     async def wait(self, account_id: int, chat: str, limits: ChannelLimits) -> None:
         if limits.per_chat_interval:
-            await self._chat(account_id, chat, limits.per_chat_interval).wait()
+            await self._chat(account_id, chat, limits.per_chat_interval, limits.per_chat_burst).wait()
         if limits.per_second:
             account = self._accounts.get(account_id)
             if account is None:  # 1 % under the limit, so no 1-second window ever holds one too many
                 account = self._accounts[account_id] = _Interval(1.01 / limits.per_second)
             await account.wait()
 
-    def _chat(self, account_id: int, chat: str, interval: float) -> _Interval:
+    def _chat(self, account_id: int, chat: str, interval: float, burst: int = 1) -> _Interval:
         key = (account_id, chat)
         pacer = self._chats.get(key)
         if pacer is None:
-            pacer = self._chats[key] = _Interval(interval)
+            pacer = self._chats[key] = _Interval(interval, burst)
             if len(self._chats) > self._max_chats:
                 self._chats.popitem(last=False)
         else:

@@ -11,13 +11,17 @@ from enum import StrEnum
 
 
 class OutboxStatus(StrEnum):
-    """`outbox.status`: pending -> sending (leased) -> sent | failed | uncertain."""
+    """`outbox.status`: pending -> sending (leased) -> sent | failed | uncertain | held.
+
+    `held`: the channel may not carry the message now (WhatsApp's closed 24-hour window, no template named):
+    kept, never sent to be refused, and made pending again when the buyer writes (`conversations.window`)."""
 
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     UNCERTAIN = "uncertain"  # a worker stopped while sending and the channel has no idempotency key
+    HELD = "held"  # outside the channel's customer-service window; released when the buyer writes again
 
 
 class MessageStatus(StrEnum):
@@ -30,6 +34,7 @@ class MessageStatus(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    HELD = "held"  # waits for the buyer's next message (a closed 24-hour window)
     NOTE = "note"
 
 

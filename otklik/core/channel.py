@@ -22,6 +22,8 @@ class SendError(Exception):
       as a failure.
     - `permanent`: retrying cannot help (bad request, chat not found); the row is marked failed.
     - `unreachable`: the buyer blocked the bot; the contact is marked unreachable and not retried.
+    - `held`: the channel may not carry this message now (WhatsApp outside the 24-hour window, with no
+      template named for the case); the row is kept, marked held, and sent when the buyer writes again.
     - otherwise: transient (5xx, timeout); retried with exponential back-off up to the attempt limit.
     """
 
@@ -32,11 +34,13 @@ class SendError(Exception):
         retry_after: float | None = None,
         permanent: bool = False,
         unreachable: bool = False,
+        held: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent or unreachable
         self.unreachable = unreachable
+        self.held = held
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class ChannelLimits:
 
     per_second: float | None = None  # per channel account
     per_chat_interval: float | None = None  # minimum seconds between two messages to one chat
+    per_chat_burst: int = 1  # messages to one chat that may go at once before `per_chat_interval` applies
 
 
 class ChannelSender(Protocol):

@@ -79,13 +79,40 @@ class InboundEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateRef:
+    """An approved message template of a channel with a customer-service window (WhatsApp): its name, its
+    language and the values of its body parameters, in order ({{1}}, {{2}}, …)."""
+
+    name: str
+    language: str
+    params: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "language": self.language, "params": list(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TemplateRef:
+        return cls(str(data["name"]), str(data.get("language") or ""), tuple(str(p) for p in data.get("params") or ()))
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """What the bot (or an operator) sends. Adapters render it for their channel."""
+    """What the bot (or an operator) sends. Adapters render it for their channel.
+
+    `template`: on a channel with a 24-hour window, what goes instead of this message once the window is
+    closed (or the message itself when it has no text, no buttons and no attachments); other channels
+    ignore it. `reply_to`: the channel's id of the message this one answers, where the channel shows it."""
 
     text: str = ""
     buttons: tuple[Button, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     request_contact: bool = False  # ask the channel to show a "share phone" button when it can
+    template: TemplateRef | None = None
+    reply_to: str | None = None
+
+    @property
+    def template_only(self) -> bool:
+        return self.template is not None and not (self.text.strip() or self.buttons or self.attachments)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text}
@@ -95,15 +122,22 @@ class OutboundMessage:
             out["attachments"] = [a.to_dict() for a in self.attachments]
         if self.request_contact:
             out["request_contact"] = True
+        if self.template is not None:
+            out["template"] = self.template.to_dict()
+        if self.reply_to:
+            out["reply_to"] = self.reply_to
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutboundMessage:
+        template = data.get("template")
         return cls(
             text=str(data.get("text") or ""),
             buttons=tuple(Button(str(b["title"]), str(b["payload"])) for b in data.get("buttons") or ()),
             attachments=tuple(Attachment.from_dict(a) for a in data.get("attachments") or ()),
             request_contact=bool(data.get("request_contact")),
+            template=TemplateRef.from_dict(template) if isinstance(template, dict) else None,
+            reply_to=str(data["reply_to"]) if data.get("reply_to") else None,
         )
 
 
@@ -116,7 +150,9 @@ def degrade_buttons(message: OutboundMessage) -> OutboundMessage:
         return message
     lines = [message.text] if message.text else []
     lines += [f"{i}. {b.title}" for i, b in enumerate(message.buttons, start=1)]
-    return OutboundMessage(text="\n".join(lines), attachments=message.attachments)
+    return OutboundMessage(
+        text="\n".join(lines), attachments=message.attachments, template=message.template, reply_to=message.reply_to
+    )
 
 
 def match_choice(text: str, buttons: tuple[Button, ...] | list[Button]) -> Button | None:

@@ -33,6 +33,7 @@ class AccountView:
     enabled: bool
     secret: str  # masked, or '' when there is none
     detail: str  # @username for a bot, the URL host for an API webhook, a token's expiry
+    manage: str = ""  # the kind's own admin page of this account (`ChannelKind.manage`), if it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,8 @@ def _view(account: ChannelAccount, decrypt: Any, kinds: dict[str, ChannelKind]) 
             detail = kind.detail(account.config or {}, plain)
         except Exception:  # a malformed config shows no detail rather than breaking the list
             detail = ""
-    return AccountView(account.id, account.kind, account.name, account.pack, account.enabled, secret, detail)
+    manage = kind.manage.format(id=account.id) if kind is not None and kind.manage else ""
+    return AccountView(account.id, account.kind, account.name, account.pack, account.enabled, secret, detail, manage)
 
 
 async def list_accounts(otklik: Any) -> list[AccountView]:

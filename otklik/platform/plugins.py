@@ -199,3 +199,5 @@ class ChannelKind:
     configured: Ref | None = None  # async connect_configured(app) -> None: accounts named in settings/env
     cli: Ref | None = None  # a Typer command `otklik channels add <kind>`
     commands: tuple[tuple[str, Ref], ...] = ()  # more CLI: (name, Typer app or command function)
+    admin: tuple[Ref, ...] = ()  # APIRouters of its own admin pages, mounted under /admin behind the guard
+    manage: str | None = None  # the Settings page links each account to this admin page ("{id}": the account's)

@@ -489,3 +489,33 @@ class ApiIdempotency(Base):
     response: Mapped[str | None] = mapped_column(Text)  # the JSON body, verbatim
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class CustomerWindow(Base):
+    """When the customer of a channel with a customer-service window (WhatsApp) last wrote to the account:
+    free-form messages may go for 24 h after it (`otklik.conversations.window`)."""
+
+    __tablename__ = "customer_windows"
+    channel_account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    recipient: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_inbound_at: Mapped[datetime]
+
+
+class MessageTemplate(Base):
+    """An approved (or pending, rejected …) message template of a channel account, as synced from the provider
+    (WhatsApp: `GET /{waba_id}/message_templates`)."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("channel_account_id", "name", "language"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(15))
+    category: Mapped[str] = mapped_column(String(32), default="")  # MARKETING | UTILITY | AUTHENTICATION
+    status: Mapped[str] = mapped_column(String(32), default="")  # APPROVED | PENDING | REJECTED | PAUSED …
+    params: Mapped[int] = mapped_column(Integer, default=0)  # body parameters {{1}} … {{n}}
+    body: Mapped[str] = mapped_column(Text, default="")
+    provider_id: Mapped[str] = mapped_column(String(64), default="")
+    synced_at: Mapped[datetime]

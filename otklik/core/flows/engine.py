@@ -54,7 +54,7 @@ from otklik.core.flows.repair import (
     interruptible,
     yes_no_option,
 )
-from otklik.core.messages import Attachment, Button, EventKind, InboundEvent, OutboundMessage
+from otklik.core.messages import Attachment, Button, EventKind, InboundEvent, OutboundMessage, TemplateRef
 from otklik.core.packs import PackConfig
 from otklik.core.redact import mask_cards, mask_sensitive
 from otklik.core.templates import pick_language, render
@@ -872,7 +872,17 @@ class Engine:
             )
             for m in node.media
         )
-        return OutboundMessage(text=self._render(run, node.text), buttons=buttons, attachments=media)
+        template = None
+        if node.template is not None:
+            spec = node.template
+            params = tuple(self._render(run, p) for p in spec.params)
+            template = TemplateRef(spec.name, spec.language or self.pack.language, params)
+        return OutboundMessage(
+            text=self._render(run, node.text),
+            buttons=buttons,
+            attachments=media,
+            template=template,
+        )
 
     def _question_message(self, run: _Run, node: QuestionNode) -> OutboundMessage:
         node = self._for_channel(run, node)

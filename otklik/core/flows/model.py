@@ -69,6 +69,16 @@ class MediaSpec(BaseModel):
     caption: Text | None = None
 
 
+class TemplateSpec(BaseModel):
+    """An approved WhatsApp template: sent instead of the message once the 24-hour window is closed (or as
+    the message, when the node has no text). `params` fill {{1}}, {{2}}, … and may use flow variables."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    language: str | None = Field(None, min_length=2, max_length=15)  # None: the pack's language
+    params: list[Text] = Field(default_factory=list, max_length=20)
+
+
 class MessageNode(_Node):
     """Send a message (text, buttons, media) and continue to `next` (or stop when there is none)."""
 
@@ -76,6 +86,7 @@ class MessageNode(_Node):
     text: Text = ""
     buttons: list[ButtonSpec] = Field(default_factory=list, max_length=12)
     media: list[MediaSpec] = Field(default_factory=list, max_length=10)
+    template: TemplateSpec | None = None
     next: str | None = None
 
 

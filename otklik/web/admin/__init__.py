@@ -38,6 +38,7 @@ def mount(app: FastAPI, capabilities: Sequence[Capability], kinds: Sequence[Chan
         app.router.routes.append(route)
     routers = [module.router for module in AREAS]
     routers += [resolve(ref) for capability in capabilities for ref in capability.admin]
+    routers += [resolve(ref) for kind in kinds for ref in kind.admin]
     deps.add_template_folders(
         [folder(ref) for ref in [*(c.templates for c in capabilities), *(k.templates for k in kinds)] if ref]
     )
