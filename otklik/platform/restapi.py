@@ -24,7 +24,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from otklik.adapters.db.models import ApiIdempotency
 from otklik.clock import utcnow
+from otklik.platform.webhooks.events import iso
 from otklik.platform.webkit.bodies import BodyTooLarge, declared_too_large, read_capped
 from otklik.platform.webkit.params import BIGINT_MAX
 
@@ -68,6 +69,20 @@ class ApiError(Exception):
 
     def response(self) -> JSONResponse:
         return error_response(self.status, self.code, self.message, self.headers)
+
+
+def plain(value: Any) -> Any:
+    """A value as the API writes it: times as `iso` (UTC, milliseconds, Z), money (`Decimal`) as strings,
+    tuples as lists, recursively."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

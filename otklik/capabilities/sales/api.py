@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -36,8 +35,15 @@ from otklik.clock import utcnow
 from otklik.conversations.repo import as_tx
 from otklik.core.errors import InvalidInput
 from otklik.platform.apitokens import ApiCaller, require_scope
-from otklik.platform.restapi import ApiError, check_query, decode_cursor, encode_cursor, error_responses, page_limit
-from otklik.platform.webhooks.events import iso
+from otklik.platform.restapi import (
+    ApiError,
+    check_query,
+    decode_cursor,
+    encode_cursor,
+    error_responses,
+    page_limit,
+    plain,
+)
 from otklik.platform.webkit.bodies import BodyTooLarge, declared_too_large, read_capped, too_large
 
 SCOPE = "sales.payments"
@@ -214,16 +220,6 @@ ORDER_EXAMPLE = {
 }  # fmt: skip
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 async def _order_view(tx: Any, order: orders.Order, full: bool) -> dict[str, Any]:
@@ -246,7 +242,7 @@ async def _order_view(tx: Any, order: orders.Order, full: bool) -> dict[str, Any
             {"from": h["from_status"], "to": h["to_status"], "actor": h["actor"], "note": h["note"], "at": h["at"]}
             for h in await orders.history_of(tx, order.id)
         ]
-    return _plain(data)  # type: ignore[no-any-return]
+    return plain(data)  # type: ignore[no-any-return]
 
 
 @router.get(
