@@ -9,15 +9,16 @@ the plan or the validity differs from what was shown, a new summary is shown ins
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from otklik.capabilities.sales import pricing
-from otklik.capabilities.sales.models import cart_lines, carts, config, products
+from otklik.capabilities.sales.models import cart_lines, carts, config, products, sync_runs
 from otklik.conversations.timers import QuickTx
 
 MAX_QUANTITY = 100_000  # a line above this is refused outright ("un millón")
@@ -30,6 +31,7 @@ class Config:
     validity_hours: int = 48
     cart_ttl_hours: int = 72
     series: str = "PV"
+    freshness_hours: int = 0  # 0: every stored row is quoted as is
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +71,15 @@ class Summary:
             "total": str(self.total), "iva_rate": str(self.iva_rate), "currency": self.currency, "plan": self.plan,
         }  # fmt: skip
 
+    @property
+    def stale(self) -> list[str]:
+        """The SKUs quoted from a row older than the configured freshness ("sujeto a confirmación")."""
+        return [str(ln["sku"]) for ln in self.lines if ln.get("stale")]
+
     def to_json(self, version: int, generation: int) -> dict[str, Any]:
         return {
             **self.comparable(),
+            "stale": self.stale,
             "names": {ln["sku"]: ln["name"] for ln in self.lines},
             "subtotal": str(self.subtotal), "iva": str(self.iva), "valid_until": self.valid_until.isoformat(),
             "version": version, "generation": generation,
@@ -134,7 +142,8 @@ async def load_config(tx: QuickTx) -> Config:
     if not rows:
         return Config()
     row = rows[0]
-    return Config(Decimal(row.iva_rate), int(row.validity_hours), int(row.cart_ttl_hours), str(row.series))
+    return Config(Decimal(row.iva_rate), int(row.validity_hours), int(row.cart_ttl_hours), str(row.series),
+                  int(row.freshness_hours))  # fmt: skip
 
 
 def _cart(row: Any) -> Cart:
@@ -218,12 +227,35 @@ def plan_of(variables: Any) -> dict[str, Any] | None:
             "table": str(financing.get("table") or ""), **{k: plan.get(k) for k in keep if k in plan}}  # fmt: skip
 
 
+_LAST_SYNC = select(func.max(sync_runs.c.finished_at)).where(sync_runs.c.status == "ok")
+
+
+async def stale_before(tx: QuickTx, cfg: Config, now: datetime) -> datetime | None:
+    """A product row last refreshed before this is quoted "sujeto a confirmación" (None: freshness is off,
+    or the last successful catalog sync is recent enough to vouch for every row). A row is refreshed when
+    an import or a sync writes it (`updated_at`) — and by a successful sync that found it unchanged, which
+    does not rewrite it: so the newest successful sync run also counts."""
+    if cfg.freshness_hours <= 0:
+        return None
+    cutoff = now - timedelta(hours=cfg.freshness_hours)
+    rows = await tx.fetch(_LAST_SYNC)
+    synced = rows[0][0] if rows else None
+    if synced is not None and synced >= cutoff:
+        return None
+    return cutoff
+
+
+def is_stale(row: Mapping[str, Any], cutoff: datetime | None) -> bool:
+    return cutoff is not None and row.get("updated_at") is not None and row["updated_at"] < cutoff
+
+
 async def summarise(
     tx: QuickTx, cart: Cart, cfg: Config, now: datetime, plan: dict[str, Any] | None, *, fix: bool
 ) -> Summary:
     """The cart as it stands on the live rows. A line whose product is inactive or out of stock is dropped,
     one above the stock is lowered to it; with `fix` the cart is changed accordingly (the notes say what)."""
     found = await lines(tx, cart.id)
+    cutoff = await stale_before(tx, cfg, now) if found else None
     kept: list[dict[str, Any]] = []
     notes: list[str] = []
     currency = ""
@@ -245,7 +277,7 @@ async def summarise(
         kept.append({
             "product_id": int(row["id"]), "sku": sku, "name": name, "quantity": qty, "unit_price": str(price),
             "include_iva": bool(row["prices_include_iva"]), "line_total": str(pricing.line_total(price, qty)),
-            "currency": str(row["currency"]),
+            "currency": str(row["currency"]), "stale": is_stale(row, cutoff),
         })  # fmt: skip
     sums = pricing.totals(((Decimal(ln["line_total"]), ln["include_iva"]) for ln in kept), cfg.iva_rate)
     return Summary(kept, currency or "ARS", sums.subtotal, sums.iva, cfg.iva_rate, sums.total, plan,

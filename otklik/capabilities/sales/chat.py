@@ -36,6 +36,8 @@ _SIMILAR = select(products).where(
     products.c.price <= bindparam("high"),
 )  # fmt: skip
 SHOWN_ATTRIBUTES = ("tech", "resolution", "form", "lens_mm", "channels", "type", "capacity", "outdoor", "poe")
+STALE = "sujeto a confirmación"
+STALE_NOTE = "⏳ Precio y stock sujetos a confirmación"
 STATUS_TEXT = {
     orders.CONFIRMED: "está confirmado; todavía no registramos el pago.",
     orders.PRE_INVOICED: "tiene la prefactura emitida; todavía no registramos el pago.",
@@ -76,11 +78,21 @@ class Turn:
     variables: Mapping[str, Any]
     now: datetime
     cfg: carts.Config = field(default_factory=carts.Config)
+    _cutoff: list[datetime | None] = field(default_factory=list)  # stale_before, read once per turn
 
     # --- helpers -------------------------------------------------------------------------------------
 
     async def live(self, product_id: int) -> dict[str, Any] | None:
         return await carts.product(self.tx, product_id)
+
+    async def stale(self, row: Mapping[str, Any]) -> bool:
+        """The row is older than the configured freshness: its price and stock are quoted "sujeto a
+        confirmación" and an order with it waits for an executive's confirmation."""
+        if self.cfg.freshness_hours <= 0:
+            return False
+        if not self._cutoff:
+            self._cutoff.append(await carts.stale_before(self.tx, self.cfg, self.now))
+        return carts.is_stale(row, self._cutoff[0])
 
     async def cart(self) -> carts.Cart:
         found = await carts.ensure(self.tx, self.conversation_id, self.contact_id, self.now)
@@ -129,6 +141,8 @@ class Turn:
         attrs = self.attributes(row)
         if int(row["stock"]) > 0 and row["active"]:
             text = f"{head}\nPrecio: {self.price(row)}\nStock: {self.stock(row)}" + (f"\n{attrs}" if attrs else "")
+            if await self.stale(row):
+                text += f"\n{STALE_NOTE} (datos del {row['updated_at']:%d/%m/%Y %H:%M} UTC)."
             reply.say(text, [(f"🛒 Agregar {quantity} al carrito", f"sales:add:{row['id']}:{quantity}"),
                              ("Ver carrito", "sales:cart")])  # fmt: skip
             return
@@ -190,7 +204,8 @@ class Turn:
         lines, buttons = [head], []
         for n, hit in enumerate(shown, start=(page - 1) * PAGE + 1):
             row = await self.live(int(hit.product["id"])) or hit.product
-            lines.append(f"{n}. {row['name']} — {row['sku']}\n   {self.price(row)} · {self.stock(row)}")
+            lines.append(f"{n}. {row['name']} — {row['sku']}\n   {self.price(row)} · {self.stock(row)}"
+                         + (f" · {STALE}" if await self.stale(row) else ""))  # fmt: skip
             if int(row["stock"]) > 0 and row["active"]:
                 buttons.append((f"🛒 {row['sku']}", f"sales:add:{row['id']}:1"))
         if missing and page == 1:
@@ -437,7 +452,7 @@ class Turn:
         lines = ["🧾 Resumen del pedido"]
         for ln in summary.lines:
             lines.append(f"• {ln['sku']} — {ln['name']}\n  {ln['quantity']} × {money(ln['unit_price'])} = "
-                         f"{money(ln['line_total'])}")  # fmt: skip
+                         f"{money(ln['line_total'])}" + (f" ({STALE})" if ln.get("stale") else ""))  # fmt: skip
         lines += [
             f"Subtotal sin IVA: {money(summary.subtotal)}",
             f"IVA {pricing.percent(summary.iva_rate)}: {money(summary.iva)}",
@@ -454,6 +469,9 @@ class Turn:
                 text += f"; simulado sobre {money(plan['amount'])}: el ejecutivo lo ajusta al total del pedido"
             lines.append(text + ".")
         lines.append(f"Precios válidos hasta el {summary.valid_until:%d/%m/%Y %H:%M} (UTC).")
+        if summary.stale:
+            lines.append(f"{STALE_NOTE}: {', '.join(summary.stale)}. Al confirmar, un ejecutivo verifica precio y "
+                         "stock antes de emitir la prefactura.")  # fmt: skip
         payload = f"sales:ok:{cart.id}:{cart.generation}:{version}"
         reply.say("\n".join(lines), [("✅ Confirmar", payload), ("✏️ Modificar", "sales:mod")])
         reply.extra.update(cart_total=str(summary.total), cart_lines=len(summary.lines))

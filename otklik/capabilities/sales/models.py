@@ -62,6 +62,8 @@ config = Table(
     Column("invoice_series", String(32), nullable=False, default="FC"),
     # the logo on the documents: a PNG or JPEG in the media store (its sha256), "" for none (migration s005)
     Column("logo_media_id", String(64), nullable=False, default=""),
+    # a product row not refreshed for this many hours is quoted "sujeto a confirmación"; 0 = off (s008)
+    Column("freshness_hours", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # Order number series: `prefix` + `next_value` zero-padded to `width` (PV-000123). A number is taken with

@@ -114,6 +114,13 @@ def _hours(name: str, raw: str) -> int:
     return int(text)
 
 
+def _freshness(raw: str) -> int:
+    text = raw.strip()
+    if not re.fullmatch(r"\d{1,5}", text) or int(text) > MAX_HOURS:
+        raise InvalidInput(f"freshness_hours: a whole number of hours from 0 (off) to {MAX_HOURS}")
+    return int(text)
+
+
 def _iva(raw: str) -> Decimal:
     text = raw.strip().replace(" ", "").rstrip("%")
     if not IVA.fullmatch(text):
@@ -128,7 +135,7 @@ async def save_settings(db: Database, form: Mapping[str, str], *, actor: str) ->
     """Check and save the settings page's form in one transaction (audited as `sales.settings` with what
     changed); `InvalidInput` with every problem, one per line, and nothing saved when any field is wrong.
 
-    Fields: `iva_rate`, `validity_hours`, `cart_ttl_hours`, `series` (the series new orders take their
+    Fields: `iva_rate`, `validity_hours`, `cart_ttl_hours`, `freshness_hours` (0 = off), `series` (the series new orders take their
     number from), the letterhead (`seller_name`, `seller_cuit`, `seller_address`, `payment_instructions`,
     `invoice_series`) and, per series N, `prefix_N`, `width_N`, `next_N` (the next number may only grow: a
     lower one would repeat numbers already given). Returns the names of the fields that changed."""
@@ -144,6 +151,7 @@ async def save_settings(db: Database, form: Mapping[str, str], *, actor: str) ->
     check("iva_rate", lambda: _iva(form.get("iva_rate", "")))
     check("validity_hours", lambda: _hours("validity_hours", form.get("validity_hours", "")))
     check("cart_ttl_hours", lambda: _hours("cart_ttl_hours", form.get("cart_ttl_hours", "")))
+    check("freshness_hours", lambda: _freshness(form.get("freshness_hours", "0")))
     for name in FIELDS:  # one by one: every wrong field is reported
         try:
             values.update(clean({name: form.get(name, "")}))
