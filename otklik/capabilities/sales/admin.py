@@ -190,6 +190,25 @@ async def reassign_order(request: Request, number: str, principal: Principal = D
     return RedirectResponse(f"/admin/sales/orders/{order.number}", status_code=303)
 
 
+@router.post("/sales/orders/{number}/check", response_class=HTMLResponse, include_in_schema=False)
+async def check_order(request: Request, number: str, principal: Principal = Depends(need(ORDERS))) -> Response:
+    """The executive confirms the price and stock of the lines quoted "sujeto a confirmación": the worker then
+    sends the pre-invoice."""
+    now = utcnow()
+    try:
+        async with otklik_of(request).db.write() as session:
+            tx = as_tx(session)
+            order = await orders.get_by_number(tx, number[:40])
+            if order is None:
+                raise NotFound("no such order")
+            done = await orders.confirm_check(tx, order.id, principal.actor, now)
+            audit(session, principal.actor, "sales.order_check", "sales_order", done.number,
+                  {"skus": order.to_check}, now=now)  # fmt: skip
+    except InvalidInput as exc:
+        return await _order_page(request, number[:40], status_code=409, error=exc.user_message)
+    return RedirectResponse(f"/admin/sales/orders/{done.number}", status_code=303)
+
+
 @router.post("/sales/orders/{number}/cancel", response_class=HTMLResponse, include_in_schema=False)
 async def cancel_order(request: Request, number: str, principal: Principal = Depends(need(ORDERS))) -> Response:
     form = await request.form(max_fields=5, max_files=0)

@@ -514,6 +514,11 @@ class Turn:
         except orders.StockChanged:
             return await self.summary(why=["otro cliente tomó parte del stock"])
         reply = Reply("ordered", extra={"order": order.number, "cart_total": "", "cart_lines": 0})
+        if order.to_check:
+            reply.say(f"📝 Registré tu pedido {order.number} por {pricing.money(order.total, order.currency)}. "
+                      f"Precio y stock de {', '.join(order.to_check)} están sujetos a confirmación: un ejecutivo "
+                      "los verifica y te enviamos la prefactura.")  # fmt: skip
+            return reply
         reply.say(f"🎉 ¡Listo! Tu pedido {order.number} quedó confirmado por "
                   f"{pricing.money(order.total, order.currency)}. Un ejecutivo te contacta por acá para el pago "
                   "y la entrega; te aviso cuando registremos el pago.")  # fmt: skip

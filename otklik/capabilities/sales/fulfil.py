@@ -86,6 +86,9 @@ def summary_text(order: orders.Order, lines: list[dict[str, Any]], assignee: str
                f"{money(order.iva, order.currency)} · Total: {money(order.total, order.currency)}")  # fmt: skip
     if order.plan:
         out.append(f"Financiación: {order.plan.get('installments', '')} cuotas")
+    if order.to_check:
+        out.append("⏳ Sujeto a confirmación (datos viejos del catálogo): " + ", ".join(order.to_check)
+                   + ". Confirmá precio y stock en el pedido antes de la prefactura.")  # fmt: skip
     out.append(f"Asignado a: {assignee}")
     return "\n".join(out)
 
@@ -239,8 +242,8 @@ async def send_document(ctx: RuntimeContext, order_id: int, kind: str, now: date
     due = (orders.CONFIRMED, orders.PARTIALLY_PAID) if kind == PRE_INVOICE else (orders.PAID,)
     async with ctx.db.write() as session:  # the document's number first (ours: from the invoice series)
         row = await _lock(session, order_id)
-        if row is None or row.status not in due:
-            return False
+        if row is None or row.status not in due or (kind == PRE_INVOICE and row.to_check):
+            return False  # not due, or lines "sujeto a confirmación" an executive has not confirmed yet
         tx = repo.as_tx(session)
         cfg = (await session.execute(select(config).where(config.c.id == 1))).first()
         assert cfg is not None  # written by the migration
@@ -311,7 +314,8 @@ _DUE = (
     select(order_table.c.id, order_table.c.status)
     .where(
         or_(
-            order_table.c.status.in_((orders.CONFIRMED, orders.PAID)),
+            and_(order_table.c.status == orders.CONFIRMED, order_table.c.to_check.is_(None)),
+            order_table.c.status == orders.PAID,
             and_(order_table.c.status == orders.PARTIALLY_PAID, ~_PRE_INVOICE_SENT),
         )
     )

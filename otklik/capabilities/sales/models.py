@@ -129,6 +129,9 @@ orders = Table(
     # worker's order step does it once: assigned_at set even when the pack has no executive
     Column("assignee_id", BIGID, nullable=True, index=True),
     Column("assigned_at", UTCDateTime(timezone=True), nullable=True),
+    # the SKUs quoted "sujeto a confirmación" (a row older than the freshness, s008): the pre-invoice waits
+    # until an executive confirms price and stock on the admin's order page, which sets it back to null
+    Column("to_check", JSON(none_as_null=True), nullable=True),
     UniqueConstraint("cart_id", "cart_generation"),  # one order per confirmed cart: a double tap is refused
 )
 

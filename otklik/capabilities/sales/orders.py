@@ -68,6 +68,7 @@ class Order:
     contact_id: int | None
     assignee_id: int | None = None
     created: bool = False  # made by this call (False: the cart's generation had its order already)
+    to_check: list[str] | None = None  # SKUs "sujeto a confirmación": no pre-invoice until an executive confirms
 
 
 _TAKE = (
@@ -108,7 +109,7 @@ def _order(row: Any, created: bool = False) -> Order:
         int(row.id), str(row.number), str(row.status), str(row.currency), Decimal(row.subtotal), Decimal(row.iva),
         Decimal(row.iva_rate), Decimal(row.total), row.plan, dict(row.customer or {}), row.valid_until,
         row.created_at, row.updated_at, row.conversation_id, row.contact_id,
-        None if row.assignee_id is None else int(row.assignee_id), created,
+        None if row.assignee_id is None else int(row.assignee_id), created, list(row.to_check) if row.to_check else None,
     )  # fmt: skip
 
 
@@ -181,7 +182,7 @@ async def create_from_cart(
         "conversation_id": cart.conversation_id, "contact_id": cart.contact_id, "status": CONFIRMED,
         "currency": summary.currency, "subtotal": summary.subtotal, "iva": summary.iva,
         "iva_rate": summary.iva_rate, "total": summary.total, "plan": summary.plan, "customer": customer,
-        "valid_until": summary.valid_until, "created_at": now, "updated_at": now,
+        "valid_until": summary.valid_until, "created_at": now, "updated_at": now, "to_check": summary.stale or None,
     }  # fmt: skip
     order_id = await tx.insert_id(_NEW, values)
     for line in summary.lines:
@@ -257,6 +258,27 @@ async def note(tx: QuickTx, order_id: int, actor: str, now: datetime, text: str)
     order = await get(tx, order_id)
     if order is not None:
         await _history(tx, order_id, order.status, order.status, actor, text, now)
+
+
+_CHECKED = (
+    update(orders).where(orders.c.id == bindparam("order_id"), orders.c.to_check.is_not(None))
+    .values(to_check=None, updated_at=bindparam("now"))
+)  # fmt: skip
+
+
+async def confirm_check(tx: QuickTx, order_id: int, actor: str, now: datetime) -> Order:
+    """An executive confirmed the price and stock of the lines quoted "sujeto a confirmación": the pre-invoice
+    may go out (the worker's next pass). `InvalidInput` when there was nothing to confirm (or already done)."""
+    order = await get(tx, order_id)
+    if order is None or not order.to_check or order.status == CANCELLED:
+        raise InvalidInput("this order has nothing waiting for a confirmation")
+    if await tx.execute(_CHECKED, {"order_id": order_id, "now": now}) != 1:
+        raise InvalidInput("this order has nothing waiting for a confirmation")
+    await _history(tx, order_id, order.status, order.status, actor,
+                   "precio y stock confirmados: " + ", ".join(order.to_check), now)  # fmt: skip
+    done = await get(tx, order_id)
+    assert done is not None
+    return done
 
 
 def subject_of(order: Order) -> str:

@@ -15,13 +15,15 @@ from sqlalchemy import insert, select, update
 
 from otklik.bootstrap import Otklik
 from otklik.capabilities.sales import cart as carts
+from otklik.capabilities.sales import fulfil, orders
 from otklik.capabilities.sales.importer import import_catalog
-from otklik.capabilities.sales.models import config, products, sync_runs, sync_sources
+from otklik.capabilities.sales.models import config, documents, products, sync_runs, sync_sources
 from otklik.clock import utcnow
 from otklik.conversations.repo import as_tx
 from otklik.platform.users import Role
 from otklik.web.app import create_app
 from tests.capabilities.sales.shop_catalog import rows
+from tests.capabilities.sales.test_admin import _order
 from tests.capabilities.sales.test_admin_settings import GOOD
 from tests.capabilities.sales.test_journey_webchat import _open
 from tests.conftest import make_settings
@@ -140,3 +142,64 @@ async def test_the_setting_is_saved_and_bad_values_refused(otklik: Otklik, as_ro
     assert off.status_code == 303
     async with otklik.db.read() as session:
         assert (await carts.load_config(as_tx(session))).freshness_hours == 0
+
+
+async def _stale_order(otklik: Otklik) -> orders.Order:
+    await import_catalog(otklik.db, rows())
+    async with otklik.db.write() as session:
+        await session.execute(update(config).values(freshness_hours=24))
+        await session.execute(
+            update(products).where(products.c.sku == "WD10PURZ").values(updated_at=utcnow() - timedelta(hours=30))
+        )
+    return await _order(otklik)  # two WD10PURZ, made from a summary like the chat's
+
+
+async def _pre_invoices(otklik: Otklik, order_id: int) -> int:
+    async with otklik.db.read() as session:
+        found = await session.execute(
+            select(documents.c.id).where(documents.c.order_id == order_id, documents.c.kind == fulfil.PRE_INVOICE)
+        )
+        return len(found.all())
+
+
+async def test_an_order_with_a_stale_line_waits_for_the_executive(otklik: Otklik, as_role) -> None:  # type: ignore[no-untyped-def]
+    order = await _stale_order(otklik)
+    assert order.to_check == ["WD10PURZ"] and order.status == orders.CONFIRMED
+    text = fulfil.summary_text(order, [], "Ana")
+    assert "⏳ Sujeto a confirmación (datos viejos del catálogo): WD10PURZ." in text  # in the staff message
+    await fulfil.process(otklik.ctx)
+    assert await _pre_invoices(otklik, order.id) == 0  # the pre-invoice waits
+    operator = await as_role(Role.OPERATOR)
+    listing = await operator.http.get("/admin/sales/orders")
+    assert 'data-testid="needs-check"' in listing.text
+    page = await operator.http.get(f"/admin/sales/orders/{order.number}")
+    assert 'data-testid="to-check"' in page.text and "WD10PURZ" in page.text
+    forged = await operator.http.post(f"/admin/sales/orders/{order.number}/check", data={})  # no CSRF token
+    assert forged.status_code in (400, 403)
+    async with otklik.db.read() as session:
+        assert (await orders.get(as_tx(session), order.id)).to_check == ["WD10PURZ"]  # type: ignore[union-attr]
+    done = await operator.post(f"/admin/sales/orders/{order.number}/check", {})
+    assert done.status_code == 303
+    async with otklik.db.read() as session:
+        tx = as_tx(session)
+        checked = await orders.get(tx, order.id)
+        history = await orders.history_of(tx, order.id)
+    assert checked is not None and checked.to_check is None and checked.status == orders.CONFIRMED
+    assert any("precio y stock confirmados: WD10PURZ" in str(h["note"]) for h in history)
+    again = await operator.post(f"/admin/sales/orders/{order.number}/check", {})
+    assert again.status_code == 409 and "nothing waiting for a confirmation" in again.text
+    await fulfil.process(otklik.ctx)
+    assert await _pre_invoices(otklik, order.id) == 1  # now it goes out
+    missing = await operator.post("/admin/sales/orders/PV-999999/check", {})
+    assert missing.status_code == 404
+
+
+async def test_a_fresh_order_needs_no_confirmation(otklik: Otklik) -> None:
+    await import_catalog(otklik.db, rows())
+    async with otklik.db.write() as session:
+        await session.execute(update(config).values(freshness_hours=24))
+    order = await _order(otklik)
+    assert order.to_check is None
+    assert "Sujeto a confirmación" not in fulfil.summary_text(order, [], "Ana")
+    await fulfil.process(otklik.ctx)
+    assert await _pre_invoices(otklik, order.id) == 1
