@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 
 from otklik.bootstrap import Otklik
 from otklik.capabilities.sales import cart as carts
-from otklik.capabilities.sales import fulfil, orders
+from otklik.capabilities.sales import customer, fulfil, orders
 from otklik.capabilities.sales.importer import import_catalog
 from otklik.capabilities.sales.models import config, documents, products, sync_runs, sync_sources
 from otklik.clock import utcnow
@@ -203,3 +203,35 @@ async def test_a_fresh_order_needs_no_confirmation(otklik: Otklik) -> None:
     assert "Sujeto a confirmación" not in fulfil.summary_text(order, [], "Ana")
     await fulfil.process(otklik.ctx)
     assert await _pre_invoices(otklik, order.id) == 1
+
+
+async def test_the_buyer_confirming_a_stale_summary_is_told_it_waits(shop: tuple[Otklik, httpx.AsyncClient]) -> None:
+    app, http = shop
+    await _set(app, 24, 30)
+    chat = await _open(http)
+    await chat.send(text=f"quiero 2 de la {SKU}")
+    await chat.replies(4)
+    async with app.db.write() as session:  # the buyer's data, as the questions would have kept it
+        contact_id = int((await session.execute(select(carts.carts.c.contact_id))).scalar_one())
+        kept = await customer.save(
+            as_tx(session),
+            contact_id,
+            {
+                "name": "Seguridad Norte SRL",
+                "cuit": "30-71234567-1",
+                "iva": "responsable inscripto",
+                "delivery": "pickup",
+            },
+        )
+    assert kept["ok"], kept
+    await chat.send(text="pasame el resumen")
+    (summary,) = await chat.replies(1)
+    confirm = [b["payload"] for b in summary["buttons"] if b["payload"].startswith("sales:ok:")][0]
+    await chat.send(button=confirm)
+    (ordered,) = await chat.replies(1)
+    assert ordered["text"].startswith("📝 Registré tu pedido PV-000001 por $ 123.000,00.")
+    assert f"Precio y stock de {SKU} están sujetos a confirmación: un ejecutivo los verifica" in ordered["text"]
+    assert "quedó confirmado" not in ordered["text"]
+    async with app.db.read() as session:
+        order = await orders.get_by_number(as_tx(session), "PV-000001")
+    assert order is not None and order.to_check == [SKU]
