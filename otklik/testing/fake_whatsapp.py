@@ -47,8 +47,8 @@ from starlette.routing import Route
 
 from otklik.testing.loopback import serve_on_loopback
 
-DEFAULT_TOKEN = "EAAfake-whatsapp-token-0123456789"  # noqa: S105 - the fake's own
-DEFAULT_APP_SECRET = "fa4e5ec7e70123456789abcdef012345"  # noqa: S105
+DEFAULT_TOKEN = "EAAfake-test-token-not-real-0000"  # noqa: S105 - the fake's own, obviously fake (Meta tokens start with EAA)
+DEFAULT_APP_SECRET = "FAKEtestAppSecretNotReal0000"  # noqa: S105 - obviously fake
 DEFAULT_PHONE_NUMBER_ID = "106540352242922"
 DEFAULT_WABA_ID = "102290129340398"
 DISPLAY_NUMBER = "15550783881"
