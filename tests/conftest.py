@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,12 +13,15 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 
+from otklik.adapters.db.engine import Database
+from otklik.adapters.db.migrate import upgrade
 from otklik.bootstrap import Otklik
 from otklik.config import Settings
 from otklik.platform import users
+from otklik.platform.plugins import folder
+from otklik.registry import CAPABILITIES
 
 pytest_plugins = ["tests.fixtures.admin", "tests.fixtures.cli"]
-
 
 
 def _worker_url(url: str | None) -> str | None:
@@ -59,6 +64,59 @@ def fast_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(users, "_hasher", FAST_HASHER)
 
 
+#: Migrated empty databases, made once per test process: each storage test starts from a copy instead of
+#: running every migration again (a file copy for SQLite, `CREATE DATABASE … TEMPLATE` for PostgreSQL). The
+#: app's start then finds the database at its heads and skips Alembic (`migrate.upgrade`). The migrations
+#: themselves stay tested: the templates are made by them, and tests/adapters/db upgrade from empty.
+_TEMPLATES: dict[str, str] = {}
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    try:
+        await upgrade(db, locations=[folder(c.migrations) for c in CAPABILITIES if c.migrations])
+    finally:
+        await db.dispose()
+
+
+async def fresh_sqlite(path: Path) -> str:
+    """A migrated SQLite database at `path` (a copy of this process's template)."""
+    template = _TEMPLATES.get("sqlite")
+    if template is None:
+        template = str(Path(tempfile.mkdtemp(prefix="otklik-template-")) / "template.db")
+        await _migrate(f"sqlite+aiosqlite:///{template}")
+        _TEMPLATES["sqlite"] = template
+    shutil.copyfile(template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def _admin_sql(url: str, *statements: str) -> None:
+    import asyncpg
+
+    server = make_url(url).set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def fresh_pg(url: str) -> str:
+    """Recreate the database of `url` as a copy of this process's migrated template."""
+    name = make_url(url).database
+    template = _TEMPLATES.get("pg")
+    if template is None:
+        template = f"{name}_template"
+        await _admin_sql(url, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)', f'CREATE DATABASE "{template}"')
+        await _migrate(str(make_url(url).set(database=template)))
+        _TEMPLATES["pg"] = template
+    await _admin_sql(
+        url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}" TEMPLATE "{template}"'
+    )
+    return url
+
+
 async def reset_pg(url: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -86,13 +144,12 @@ def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs on SQLite and, when configured, on PostgreSQL."""
+    """Each storage test runs on SQLite and, when configured, on PostgreSQL — on a migrated, empty database."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return await fresh_sqlite(tmp_path / "test.db")
     if not PG_URL:
         pytest.skip("OTKLIK_TEST_PG_URL is not set")
-    await reset_pg(PG_URL)
-    return PG_URL
+    return await fresh_pg(PG_URL)
 
 
 @pytest.fixture

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from otklik.core import safe_yaml
 from otklik.core.errors import InvalidInput, NotFound
 from otklik.core.packs import PackConfig
 from otklik.core.understanding import IntentClassifier, KeywordClassifier
@@ -77,7 +80,8 @@ def load_pack(name: str, extra_dirs: tuple[Path, ...] = ()) -> Pack:
     sources = {}
     for path in sorted((directory / "flows").glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
-        flow_id = str((yaml.safe_load(text) or {}).get("id") or path.stem)
+        parsed = _parsed(str(path), text)
+        flow_id = str((parsed.get("id") if isinstance(parsed, dict) else None) or path.stem)
         sources[flow_id] = text
     keywords = {str(k): [str(w) for w in v] for k, v in (data.get("keywords") or {}).items()}
     return Pack(config, directory, sources, keywords)
@@ -98,14 +102,21 @@ def build_classifier(pack: Pack, cache_dir: Path, mode: str = "auto") -> IntentC
     return KeywordClassifier(pack.keywords)
 
 
+@lru_cache(maxsize=256)
+def _parsed(path: str, text: str) -> Any:
+    """A pack file's YAML, parsed once per process for the same text (every app start and reload reads the
+    packs again). Callers only read the result: `_read_yaml` hands out a copy."""
+    return safe_yaml.load_trusted(text)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _parsed(str(path), path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{path.name}: YAML syntax error: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{path.name}: expected a mapping")
-    return data
+    return copy.deepcopy(data)
 
 
 def intent_descriptions(pack: Pack) -> dict[str, str]:

@@ -98,3 +98,11 @@ def _mark(exc: yaml.YAMLError) -> str:
 def _at(event: yaml.Event) -> str:
     mark = event.start_mark
     return f"line {mark.line + 1}" if mark is not None else "somewhere"
+
+
+def load_trusted(source: str) -> Any:
+    """Files that ship with the product or the seller put on the server (packs, locales, synonyms): loaded
+    with the C loader when the wheel carries it, without `check`'s event walk — this is every start's path
+    (packs are read again on each app start and reload). Text from a form, an upload or the API goes
+    through `load`."""
+    return yaml.load(source, Loader=LOADER)  # noqa: S506 - a safe loader class (CSafeLoader/SafeLoader)

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from otklik.capabilities.care.categories import POSITIVE, REVIEW_CATEGORIES
+from otklik.core import safe_yaml
 from otklik.core.errors import InvalidInput
 
 REVIEWS_FILE = "reviews.yaml"
@@ -33,7 +34,7 @@ class ReviewData:
 def parse_reviews(text: str) -> ReviewData:
     """Parse `reviews.yaml`; every category needs examples and must be a known review category."""
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_yaml.load_trusted(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{REVIEWS_FILE}: invalid YAML: {exc}") from None
     raw = doc.get("categories") if isinstance(doc, dict) else None

@@ -2,7 +2,7 @@
 and model codes, then a ranking over the active products.
 
 - normalisation: lower case, accents optional ("cámara" = "camara"), plurals folded ("domos" = "domo");
-- synonyms and categories from `synonyms.yaml` (data, loaded with `yaml.safe_load`);
+- synonyms and categories from `synonyms.yaml` (data, loaded with `safe_yaml.load_trusted`);
 - units: "4 megapíxeles" / "4mp" / "1080p" = resolution, "8 canales" = channels, "disco de 2 teras" = 2TB,
   "2.8 mm" = lens;
 - brands: the catalog's own brands, exact or with a typo ("hikvison");
@@ -27,7 +27,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rapidfuzz import fuzz, process
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.capabilities.sales.models import products
 from otklik.conversations.repo import as_tx
 from otklik.conversations.timers import QuickTx
+from otklik.core import safe_yaml
 
 SYNONYMS = Path(__file__).with_name("synonyms.yaml")
 CODE_MIN = 80  # rapidfuzz score for a model code to count
@@ -99,7 +99,7 @@ class Vocabulary:
 
 @lru_cache(maxsize=8)
 def vocabulary(path: Path = SYNONYMS) -> Vocabulary:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = safe_yaml.load_trusted(path.read_text(encoding="utf-8")) or {}
     categories = {fold(str(w)): str(c) for c, ws in (data.get("categories") or {}).items() for w in ws}
     attributes: dict[str, tuple[str, str]] = {}
     values: dict[str, dict[str, str]] = {}

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 import otklik
+from otklik.core import safe_yaml
 
 __all__ = ["DEFAULT_THRESHOLD", "PackData", "PackError", "load_pack", "pack_dir", "parse_pack"]
 
@@ -82,7 +83,7 @@ def _parse_concepts(raw: Any) -> dict[str, list[str]]:
 def parse_pack(text: str) -> PackData:
     """Parse the YAML text of an intents file; raises PackError with a readable reason."""
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_yaml.load_trusted(text)
     except yaml.YAMLError as exc:
         raise PackError(f"invalid YAML: {exc}") from exc
     if not isinstance(doc, dict):

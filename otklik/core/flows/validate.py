@@ -4,6 +4,7 @@ never returned."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any, NoReturn
 
 import yaml
@@ -53,7 +54,15 @@ def _refuse(message: str) -> NoReturn:
 
 
 def parse_flow_yaml(source: str, known_flows: Iterable[str] = (), known_intents: Iterable[str] = ()) -> Flow:
-    """YAML text -> a valid `Flow`, or `FlowInvalid` listing every error (hostile input refused first)."""
+    """YAML text -> a valid `Flow`, or `FlowInvalid` listing every error (hostile input refused first).
+
+    A pure function of its arguments, and a `Flow` is frozen: the valid results of recent calls are kept
+    (every start and reload parses every active flow again; the same texts, the same flows)."""
+    return _parse_cached(source, frozenset(known_flows), frozenset(known_intents))
+
+
+@lru_cache(maxsize=512)
+def _parse_cached(source: str, known_flows: frozenset[str], known_intents: frozenset[str]) -> Flow:
     try:
         data = safe_yaml.load(source, max_bytes=MAX_SOURCE_BYTES)
     except safe_yaml.UnsafeYaml as exc:

@@ -11,8 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from otklik.core import safe_yaml
 from otklik.platform.webkit.paths import LOCALES
 
 LANGUAGES = ("ru", "en", "es")
@@ -38,7 +37,7 @@ def load_catalog(folders: Sequence[Path]) -> dict[str, dict[str, str]]:
     """Every `<area>.yaml` of `folders`, merged and checked (a test reads every declared folder with it)."""
     merged: dict[str, dict[str, str]] = {}
     for path in [p for folder in folders for p in sorted(folder.glob("*.yaml"))]:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_yaml.load_trusted(path.read_text(encoding="utf-8")) or {}
         for key, texts in data.items():
             # YAML 1.1 reads a bare `yes:` as True and `{ru: A, B, en: …}` as a key "B" without text:
             # both left a raw key on the page, so anything but string keys and string texts is refused.
