@@ -328,19 +328,17 @@ def _by_tna(table: RatesTable, tna: Decimal, amount: Decimal, down: Decimal, fin
     v = table.iva_on_interest / 100
     j = i * (1 + v)
     payment = money(financed / n) if j == 0 else money(financed * j / (1 - (1 + j) ** -n))
-    balance = financed
-    rows: list[Row] = []
-    for k in range(1, n + 1):
-        interest = money(balance * i)
-        iva = money(interest * v)
-        if k < n:
-            principal = payment - interest - iva
-            pay = payment
-        else:
-            principal = balance
-            pay = principal + interest + iva
-        balance -= principal
-        rows.append(Row(k, pay, interest, iva, principal, balance))
+    rows = _amortize(financed, payment, i, v, n)
+    # Each payment is rounded to the cent, and at a high rate over many months the cents' drift compounds into
+    # the last payment, which can fall below the floor or even below zero (F 10.00 at TNA 146.41 % with
+    # IVA 27 % in 32 payments: -0.55). Then the regular payment goes down a cent at a time until the last one
+    # is at least the floor: the last payment takes the drift, as a lender's schedule does.
+    floor = _floor(table)
+    steps = 0
+    while n > 1 and rows[-1].payment < floor and payment > floor and steps < MAX_CENT_STEPS:
+        payment -= CENT
+        steps += 1
+        rows = _amortize(financed, payment, i, v, n)
     return Plan(
         currency=table.currency,
         amount=amount,
@@ -358,6 +356,29 @@ def _by_tna(table: RatesTable, tna: Decimal, amount: Decimal, down: Decimal, fin
         cftea=money(((1 + j) ** 12 - 1) * 100),
         schedule=tuple(rows),
     )
+
+
+#: How far `_by_tna` may lower the regular payment to keep the last one above the floor (then: refused).
+MAX_CENT_STEPS = 500
+
+
+def _amortize(financed: Decimal, payment: Decimal, i: Decimal, v: Decimal, n: int) -> list[Row]:
+    """The French schedule for a regular `payment`: interest and its IVA rounded each month, the last payment
+    whatever is left."""
+    balance = financed
+    rows: list[Row] = []
+    for k in range(1, n + 1):
+        interest = money(balance * i)
+        iva = money(interest * v)
+        if k < n:
+            principal = payment - interest - iva
+            pay = payment
+        else:
+            principal = balance
+            pay = principal + interest + iva
+        balance -= principal
+        rows.append(Row(k, pay, interest, iva, principal, balance))
+    return rows
 
 
 def ranges(counts: Iterable[int]) -> str:
