@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -308,9 +308,38 @@ async def _write(db: Database, start: date, found: list[Session], acc: Acc, tops
         for table, values in ((m.daily, daily), (m.latency, latency), (m.sessions, sessions)):
             for offset in range(0, len(values), WRITE_BATCH):
                 await session.execute(insert(table), values[offset : offset + WRITE_BATCH])
+        await _roll_up(session, start)
         await session.execute(delete(m.state))
         await session.execute(insert(m.state), [{"key": k, "value": v} for k, v in tops.items()])
     return len(daily) + len(latency)
+
+
+async def _roll_up(session: AsyncSession, start: date) -> None:
+    """The rollup rows of the days from `start`, added up from the day rows just written (same transaction)."""
+    await session.execute(delete(m.rollup).where(m.rollup.c.day >= start))
+    await session.execute(delete(m.latency_rollup).where(m.latency_rollup.c.day >= start))
+    d, lat = m.daily.c, m.latency.c
+    for dim in m.ROLLUP_DIMS:
+        key_d = literal("") if dim == "all" else getattr(d, dim)
+        key_l = literal("") if dim == "all" else getattr(lat, dim)
+        group_d = [d.day, d.account_id] if dim == "all" else [d.day, d.account_id, key_d]
+        group_l = [lat.day, lat.account_id] if dim == "all" else [lat.day, lat.account_id, key_l]
+        await session.execute(
+            insert(m.rollup).from_select(
+                ["day", "account_id", "dim", "key", *m.COUNTERS],
+                select(d.day, d.account_id, literal(dim), key_d, *(func.sum(getattr(d, c)) for c in m.COUNTERS))
+                .where(d.day >= start)
+                .group_by(*group_d),
+            )
+        )
+        await session.execute(
+            insert(m.latency_rollup).from_select(
+                ["day", "account_id", "dim", "key", "metric", "bucket", "count"],
+                select(lat.day, lat.account_id, literal(dim), key_l, lat.metric, lat.bucket, func.sum(lat.count))
+                .where(lat.day >= start)
+                .group_by(*group_l, lat.metric, lat.bucket),
+            )
+        )
 
 
 async def schedule_of(db: Database) -> bh.Schedule:

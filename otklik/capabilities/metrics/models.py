@@ -5,6 +5,9 @@
 - `metrics_latency`: the response-time histograms: (the same key, `metric`, `bucket`) -> count.
 - `metrics_sessions`: the conversations in the metrics' sense (see docs/metrics.md), kept to carry a session
   open across a recompute boundary and to list the conversations behind a number.
+- `metrics_rollup`, `metrics_latency_rollup`: the same numbers added up per (day, channel account) for each of
+  the dimensions `all` (key ""), `source`, `flow` and `operator` — written with the day rows; a report with no
+  source, flow or operator filter reads these (a few dozen rows a day instead of every combination).
 - `metrics_state`: the job's watermarks (last message, event and inbound-event ids seen).
 """
 
@@ -73,6 +76,35 @@ latency = Table(
     Index("ix_metrics_latency_key", "day", "metric", "bucket", "hour", "account_id", "source", "flow", "operator",
           unique=True),
 )  # fmt: skip
+
+#: The dimensions a rollup row adds up, besides its day and channel account ("all": key "").
+ROLLUP_DIMS = ("all", "source", "flow", "operator")
+
+rollup = Table(
+    "metrics_rollup",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("account_id", BIGID, nullable=False),
+    Column("dim", String(8), nullable=False),
+    Column("key", String(120), nullable=False),
+    *(Column(name, Integer, nullable=False, default=0) for name in COUNTERS),
+    Index("ix_metrics_rollup_key", "dim", "day", "account_id", "key", unique=True),
+)
+
+latency_rollup = Table(
+    "metrics_latency_rollup",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("account_id", BIGID, nullable=False),
+    Column("dim", String(8), nullable=False),
+    Column("key", String(120), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("bucket", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Index("ix_metrics_latency_rollup_key", "dim", "day", "account_id", "key", "metric", "bucket", unique=True),
+)
 
 sessions = Table(
     "metrics_sessions",
