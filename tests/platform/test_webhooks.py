@@ -67,7 +67,7 @@ async def _deliveries(app: Otklik) -> list[WebhookDelivery]:
         return list((await session.execute(select(WebhookDelivery).order_by(WebhookDelivery.id))).scalars())
 
 
-async def _drain(dispatcher: WebhookDispatcher, done: Callable[[], bool], timeout: float = 15.0) -> None:
+async def _drain(dispatcher: WebhookDispatcher, done: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         assert time.monotonic() < deadline, "deliveries did not finish in time"

@@ -80,7 +80,7 @@ async def shop(
         await app.close()
 
 
-async def replies(fake: FakeTelegramServer, seen: int, expect: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+async def replies(fake: FakeTelegramServer, seen: int, expect: int, timeout: float = 60.0) -> list[dict[str, Any]]:
     """The next `expect` messages the bot sent to the chat after the first `seen`; exactly that many."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -86,7 +86,7 @@ async def shop(tmp_path: Path, db_url: str) -> AsyncIterator[Shop]:
         smtp.stop()
 
 
-async def _drain_webhooks(shop: Shop, done: Callable[[], bool], timeout: float = 15.0) -> None:
+async def _drain_webhooks(shop: Shop, done: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         assert time.monotonic() < deadline, "webhooks did not arrive in time"

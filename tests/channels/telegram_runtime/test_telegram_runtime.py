@@ -69,7 +69,7 @@ async def webhook(bot_app: tuple[Otklik, int]) -> AsyncIterator[Callable[..., An
         yield post
 
 
-async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():
         if asyncio.get_running_loop().time() > deadline:

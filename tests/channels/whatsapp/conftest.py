@@ -43,7 +43,7 @@ class WA:
         assert response.status_code == status, response.text
         return response
 
-    async def replies(self, wa_id: str, seen: int, expect: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    async def replies(self, wa_id: str, seen: int, expect: int, timeout: float = 60.0) -> list[dict[str, Any]]:
         """Exactly `expect` more messages to `wa_id` after the first `seen`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -87,7 +87,7 @@ def png() -> bytes:
     return buffer.getvalue()
 
 
-async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():
         if asyncio.get_running_loop().time() > deadline:

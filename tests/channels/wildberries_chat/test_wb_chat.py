@@ -67,7 +67,7 @@ async def wb(tmp_path: Path, db_url: str, fake: FakeWB) -> AsyncIterator[tuple[O
         await app.close()
 
 
-async def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> None:
+async def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = check()
