@@ -288,3 +288,21 @@ class FakeAmoCrmServer:
             return problem(404, "Task not found")
         task.update({k: v for k, v in body.items() if k in ("text", "complete_till", "is_completed", "result")})
         return JSONResponse({"id": task["id"], "updated_at": int(time.time())})
+
+
+async def _serve_forever(port: int) -> None:  # pragma: no cover - the offline demo
+    import asyncio
+
+    async with FakeAmoCrmServer(port=port) as fake:
+        print(
+            f"fake amoCRM: otklik crm add amocrm --subdomain demo --base-url {fake.base_url} --token {fake.token}",
+            flush=True,
+        )
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import asyncio
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1]) if len(sys.argv) > 1 else 8025))

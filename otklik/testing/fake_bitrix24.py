@@ -305,3 +305,20 @@ class FakeBitrix24Server:
             todo["deadline" if method.endswith("Deadline") else "description"] = params.get("value")
             return {"id": todo["id"]}
         raise Fault("ERROR_METHOD_NOT_FOUND", f"Method not found: {method}", 404)
+
+
+async def _serve_forever(port: int) -> None:  # pragma: no cover - the offline demo
+    import asyncio
+
+    async with FakeBitrix24Server(port=port) as fake:
+        for code in ("UF_CRM_SERVICE", "UF_CRM_STAFF", "UF_CRM_START"):
+            fake.add_field(code)
+        print(f"fake Bitrix24: otklik crm add bitrix24 --webhook-url {fake.webhook_url}", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import asyncio
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1]) if len(sys.argv) > 1 else 8024))

@@ -15,7 +15,7 @@ from otklik.capabilities.crm import service
 from otklik.capabilities.crm.models import connections
 from otklik.capabilities.crm.sync import CrmSync
 from otklik.clock import utcnow
-from otklik.testing.fake_amocrm import CLIENT_ID, CLIENT_SECRET, DEFAULT_TOKEN, REFRESH, FakeAmoCrmServer
+from otklik.testing.fake_amocrm import CLIENT_ID, CLIENT_SECRET, REFRESH, FakeAmoCrmServer
 from tests.capabilities.crm.events import booking, emit_event, lead
 
 
@@ -106,7 +106,9 @@ async def test_a_401_refreshes_the_token_and_stores_the_rotated_pair_encrypted(
     assert amo.state.refreshes == 1
     assert [d.status for d in await _deliveries(otk)] == ["delivered"] and len(amo.state.leads) == 1
     async with otk.db.read() as session:
-        sealed = (await (await session.connection()).execute(select(connections.c.secret).where(connections.c.id == cid))).scalar_one()
+        sealed = (
+            await (await session.connection()).execute(select(connections.c.secret).where(connections.c.id == cid))
+        ).scalar_one()
     assert amo.refresh_token not in sealed and amo.token not in sealed  # encrypted at rest
     stored = json.loads(otk.vault.decrypt(sealed))
     assert stored["access_token"] == amo.token and stored["refresh_token"] == amo.refresh_token != REFRESH

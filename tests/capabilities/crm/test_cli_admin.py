@@ -33,9 +33,14 @@ def test_cli_add_list_mapping_and_bad_input(cli_home: Path) -> None:
     assert amo.exit_code == 0, amo.output
     listed = runner.invoke(cli, ["crm", "list", "--json"])
     rows = [json.loads(line) for line in listed.output.splitlines()]
-    assert [(r["kind"], r["target"]) for r in rows] == [("bitrix24", "salon.bitrix24.ru"), ("amocrm", "https://salon.amocrm.ru")]
+    assert [(r["kind"], r["target"]) for r in rows] == [
+        ("bitrix24", "salon.bitrix24.ru"),
+        ("amocrm", "https://salon.amocrm.ru"),
+    ]
     assert "code42" not in listed.output and "tok-123" not in listed.output
-    mapped = runner.invoke(cli, ["crm", "mapping", str(rows[0]["id"]), "field_service=UF_CRM_7", "status_cancelled=JUNK"])
+    mapped = runner.invoke(
+        cli, ["crm", "mapping", str(rows[0]["id"]), "field_service=UF_CRM_7", "status_cancelled=JUNK"]
+    )
     assert mapped.exit_code == 0 and json.loads(mapped.output)["fields"] == {"service": "UF_CRM_7"}
     refused = runner.invoke(cli, ["crm", "mapping", str(rows[0]["id"]), "field_service=NAME"])
     assert refused.exit_code == 2 and "UF_CRM_" in refused.output
@@ -56,13 +61,17 @@ async def test_admin_page_add_mapping_failures_and_retry(otklik: Otklik, as_role
     assert (await anon.get("/admin/crm")).status_code in (303, 401)
     operator = await as_role(Role.OPERATOR)
     assert (await operator.http.get("/admin/crm")).status_code == 403
-    assert (await operator.post("/admin/crm/bitrix24", {"webhook_url": "https://a.bitrix24.ru/rest/1/x/"})).status_code == 403
+    assert (
+        await operator.post("/admin/crm/bitrix24", {"webhook_url": "https://a.bitrix24.ru/rest/1/x/"})
+    ).status_code == 403
     owner = await as_role(Role.OWNER)
     no_csrf = await owner.http.post("/admin/crm/bitrix24", data={"webhook_url": "https://a.bitrix24.ru/rest/1/x/"})
     assert no_csrf.status_code in (400, 403)
     assert await service.list_connections(otklik.db) == []
 
-    bad = await owner.post("/admin/crm/bitrix24", {"webhook_url": "https://x/<script>alert(1)</script>", "name": "<b>n</b>"})
+    bad = await owner.post(
+        "/admin/crm/bitrix24", {"webhook_url": "https://x/<script>alert(1)</script>", "name": "<b>n</b>"}
+    )
     assert bad.status_code == 422 and "<script>alert" not in bad.text and "webhook URL" in bad.text
     async with FakeBitrix24Server() as fake:
         fake.add_field("UF_CRM_SERVICE")

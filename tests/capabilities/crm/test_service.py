@@ -156,5 +156,9 @@ def test_batch_commands_round_trip_through_php_query_strings() -> None:
     assert method == "crm.lead.add"
     assert "$result[contact]" in query
     assert nest(parse_qsl(query)) == {
-        "fields": {"TITLE": "Стрижка & co=1", "PHONE": [{"VALUE": "+7917", "VALUE_TYPE": "WORK"}], "CONTACT_ID": "$result[contact]"}
+        "fields": {
+            "TITLE": "Стрижка & co=1",
+            "PHONE": [{"VALUE": "+7917", "VALUE_TYPE": "WORK"}],
+            "CONTACT_ID": "$result[contact]",
+        }
     }
