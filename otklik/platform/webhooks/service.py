@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
@@ -168,6 +168,8 @@ async def ensure_internal_endpoint(
     patterns = ",".join(parse_events(events))
     now = utcnow()
     async with db.write() as session:
+        if (await session.connection()).dialect.name == "postgresql":  # two processes at once: one creates it
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:url))"), {"url": url})
         row = await session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.url == url).with_for_update())
         if row is None:
             row = WebhookEndpoint(

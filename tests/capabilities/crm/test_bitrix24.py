@@ -4,6 +4,7 @@ deleted mapped field fail clearly and can be retried. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -228,3 +229,16 @@ async def test_malformed_events_fail_clearly_and_others_are_ignored(
     assert "malformed 'lead_id'" in (rows[0].last_error or "")
     assert "malformed 'booking_id'" in (rows[1].last_error or "")
     assert bitrix.state.leads == {}
+
+
+async def test_two_jobs_at_once_hand_each_lead_over_once(otk: Otklik, bitrix: FakeBitrix24Server) -> None:
+    await _connect(otk, bitrix)
+    now = utcnow()
+    for i in range(1, 9):
+        await emit_event(otk, "lead.created", lead(i, phone=f"+7917000000{i}"), now)
+    small = otk.settings.model_copy(update={"webhook_batch": 3})
+    jobs = [CrmSync(otk.db, otk.vault, small), CrmSync(otk.db, otk.vault, small)]
+    for _ in range(6):
+        await asyncio.gather(*(job.run_once(now) for job in jobs))
+    assert sorted(r["ORIGIN_ID"] for r in bitrix.state.leads.values()) == sorted(f"lead:{i}" for i in range(1, 9))
+    assert {d.status for d in await _deliveries(otk)} == {"delivered"}
