@@ -18,12 +18,14 @@ from sqlalchemy import func, insert, select, update
 
 from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
+from otklik.adapters.db.models import WebhookEndpoint
 from otklik.capabilities.crm import amocrm, bitrix24
 from otklik.capabilities.crm.base import Connector, CrmError, LeakyBucket
 from otklik.capabilities.crm.models import connections, links
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput, NotFound
 from otklik.platform.audit import audit
+from otklik.platform.webhooks.events import INTERNAL_PREFIX
 from otklik.platform.webhooks.service import ensure_internal_endpoint
 
 CONSUMER = "crm"
@@ -51,11 +53,16 @@ class ConnectionView:
 
 
 async def _sync_endpoint(db: Database, vault: Vault) -> None:
+    """`internal:crm` active while a connection is; never created in an install without a CRM."""
     async with db.read() as session:
         active = await session.scalar(
             select(func.count()).select_from(connections).where(connections.c.active.is_(True))
         )
-    await ensure_internal_endpoint(db, vault, CONSUMER, EVENTS, active=bool(active))
+        found = await session.scalar(
+            select(WebhookEndpoint.id).where(WebhookEndpoint.url == INTERNAL_PREFIX + CONSUMER)
+        )
+    if active or found is not None:
+        await ensure_internal_endpoint(db, vault, CONSUMER, EVENTS, active=bool(active))
 
 
 def _name(raw: str | None, default: str) -> str:

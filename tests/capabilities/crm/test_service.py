@@ -162,3 +162,19 @@ def test_batch_commands_round_trip_through_php_query_strings() -> None:
             "CONTACT_ID": "$result[contact]",
         }
     }
+
+
+async def test_the_job_creates_no_endpoint_in_an_install_without_a_crm(otk: Otklik) -> None:
+    import asyncio
+
+    from otklik.capabilities.crm.sync import CrmSync
+
+    stop = asyncio.Event()
+    stop.set()  # one start-up pass, no loop
+    await CrmSync(otk.db, otk.vault, otk.settings).run(stop)
+    assert await _count(otk, WebhookEndpoint) == 0
+    cid = await service.add_bitrix24(otk.db, otk.vault, HOOK, actor="test")
+    await service.remove(otk.db, otk.vault, cid, actor="test")
+    async with otk.db.read() as session:
+        [endpoint] = (await session.execute(select(WebhookEndpoint))).scalars()
+    assert endpoint.url == "internal:crm" and not endpoint.active
