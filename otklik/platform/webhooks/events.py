@@ -36,6 +36,10 @@ EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 MAX_TYPE = 80
 MAX_SUBJECT = 120
 MAX_PAYLOAD_BYTES = 256 * 1024
+#: An endpoint whose url is `internal:<consumer>` is consumed inside the install (the CRM hand-over's
+#: `internal:crm`): `emit` records its deliveries like any other, the HTTP worker skips them, and the
+#: consumer's `WebhookDispatcher(consumer=…)` claims them (`service.ensure_internal_endpoint`).
+INTERNAL_PREFIX = "internal:"
 
 
 class CoreTx(Protocol):

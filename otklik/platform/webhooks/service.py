@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from otklik.adapters.crypto import Vault
 from otklik.adapters.db.engine import Database
@@ -24,7 +24,7 @@ from otklik.adapters.db.models import WebhookDelivery, WebhookEndpoint, WebhookE
 from otklik.clock import utcnow
 from otklik.core.errors import Conflict, InvalidInput, NotFound
 from otklik.platform.audit import audit
-from otklik.platform.webhooks.events import EVENT_TYPE, emit
+from otklik.platform.webhooks.events import EVENT_TYPE, INTERNAL_PREFIX, emit
 
 MAX_URL = 2000
 MAX_PATTERNS = 50
@@ -154,6 +154,35 @@ async def add_endpoint(
         )  # fmt: skip
         endpoint_id = int(row.id)
     return Added(endpoint_id, clean_url, patterns, plain, generated)
+
+
+async def ensure_internal_endpoint(
+    db: Database, vault: Vault, consumer: str, events: str | Iterable[str], *, active: bool = True
+) -> int:
+    """The endpoint `internal:<consumer>` subscribed to `events`, created or brought up to date (its
+    patterns, its active flag); returns its id. Its deliveries are claimed by the consumer itself
+    (`WebhookDispatcher(consumer=…)`), never POSTed. Idempotent: called at every start of the consumer."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,40}", consumer):
+        raise InvalidInput("consumer: lower-case letters, digits, - and _")
+    url = INTERNAL_PREFIX + consumer
+    patterns = ",".join(parse_events(events))
+    now = utcnow()
+    async with db.write() as session:
+        if (await session.connection()).dialect.name == "postgresql":  # two processes at once: one creates it
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:url))"), {"url": url})
+        row = await session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.url == url).with_for_update())
+        if row is None:
+            row = WebhookEndpoint(
+                url=url, events=patterns, description=f"internal consumer: {consumer}",
+                secret=vault.encrypt(new_secret()), active=active, created_by="system", created_at=now, updated_at=now,
+            )  # fmt: skip
+            session.add(row)
+            await session.flush()
+            audit(session, "system", "webhook.add", "webhook", row.id, {"url": url, "events": patterns}, now=now)
+        elif row.events != patterns or row.active != active:
+            row.events, row.active, row.updated_at = patterns, active, now
+            row.disabled_reason = None if active else f"internal consumer {consumer} is off"
+        return int(row.id)
 
 
 async def list_endpoints(db: Database) -> list[WebhookEndpoint]:

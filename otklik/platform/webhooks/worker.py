@@ -15,6 +15,10 @@
   back-off and jitter (`backoff`), honouring a longer `Retry-After`, until `give_up_at` (the creation or
   the last resend + `webhook_retry_hours`); the last attempt is made at that moment, then `gave_up`.
 
+Internal endpoints (url `internal:<consumer>`, `events.ensure_internal_endpoint`) are skipped here: their
+deliveries are claimed and recorded by the consumer's own dispatcher (`WebhookDispatcher(consumer=…)`), with
+the same ordering per subject, leases, back-off, give-up and the admin's failure view and resend.
+
 At least once: a worker that dies after the receiver accepted but before `delivered` was committed leaves
 the row to be sent again when its claim expires. Receivers dedupe on the event id.
 """
@@ -43,7 +47,7 @@ from otklik.clock import utcnow
 from otklik.config import Settings
 from otklik.platform.audit import audit
 from otklik.platform.prometheus import WEBHOOK_DELIVERIES
-from otklik.platform.webhooks.events import body_of
+from otklik.platform.webhooks.events import INTERNAL_PREFIX, body_of
 from otklik.platform.webhooks.signing import signed_headers
 
 log = logging.getLogger(__name__)
@@ -89,6 +93,7 @@ class Outcome:
     status_code: int | None
     error: str | None
     retry_after: float | None = None
+    final: bool = False  # not worth retrying (an internal consumer's clear failure): `failed` at once
 
     @property
     def ok(self) -> bool:
@@ -106,7 +111,12 @@ class WebhookDispatcher:
         *,
         worker_id: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        consumer: str | None = None,
     ) -> None:
+        """`consumer`: this dispatcher claims only the deliveries of the internal endpoint `internal:<consumer>`
+        (a capability's own consumer, e.g. the CRM hand-over: it claims and records, it never POSTs); without
+        it, the HTTP deliveries of every other endpoint."""
+        self.consumer = consumer
         self.db = db
         self.vault = vault
         self.settings = settings
@@ -169,6 +179,11 @@ class WebhookDispatcher:
                 WebhookDelivery.status.in_(UNFINISHED),
                 WebhookDelivery.next_attempt_at <= now,
                 WebhookEndpoint.active.is_(True),
+                (
+                    WebhookEndpoint.url == INTERNAL_PREFIX + self.consumer
+                    if self.consumer is not None
+                    else WebhookEndpoint.url.not_like(INTERNAL_PREFIX + "%")
+                ),
                 or_(WebhookDelivery.subject.is_(None), ~ahead),
             )
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
@@ -274,7 +289,7 @@ class WebhookDispatcher:
         gone = outcome.status_code == 410
         if outcome.ok:
             values |= {"status": "delivered", "delivered_at": now, "last_error": None}
-        elif gone:
+        elif gone or outcome.final:
             values |= {"status": "failed"}
         elif now >= row.give_up_at:
             values |= {"status": "gave_up"}
