@@ -175,12 +175,14 @@ class ReachWorker:
         sms: SmsSender | None = None,
         worker_id: str | None = None,
         batch: int = 50,
+        concurrency: int = 8,
     ) -> None:
         self.db, self.vault, self.settings, self.channel = db, vault, settings, channel
         self._fixed_sms = sms  # a test's or an embedder's sender; otherwise built from the stored settings
         self.email = SmtpTransport(settings)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:reach:{secrets.token_hex(4)}"
-        self.batch = batch
+        self.batch, self.concurrency = batch, concurrency
+        self._round_sms: SmsSender | None = None
         self.wakeup = asyncio.Event()
         self._sms: SmsSender | None = None
         self._sms_config: sms_config.SmsConfig | None = None
@@ -220,8 +222,15 @@ class ReachWorker:
         now = now or utcnow()
         await self.recover_expired(now)
         claimed = await self.claim(now)
-        for row in claimed:
-            await self._send(row, now)
+        if claimed:
+            self._round_sms = await self.sms_sender()  # the stored settings read once per round
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def one(row: _Claimed) -> None:
+                async with gate:
+                    await self._send(row, now)
+
+            await asyncio.gather(*(one(row) for row in claimed))
         await self.poll_status(now)
         return len(claimed)
 
@@ -278,7 +287,7 @@ class ReachWorker:
                 raise SendError(
                     f"sms: the text takes {parts} SMS, more than {self.settings.sms_max_parts}", permanent=True
                 )
-            sender = await self.sms_sender()
+            sender = self._round_sms
             if sender is None:
                 raise SendError("sms: no SMS provider is configured (Settings → SMS)", permanent=True)
             result = await sender.send(phone, row.text)
