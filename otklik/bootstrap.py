@@ -27,6 +27,7 @@ from otklik.conversations.flowstore import FlowStore
 from otklik.conversations.ingest import Ingest
 from otklik.conversations.outbox import Dispatcher
 from otklik.conversations.packs import Pack, available_packs, build_classifier, intent_descriptions, load_pack
+from otklik.conversations.reach_route import ChannelReach
 from otklik.conversations.settings_store import LiveSettings, SettingsStore
 from otklik.conversations.supervisor import Supervisor
 from otklik.conversations.timers import ActionRegistry, Timers
@@ -113,7 +114,7 @@ class Otklik:
         app.channel_kinds = {k.kind: k for k in channel_kinds}
         app.role_perms = role_perms(p for c in capabilities for p in c.permissions)
         app.staff = StaffNotifier(db, settings, build_transports(db, vault, settings))
-        app.reach = ReachWorker(db, vault, settings)
+        app.reach = ReachWorker(db, vault, settings, channel=ChannelReach(ctx))
         return app
 
     async def start(self, *, migrate: bool = True, demo_owner: bool = False) -> None:

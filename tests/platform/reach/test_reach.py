@@ -11,14 +11,17 @@ from email import policy
 import pytest
 from sqlalchemy import func, select
 
-from otklik.adapters.db.models import Contact, ReachAttempt, Setting
+from otklik.adapters.db.models import Contact, Conversation, Message, OutboxRow, ReachAttempt, Setting
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
 from otklik.core.channel import SendError
 from otklik.core.errors import InvalidInput, NotFound
+from otklik.core.messages import EventKind, InboundEvent
+from otklik.platform.channel_accounts import add_account
 from otklik.platform.reach import config
 from otklik.platform.reach.service import ReachWorker, attempts_of, reach
 from otklik.testing.fake_sms import FakeSmsServer
+from otklik.testing.fake_telegram import DEFAULT_TOKEN
 
 from ..staff.conftest import Smtp
 from .conftest import API_ID, add_contact
@@ -70,11 +73,11 @@ async def test_channel_that_cannot_reach_falls_back_to_sms(reach_app: Otklik, fa
     contact = await add_contact(reach_app, phone="+79171234567")
     await _reach(reach_app, contact, "booking:8:2h")
     now = utcnow()
-    await worker(reach_app).run_once(now)  # no channel route in this container: fails at once, SMS queued
+    await worker(reach_app).run_once(now)  # no conversation: the channel route fails at once, SMS queued
     await worker(reach_app).run_once(now)
     rows = await attempts_of(reach_app.db, "booking:8:2h")
     assert _routes(rows) == [("channel", "failed"), ("sms", "sent")]
-    assert "no channel route" in (rows[0].error or "") and rows[1].next_routes == "email"
+    assert "no conversation" in (rows[0].error or "") and rows[1].next_routes == "email"
     assert len(fake_sms.to("+79171234567")) == 1
 
     calls: list[tuple[int, str, str]] = []
@@ -263,3 +266,40 @@ async def test_two_workers_send_each_message_once(reach_app: Otklik, fake_sms: F
     assert sorted(s.text for s in fake_sms.sent) == sorted(f"#{n}" for n in range(20))
     await a.aclose()
     await b.aclose()
+
+
+async def test_the_channel_route_uses_the_outbox_except_on_the_web_chat(
+    reach_app: Otklik, fake_sms: FakeSmsServer
+) -> None:
+    tg = await add_account(
+        reach_app.db, reach_app.vault, kind="telegram", name="salonbot", pack="care-ru", secret=DEFAULT_TOKEN, config={}
+    )
+    await reach_app.refresh_accounts()
+    webchat = next(a.id for a in reach_app.ctx.accounts.values() if a.kind == "webchat")
+    await reach_app.ingest(InboundEvent(int(tg), "t1", "5550001", EventKind.TEXT, text="/start"))
+    await reach_app.ingest(InboundEvent(webchat, "w1", "visitor-1", EventKind.TEXT, text="/start"))
+    async with reach_app.db.write() as session:
+        ids = {
+            r.channel_account_id: r.contact_id
+            for r in (await session.execute(select(Conversation.channel_account_id, Conversation.contact_id)))
+        }
+        for contact_id in ids.values():
+            contact = await session.get(Contact, contact_id)
+            assert contact is not None
+            contact.fields = {**contact.fields, "phone": "+79171234567"}
+    await _reach(reach_app, ids[int(tg)], "tg:1")
+    await _reach(reach_app, ids[webchat], "web:1")
+    now = utcnow()
+    await worker(reach_app).run_once(now)
+    await worker(reach_app).run_once(now)
+    (on_tg,) = await attempts_of(reach_app.db, "tg:1")
+    assert (on_tg.route, on_tg.status) == ("channel", "sent") and (on_tg.provider_id or "").startswith("message:")
+    async with reach_app.db.read() as session:
+        message = await session.get(Message, int((on_tg.provider_id or "").split(":")[1]))
+        queued = await session.scalar(
+            select(func.count()).select_from(OutboxRow).where(OutboxRow.message_id == message.id)
+        )
+    assert message is not None and message.text == TEXT and message.direction == "out" and queued == 1
+    web = await attempts_of(reach_app.db, "web:1")
+    assert _routes(web) == [("channel", "failed"), ("sms", "sent")] and "webchat" in (web[0].error or "")
+    assert len(fake_sms.sent) == 1
