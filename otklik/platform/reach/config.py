@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ class SmsConfig:
     sender: str = ""
     sealed_secret: str = ""
     http: dict[str, Any] | None = None
+    sealed_callback: str = ""
 
     @property
     def has_secret(self) -> bool:
@@ -47,6 +49,7 @@ async def load(db: Database) -> SmsConfig:
     return SmsConfig(
         provider=str(value.get("provider") or "none"), sender=str(value.get("sender") or ""),
         sealed_secret=str(value.get("secret") or ""), http=value.get("http") or None,
+        sealed_callback=str(value.get("callback") or ""),
     )  # fmt: skip
 
 
@@ -114,7 +117,10 @@ async def save(
     sealed = vault.encrypt(secret) if secret else old.sealed_secret
     if provider == "smsru" and not sealed:
         raise InvalidInput("secret: SMS.ru's api_id is required")
-    value: dict[str, Any] = {"provider": provider, "sender": sender, "secret": sealed, "http": http_config}
+    callback = old.sealed_callback or vault.encrypt(secrets.token_urlsafe(24))  # SMS.ru's status callback URL
+    value: dict[str, Any] = {
+        "provider": provider, "sender": sender, "secret": sealed, "http": http_config, "callback": callback,
+    }  # fmt: skip
     now = utcnow()
     async with db.write() as session:
         row = await session.get(Setting, KEY)
@@ -125,7 +131,12 @@ async def save(
         audit(
             session, actor, "reach.sms_settings", "setting", KEY, {"provider": provider, "secret_changed": bool(secret)}
         )
-    return SmsConfig(provider, sender, sealed, http_config)
+    return SmsConfig(provider, sender, sealed, http_config, callback)
+
+
+def callback_token(config: SmsConfig, vault: Vault) -> str:
+    """The secret path segment of SMS.ru's status callback (`/webhooks/sms/smsru/<token>`); "" before a save."""
+    return vault.decrypt(config.sealed_callback) if config.sealed_callback else ""
 
 
 def build_sender(config: SmsConfig, vault: Vault, settings: Settings) -> SmsSender | None:

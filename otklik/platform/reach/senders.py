@@ -248,3 +248,28 @@ class HttpSmsSender:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def parse_smsru_callback(body: bytes, limit: int = 200) -> dict[str, str]:
+    """SMS.ru's status callback: a form of `data[0]`, `data[1]`, … each "sms_status\n<sms_id>\n<code>\n<unix
+    time>" (other kinds of lines, e.g. "callback_check", are ignored) → sms id → delivered | failed | pending.
+    Malformed entries are skipped; at most `limit` are read."""
+    from urllib.parse import parse_qsl
+
+    try:
+        fields = parse_qsl(body.decode("utf-8", "replace"), max_num_fields=limit)
+    except ValueError:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in fields:
+        lines = [line.strip() for line in value.splitlines()]
+        if not key.startswith("data[") or len(lines) < 3 or lines[0] != "sms_status":
+            continue
+        sms_id, code = lines[1][:120], lines[2]
+        if not sms_id or not code.lstrip("-").isdigit():
+            continue
+        number = int(code)
+        out[sms_id] = (
+            DELIVERED if number in SMSRU_DELIVERED else UNDELIVERED if number in SMSRU_UNDELIVERED else PENDING
+        )
+    return out

@@ -123,6 +123,56 @@ def _row(contact_id: int, key: str, route: str, rest: tuple[str, ...], text: str
     }  # fmt: skip
 
 
+async def next_route(
+    session: AsyncSession, contact_id: int, key: str, next_routes: str, text: str, now: datetime
+) -> None:
+    """Queue the route after a failed one (nothing when it was the last; never twice: the unique key)."""
+    rest = tuple(r for r in next_routes.split(",") if r)
+    if not rest:
+        return
+    row = _row(contact_id, key, rest[0], rest[1:], text, now)
+    stmt = _insert(session)(ReachAttempt).values(**row).on_conflict_do_nothing(index_elements=["dedup_key", "route"])
+    await session.execute(stmt)
+
+
+async def record_statuses(db: Database, provider: str, states: dict[str, str], now: datetime) -> int:
+    """A provider's final word on sent messages (`provider_id` → delivered | failed), from the status poll or
+    a status callback: delivered rows are marked, undelivered ones failed and the next route queued. Rows not
+    `sent` (already final, or unknown ids) are left alone. Returns how many changed."""
+    if not states:
+        return 0
+    changed = 0
+    async with db.write() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(ReachAttempt).where(
+                        ReachAttempt.provider == provider,
+                        ReachAttempt.provider_id.in_(list(states)[:500]),
+                        ReachAttempt.status == SENT,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for r in rows:
+            state = states.get(str(r.provider_id))
+            where = (ReachAttempt.id == r.id, ReachAttempt.status == SENT)
+            if state == DELIVERED:
+                values: dict[str, Any] = {"status": DELIVERED_, "delivered_at": now, "check_at": None}
+            elif state == UNDELIVERED:
+                values = {"status": FAILED, "check_at": None, "error": f"{r.provider}: not delivered"}
+            else:
+                continue
+            result: Any = await session.execute(update(ReachAttempt).where(*where).values(**values))
+            if result.rowcount:
+                changed += 1
+                if state == UNDELIVERED:
+                    await next_route(session, r.contact_id, r.dedup_key, r.next_routes, r.text, now)
+    return changed
+
+
 async def attempts_of(db: Database, dedup_key: str) -> list[ReachAttempt]:
     """Every route tried for one message, in order: which route it took and whether it was delivered."""
     async with db.read() as session:
@@ -338,7 +388,7 @@ class ReachWorker:
         async with self.db.write() as session:
             result: Any = await session.execute(update(ReachAttempt).where(*self._still_mine(row)).values(**values))
             if give_up and result.rowcount:
-                await self._next_route(session, row.contact_id, row.dedup_key, row.next_routes, row.text, now)
+                await next_route(session, row.contact_id, row.dedup_key, row.next_routes, row.text, now)
         log.info("reach attempt %s (%s): %s (%s)", row.id, row.route, values["status"], exc)
 
     async def _next_route(
@@ -409,21 +459,20 @@ class ReachWorker:
         except SendError as exc:
             log.info("reach: delivery status not available now (%s)", exc)
             return 0
+        final = {k: v for k, v in states.items() if v in (DELIVERED, UNDELIVERED)}
+        await record_statuses(self.db, sender.name, final, now)
         give_up = now - timedelta(hours=self.settings.reach_status_hours)
+        later = now + timedelta(seconds=self.settings.reach_status_every)
         async with self.db.write() as session:
-            for r in wanted:
-                state = states.get(str(r.provider_id))
-                where = (ReachAttempt.id == r.id, ReachAttempt.status == SENT)
-                if state == DELIVERED:
-                    values: dict[str, Any] = {"status": DELIVERED_, "delivered_at": now, "check_at": None}
-                elif state == UNDELIVERED:
-                    values = {"status": FAILED, "check_at": None, "error": f"{r.provider}: not delivered"}
-                else:
-                    later = now + timedelta(seconds=self.settings.reach_status_every)
-                    values = {"check_at": None if r.created_at < give_up else later}
-                result: Any = await session.execute(update(ReachAttempt).where(*where).values(**values))
-                if state == UNDELIVERED and result.rowcount:
-                    await self._next_route(session, r.contact_id, r.dedup_key, r.next_routes, r.text, now)
+            for r in rows:  # still on their way: ask again later; another provider's (settings changed): stop
+                if str(r.provider_id) in final:
+                    continue
+                stop = r not in wanted or r.created_at < give_up
+                await session.execute(
+                    update(ReachAttempt)
+                    .where(ReachAttempt.id == r.id, ReachAttempt.status == SENT)
+                    .values(check_at=None if stop else later)
+                )
         return len(wanted)
 
     async def aclose(self) -> None:

@@ -30,8 +30,10 @@ async def _page(request: Request, status_code: int = 200, **context: Any) -> HTM
         "provider": current.provider, "sender": current.sender,
         "http": json.dumps(current.http, ensure_ascii=False, indent=2) if current.http else "",
     })  # fmt: skip
+    token = config.callback_token(current, otk.vault) if current.provider == "smsru" else ""
+    callback = f"{(otk.settings.public_url or '').rstrip('/')}/webhooks/sms/smsru/{token}" if token else ""
     return render(
-        request, "admin/settings_sms.html", status_code=status_code, tab="sms", current=current,
+        request, "admin/settings_sms.html", status_code=status_code, tab="sms", current=current, callback=callback,
         attempts=await service.recent(otk.db, 50), providers=config.PROVIDERS, **context,
     )  # fmt: skip
 

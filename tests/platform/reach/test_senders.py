@@ -115,3 +115,19 @@ async def test_generic_gateway_failures(fake: FakeSmsServer) -> None:
     assert fake.sent == []
     await sender.aclose()
     await unauthorised.aclose()
+
+
+def test_smsru_callback_parsing_skips_what_is_malformed() -> None:
+    from urllib.parse import urlencode
+
+    from otklik.platform.reach.senders import parse_smsru_callback
+
+    body = urlencode({
+        "data[0]": "sms_status\n000000-1\n103\n1450097500", "data[1]": "sms_status\n000000-2\n104\n1",
+        "data[2]": "sms_status\n000000-3\n102\n1", "data[3]": "sms_status\n000000-4\nabc\n1",
+        "data[4]": "sms_status", "data[5]": "callback_check\n1", "other": "sms_status\n000000-5\n103\n1",
+    }).encode()  # fmt: skip
+    assert parse_smsru_callback(body) == {"000000-1": DELIVERED, "000000-2": UNDELIVERED, "000000-3": PENDING}
+    assert parse_smsru_callback(b"\xff\xfe\x00garbage=%%%") == {}
+    many = "&".join(f"data[{n}]=sms_status%0A{n}%0A103%0A1" for n in range(500)).encode()
+    assert parse_smsru_callback(many) == {}  # more fields than the limit: refused as a whole

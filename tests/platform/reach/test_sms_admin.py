@@ -97,3 +97,57 @@ async def test_other_roles_and_missing_csrf_are_refused(as_role, anon, otklik) -
     assert (await anon.get(PAGE)).status_code in (303, 401)
     async with otklik.db.read() as session:
         assert await session.get(Setting, config.KEY) is None
+
+
+async def _sent_row(otklik, provider_id: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from otklik.adapters.db.models import Contact, ReachAttempt
+    from otklik.clock import utcnow
+    from otklik.platform.reach.service import reach
+
+    async with otklik.db.write() as session:
+        contact = Contact(
+            display_name="c", created_at=utcnow(), fields={"phone": "+79171234567", "email": "c@x.example"}
+        )
+        session.add(contact)
+        await session.flush()
+        await reach(session, contact.id, "Напоминание", routes=("sms", "email"), dedup_key=key)
+        await session.execute(
+            update(ReachAttempt)
+            .where(ReachAttempt.dedup_key == key)
+            .values(status="sent", provider="smsru", provider_id=provider_id)
+        )
+
+
+async def test_smsru_status_callback(as_role, anon, otklik) -> None:  # type: ignore[no-untyped-def]
+    from otklik.platform.reach.service import attempts_of
+
+    await config.save(otklik.db, otklik.vault, provider="smsru", secret="test-api-id", actor="test")
+    owner = await as_role(Role.OWNER)
+    page = await owner.http.get(PAGE)
+    token = config.callback_token(await config.load(otklik.db), otklik.vault)
+    assert len(token) >= 24 and f"/webhooks/sms/smsru/{token}" in page.text
+    await _sent_row(otklik, "000000-10000001", "cb:1")
+    await _sent_row(otklik, "000000-10000002", "cb:2")
+    body = {
+        "data[0]": "sms_status\n000000-10000001\n103\n1450097500",
+        "data[1]": "sms_status\n000000-10000002\n106\n1450097500",
+        "data[2]": "sms_status\n\nnot-a-code",  # malformed: skipped
+        "data[3]": "callback_check\n1450097500",
+    }
+    wrong = await anon.post("/webhooks/sms/smsru/" + "x" * len(token), data=body)
+    assert wrong.status_code == 404
+    assert [r.status for r in await attempts_of(otklik.db, "cb:1")] == ["sent"]  # nothing changed
+    answered = await anon.post(f"/webhooks/sms/smsru/{token}", data=body)
+    assert (answered.status_code, answered.text) == (200, "100")
+    assert [(r.route, r.status) for r in await attempts_of(otklik.db, "cb:1")] == [("sms", "delivered")]
+    assert [(r.route, r.status) for r in await attempts_of(otklik.db, "cb:2")] == [
+        ("sms", "failed"),
+        ("email", "queued"),
+    ]
+    again = await anon.post(f"/webhooks/sms/smsru/{token}", data=body)  # a repeat changes nothing
+    assert again.text == "100" and len(await attempts_of(otklik.db, "cb:2")) == 2
+    huge = await anon.post(f"/webhooks/sms/smsru/{token}", content=b"data[0]=" + b"x" * 70_000)
+    assert huge.status_code == 413
+    assert (await anon.post("/webhooks/sms/smsru/" + "y" * 200, data=body)).status_code == 422
