@@ -303,3 +303,21 @@ async def test_the_channel_route_uses_the_outbox_except_on_the_web_chat(
     web = await attempts_of(reach_app.db, "web:1")
     assert _routes(web) == [("channel", "failed"), ("sms", "sent")] and "webchat" in (web[0].error or "")
     assert len(fake_sms.sent) == 1
+
+
+async def test_a_gateway_that_takes_the_sms_then_answers_5xx_gets_a_copy(
+    reach_app: Otklik, fake_sms: FakeSmsServer
+) -> None:
+    """The documented limit (docs/reach.md): SMS.ru takes no idempotency key, so an answer lost after the
+    message was taken is retried like an outage — one row, sent once in our books, two SMS at the phone."""
+    contact = await add_contact(reach_app, phone="+79171234567")
+    await _reach(reach_app, contact, "dup:1", routes=("sms",))
+    fake_sms.accept_then_fail(502)
+    now = utcnow()
+    await worker(reach_app).run_once(now)
+    (row,) = await attempts_of(reach_app.db, "dup:1")
+    assert (row.status, row.attempts) == ("queued", 1) and len(fake_sms.sent) == 1
+    await worker(reach_app).run_once(now + timedelta(seconds=10))
+    (row,) = await attempts_of(reach_app.db, "dup:1")
+    assert row.status == "sent" and row.provider_id == fake_sms.sent[1].sms_id
+    assert [s.text for s in fake_sms.sent] == [TEXT, TEXT]
