@@ -27,12 +27,14 @@ from otklik.conversations.flowstore import FlowStore
 from otklik.conversations.ingest import Ingest
 from otklik.conversations.outbox import Dispatcher
 from otklik.conversations.packs import Pack, available_packs, build_classifier, intent_descriptions, load_pack
+from otklik.conversations.reach_route import ChannelReach
 from otklik.conversations.settings_store import LiveSettings, SettingsStore
 from otklik.conversations.supervisor import Supervisor
 from otklik.conversations.timers import ActionRegistry, Timers
 from otklik.conversations.understanding import build_llm
 from otklik.core.channel import ChannelSender
 from otklik.platform.plugins import REACTION_EVENTS, Capability, ChannelKind, folder, import_models, resolve
+from otklik.platform.reach.service import ReachWorker
 from otklik.platform.staff.outbox import StaffNotifier
 from otklik.platform.staff.transports import build_transports
 from otklik.platform.users import role_perms
@@ -71,6 +73,7 @@ class Otklik:
     _retired_senders: list[Any] = field(default_factory=list)  # replaced senders, closed at shutdown
     _sender_prints: dict[int, str] = field(default_factory=dict)  # account id -> fingerprint its sender was built on
     staff: StaffNotifier | None = None  # staff notifications' delivery (`platform.staff`), the `staff-notify` job
+    reach: ReachWorker | None = None  # SMS / e-mail to contacts outside the chat (`platform.reach`), the `reach` job
 
     @classmethod
     def build(
@@ -111,6 +114,7 @@ class Otklik:
         app.channel_kinds = {k.kind: k for k in channel_kinds}
         app.role_perms = role_perms(p for c in capabilities for p in c.permissions)
         app.staff = StaffNotifier(db, settings, build_transports(db, vault, settings))
+        app.reach = ReachWorker(db, vault, settings, channel=ChannelReach(ctx))
         return app
 
     async def start(self, *, migrate: bool = True, demo_owner: bool = False) -> None:
@@ -297,6 +301,8 @@ class Otklik:
         self.supervisor.start("webhooks", self.webhooks.run)
         if self.staff is not None:
             self.supervisor.start("staff-notify", self.staff.run)
+        if self.reach is not None:
+            self.supervisor.start("reach", self.reach.run)
         for capability in self.capabilities:
             for job in capability.jobs:
                 self.supervisor.start(job.name, resolve(job.factory)(self))
@@ -315,6 +321,8 @@ class Otklik:
             await runtime.aclose()
         if self.staff is not None:
             await self.staff.aclose()
+        if self.reach is not None:
+            await self.reach.aclose()
         if self.ctx.llm is not None:
             await self.ctx.llm.aclose()
         for sender in [*self.ctx.senders.values(), *self._retired_senders]:

@@ -31,6 +31,7 @@ def _mount() -> None:
     from otklik.cli.apitokens import app as api_tokens_app
     from otklik.cli.channels import app as channels_app
     from otklik.cli.guard import app as guard_app
+    from otklik.cli.sms import app as sms_app
     from otklik.cli.staff import app as staff_app
     from otklik.cli.users import app as users_app
     from otklik.cli.webhooks import app as webhooks_app
@@ -42,6 +43,7 @@ def _mount() -> None:
     app.add_typer(api_tokens_app, name="api-tokens")
     app.add_typer(webhooks_app, name="webhooks")
     app.add_typer(staff_app, name="staff")
+    app.add_typer(sms_app, name="sms")
     app.add_typer(guard_app, name="guard")
     named = [*(c for cap in CAPABILITIES for c in cap.cli), *(c for kind in CHANNEL_KINDS for c in kind.commands)]
     for name, ref in named:

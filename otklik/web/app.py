@@ -26,6 +26,7 @@ from otklik.platform.plugins import folder, resolve
 from otklik.platform.restapi import ApiError, TokenPace, code_of, error_response
 from otklik.platform.webkit.deps import templates
 from otklik.platform.webkit.paths import STATIC
+from otklik.web import reach_callback
 from otklik.web.metrics import HttpTiming
 from otklik.web.metrics import router as metrics_router
 
@@ -65,6 +66,7 @@ def create_app(otklik: Otklik, *, worker: bool = True, manage_lifecycle: bool = 
     _docs(app)
     _errors(app)
     app.include_router(metrics_router)
+    app.include_router(reach_callback.router)  # SMS.ru's delivery statuses (platform/reach)
     for kind in otklik.channel_kinds.values():  # the web chat API, webhooks of each channel kind
         for ref in kind.inbound:
             app.include_router(resolve(ref))

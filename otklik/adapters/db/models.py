@@ -473,6 +473,40 @@ class StaffNotification(Base):
     sent_at: Mapped[datetime | None]
 
 
+class ReachAttempt(Base):
+    """One try to reach a contact outside the chat on one route (`otklik.platform.reach`, docs/reach.md):
+    the channel the contact came from, SMS or e-mail. A call of `reach(...)` writes the first route's row;
+    when a route cannot reach the person the worker writes the next one. (dedup_key, route) is unique: a
+    message is never queued twice on one route. `address` is masked (the contact keeps the real one)."""
+
+    __tablename__ = "reach_attempts"
+    __table_args__ = (
+        UniqueConstraint("dedup_key", "route"),
+        Index("ix_reach_attempts_due", "status", "due_at"),
+        Index("ix_reach_attempts_check", "status", "check_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    route: Mapped[str] = mapped_column(String(16))  # "channel", "sms", "email"
+    next_routes: Mapped[str] = mapped_column(String(64), default="")  # what to try after this one: "sms,email"
+    text: Mapped[str] = mapped_column(Text)
+    address: Mapped[str] = mapped_column(String(80), default="")  # masked: "+7******4567", "a***@mail.example"
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    provider: Mapped[str] = mapped_column(String(32), default="")  # "smsru", "http", "smtp", "channel"
+    provider_id: Mapped[str | None] = mapped_column(String(120))
+    parts: Mapped[int] = mapped_column(Integer, default=0)  # SMS segments
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    due_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(120))
+    check_at: Mapped[datetime | None]  # the next delivery-status poll (SMS.ru)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+
 class ApiIdempotency(Base):
     """An `Idempotency-Key` of a REST API POST, per token: reserved before the request runs (`status_code`
     NULL), then the response kept as is, so a retry with the same key gets the same answer without doing

@@ -12,10 +12,10 @@ from fastapi.routing import APIRoute
 from otklik.platform.plugins import Capability, ChannelKind, NavEntry, folder, resolve
 from otklik.platform.webkit import deps
 from otklik.platform.webkit.i18n import add_locale_folders
-from otklik.web.admin import api_tokens, audit, auth, flows, home, settings, staff, users, webhooks
+from otklik.web.admin import api_tokens, audit, auth, flows, home, settings, sms, staff, users, webhooks
 
 # The platform's own admin areas; capabilities add theirs (`Capability.admin`, `Capability.nav`).
-AREAS = [auth, home, users, flows, settings, webhooks, api_tokens, staff, audit]
+AREAS = [auth, home, users, flows, settings, webhooks, api_tokens, sms, staff, audit]
 NAV = (
     NavEntry("flows.nav", "/admin/flows", "flows.view", 30),
     NavEntry("settings.nav", "/admin/settings", "settings", 70),
