@@ -29,7 +29,7 @@ from otklik.adapters.db.models import (
 )
 from otklik.bootstrap import Otklik
 from otklik.clock import utcnow
-from otklik.conversations import abtests, surveys
+from otklik.conversations import abtests, people, surveys
 from otklik.core.abtest import AB_VAR, assign_variant
 from otklik.core.errors import FlowInvalid
 from otklik.core.messages import EventKind, InboundEvent
@@ -149,6 +149,15 @@ async def test_free_text_other_is_stored_masked_and_a_run_source_is_kept(otklik:
     lines = list(csv.reader(io.StringIO(text)))
     assert lines[0] == list(surveys.CSV_HEADER) and len(lines) == 4
     assert [line[3:5] for line in lines[1:]] == [["trade", "yes"], ["supplier", "other"], ["news", "order"]]
+    async with otklik.db.read() as session:
+        exported = await people.export(session, contact)
+    assert [a["option"] for a in exported["survey_answers"]] == ["yes", "other", "order"]
+    async with otklik.db.write() as session:
+        counts, _ = await people.erase(session, contact, actor="test", now=utcnow())
+    assert counts["survey_texts"] == 1
+    async with otklik.db.read() as session:
+        kept = (await session.execute(select(SurveyAnswer.option, SurveyAnswer.text).order_by(SurveyAnswer.id))).all()
+    assert kept == [("yes", None), ("other", None), ("order", None)]  # the counts stay, the words go
 
 
 async def test_a_cyclic_or_dangling_survey_is_not_installed(otklik: Otklik) -> None:
