@@ -232,35 +232,41 @@ async def test_results(
     test = await session.get(ABTest, test_key)
     if test is None:
         raise NotFound(f"no A/B test {test_key[:80]!r}")
-    exposures = (
-        await session.execute(
-            select(ABExposure.contact_id, ABExposure.variant, ABExposure.exposed_at).where(
-                ABExposure.test_key == test_key
-            )
-        )
-    ).all()
     goal = dict(test.goal or {})
     kind = str(goal.get("kind", ""))
     note = ""
-    converted: dict[int, str] = {}
+    sample_rows = await session.execute(
+        select(ABExposure.variant, func.count()).where(ABExposure.test_key == test_key).group_by(ABExposure.variant)
+    )
+    sample = {str(v): int(n) for v, n in sample_rows}
+    wins: dict[str, int] = {}
     if kind in COUNTER_OF_GOAL:
         fn = (counters or {}).get(COUNTER_OF_GOAL[kind])
         if fn is None:
             note = f"no plugged-in capability counts {COUNTER_OF_GOAL[kind]}"
-        elif exposures:
-            converted = await _counted(session, fn, exposures, parse_duration(str(goal.get("window") or "7d")))
-    else:
-        rows = await session.execute(
-            select(ABConversion.contact_id, ABConversion.variant).where(ABConversion.test_key == test_key)
+        elif sample:
+            exposures = (
+                await session.execute(
+                    select(ABExposure.contact_id, ABExposure.variant, ABExposure.exposed_at).where(
+                        ABExposure.test_key == test_key
+                    )
+                )
+            ).all()
+            window = parse_duration(str(goal.get("window") or "7d"))
+            for variant in (await _counted(session, fn, exposures, window)).values():
+                wins[variant] = wins.get(variant, 0) + 1
+    else:  # the exposure's variant counts (a conversion row repeats it)
+        won = await session.execute(
+            select(ABExposure.variant, func.count())
+            .join(
+                ABConversion,
+                (ABConversion.test_key == ABExposure.test_key) & (ABConversion.contact_id == ABExposure.contact_id),
+            )
+            .where(ABExposure.test_key == test_key)
+            .group_by(ABExposure.variant)
         )
-        converted = {int(c): str(v) for c, v in rows}
+        wins = {str(v): int(n) for v, n in won}
     order = [str(k) for k in (test.variants or {}).get("keys", [])]
-    sample: dict[str, int] = {}
-    wins: dict[str, int] = {}
-    for contact_id, variant, _ in exposures:
-        sample[variant] = sample.get(variant, 0) + 1
-        if int(contact_id) in converted:
-            wins[variant] = wins.get(variant, 0) + 1
     order += sorted(v for v in sample if v not in order)
     counts = [(v, sample.get(v, 0), wins.get(v, 0)) for v in order]
     return TestResults(
