@@ -225,3 +225,12 @@ def test_bucket_is_uniform_enough() -> None:
     buckets = [abtest.bucket("k", c) for c in range(10_000)]
     assert min(buckets) >= 0 and max(buckets) < abtest.BUCKETS
     assert 4_700 < sum(b < abtest.BUCKETS // 2 for b in buckets) < 5_300
+
+
+def test_the_diagram_shows_the_test_and_its_goal_node() -> None:
+    from otklik.core.flows.diagram import mermaid
+
+    source = AB_FLOW.replace("goal: {kind: clicked, button: buy, window: 2d}", "goal: {kind: reached, node: done}")
+    text = mermaid(parse_flow_yaml(source))
+    assert "A/B offer_test: a 50/b 50 → reached" in text
+    assert 'n_offer -.->|"goal"| n_done' in text
