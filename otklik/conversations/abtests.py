@@ -55,7 +55,9 @@ def _inserts(table: Any, keys: tuple[str, ...]) -> tuple[Any, Any]:
 _ADD_TEST = _inserts(ABTest, ("key",))
 _ADD_EXPOSURE = _inserts(ABExposure, ("test_key", "contact_id"))
 _ADD_CONVERSION = _inserts(ABConversion, ("test_key", "contact_id"))
-_STATE = select(Conversation.state).where(Conversation.id == bindparam("cid"))
+# locked like ingest locks the conversation, so a step running at the same time cannot lose this change
+# (SQLite serialises writers and renders no FOR UPDATE)
+_STATE = select(Conversation.state).where(Conversation.id == bindparam("cid")).with_for_update()
 _SET_STATE = update(Conversation).where(Conversation.id == bindparam("cid")).values(state=bindparam("new_state"))
 
 

@@ -355,6 +355,10 @@ async def test_ending_a_flow_test_publishes_the_kept_variant(otklik: Otklik, as_
     assert exposed == 1
     listing = await admin.http.get("/admin/abtests")
     assert 'data-test="promo_offer"' in listing.text
+    for bad in ("/admin/abtests/%3Cscript%3E", "/admin/abtests/nope", "/admin/abtests/" + "k" * 81):
+        missing = await admin.http.get(bad, headers={"Accept": "text/html"})
+        assert missing.status_code == 404 and "<script>" not in missing.text
+    assert (await admin.post("/admin/abtests/nope/end", {"variant": "a"})).status_code == 404
 
 
 async def test_survey_admin_pages_csv_and_install(otklik: Otklik, as_role: Any) -> None:

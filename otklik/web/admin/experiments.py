@@ -39,13 +39,13 @@ MAX_SURVEY_SOURCE = 64_000
 
 def _test_key(key: str) -> str:
     if not _TEST_KEY.match(key):
-        raise NotFound(f"no A/B test {key[:80]!r}")
+        raise NotFound("no such A/B test")  # the key is not echoed: it is not even a valid one
     return key
 
 
 def _survey_id(survey: str) -> str:
     if not _SURVEY.match(survey):
-        raise NotFound(f"no survey {survey[:80]!r}")
+        raise NotFound("no such survey")
     return survey
 
 
