@@ -116,7 +116,7 @@ async def _notify(
     message = StaffMessage(
         subject=_SUBJECTS[why][language],
         text="\n".join(body),
-        link=f"/admin/inbox/{ctx.conversation_id}",
+        link=f"/admin/inbox/c/{ctx.conversation_id}",
         about=("conversation", str(ctx.conversation_id)),
     )
     rows = notification_rows(

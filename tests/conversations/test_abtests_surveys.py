@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from datetime import timedelta
 from pathlib import Path
 from statistics import NormalDist
@@ -120,6 +121,7 @@ async def test_survey_through_the_web_chat_stores_answers_and_tells_an_executive
     assert contact.fields["still_in_trade"] == "yes" and contact.fields["churn_reason"] == "call"
     assert [(n.transport, n.address) for n in notes] == [("telegram", "-1001234567890")]  # only the pack's staff
     assert notes[0].subject == "Клиент просит перезвонить" and "supplier: call" in notes[0].body
+    assert re.fullmatch(r"/admin/inbox/c/\d+", notes[0].link) and notes[0].dedupe_key
     assert tree.attribute("news") == "wants_news"
 
 
