@@ -144,6 +144,17 @@ def survey_issues(survey: Survey) -> list[FlowIssue]:
             if len(variant) > MAX_TEXT:
                 issues.append(_issue(sid, None, field, f"text is {len(variant)} characters; at most {MAX_TEXT}"))
             issues += [_issue(sid, None, field, m) for m in template_errors(variant)]
+    if survey.intro and survey.start in questions:  # sent as one message with the first question
+        for variant in _variants(_join(survey.intro, questions[survey.start].text)):
+            if len(variant) > MAX_TEXT:
+                issues.append(
+                    _issue(
+                        sid,
+                        survey.start,
+                        "text",
+                        f"intro and first question make {len(variant)} characters; at most {MAX_TEXT}",
+                    )
+                )
     issues += _cycles(survey)
     if survey.start in questions:
         reached = _reachable(survey)

@@ -117,3 +117,8 @@ def test_malformed_and_hostile_sources_get_a_clear_refusal(source: str) -> None:
     with pytest.raises(FlowInvalid) as caught:
         survey.parse_survey_yaml(source)
     assert caught.value.errors and all(str(i) for i in caught.value.errors)
+
+
+def test_intro_and_first_question_together_fit_one_message() -> None:
+    source = TREE.replace('thanks: "Thanks"', 'thanks: "Thanks"\nintro: "' + "i" * 1010 + '"')
+    assert "intro and first question make" in _issues(source)
