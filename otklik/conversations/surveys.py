@@ -70,7 +70,7 @@ async def answer(ctx: QuickContext, args: dict[str, Any]) -> dict[str, Any]:
     option = _clean(args.get("option"), 64)
     if not survey or not question or not option:
         raise ValueError("survey, question and option are required")
-    text = mask_sensitive(_clean(args.get("text"), MAX_TEXT)) if "text" in args else None
+    text = _clean(mask_sensitive(_clean(args.get("text"), 4096)), MAX_TEXT) if "text" in args else None
     source = _clean(ctx.vars.get(SOURCE_VAR), 120)
     tx = ctx.tx
     added = await tx.execute(

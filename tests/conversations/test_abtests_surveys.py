@@ -135,7 +135,7 @@ async def test_free_text_other_is_stored_masked_and_a_run_source_is_kept(otklik:
         conv.state = {**conv.state, "vars": {**conv.state.get("vars", {}), surveys.SOURCE_VAR: "winback:7"}}
     await _ingest(otklik, "buyer-o", "o2", button="yes")
     await _ingest(otklik, "buyer-o", "o3", button="other")
-    await _ingest(otklik, "buyer-o", "o4", text="карта 4111 1111 1111 1111, цены выросли " + "x" * 600)
+    await _ingest(otklik, "buyer-o", "o4", text="=SUM(1+1) карта 4111 1111 1111 1111, цены выросли " + "x" * 600)
     await _ingest(otklik, "buyer-o", "o5", button="order")  # buying intent
     async with otklik.db.read() as session:
         rows = (await session.execute(select(SurveyAnswer).order_by(SurveyAnswer.id))).scalars().all()
@@ -151,6 +151,7 @@ async def test_free_text_other_is_stored_masked_and_a_run_source_is_kept(otklik:
     lines = list(csv.reader(io.StringIO(text)))
     assert lines[0] == list(surveys.CSV_HEADER) and len(lines) == 4
     assert [line[3:5] for line in lines[1:]] == [["trade", "yes"], ["supplier", "other"], ["news", "order"]]
+    assert lines[2][5].startswith("'=SUM(")  # a spreadsheet shows it, never runs it
     async with otklik.db.read() as session:
         exported = await people.export(session, contact)
     assert [a["option"] for a in exported["survey_answers"]] == ["yes", "other", "order"]
