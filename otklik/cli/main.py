@@ -30,6 +30,7 @@ def _mount() -> None:
     """The platform's sub-apps, then what capabilities and channel kinds declare (`cli`, `commands`)."""
     from otklik.cli.apitokens import app as api_tokens_app
     from otklik.cli.channels import app as channels_app
+    from otklik.cli.experiments import abtests_app, surveys_app
     from otklik.cli.guard import app as guard_app
     from otklik.cli.sms import app as sms_app
     from otklik.cli.staff import app as staff_app
@@ -45,6 +46,8 @@ def _mount() -> None:
     app.add_typer(staff_app, name="staff")
     app.add_typer(sms_app, name="sms")
     app.add_typer(guard_app, name="guard")
+    app.add_typer(surveys_app, name="surveys")
+    app.add_typer(abtests_app, name="abtests")
     named = [*(c for cap in CAPABILITIES for c in cap.cli), *(c for kind in CHANNEL_KINDS for c in kind.commands)]
     for name, ref in named:
         target = resolve(ref)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.adapters.db.engine import raw_write
 from otklik.adapters.db.models import Contact, Message
 from otklik.clock import utcnow
-from otklik.conversations import events, repo, window
+from otklik.conversations import abtests, events, repo, window
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.guard import is_marketplace, language_of, mask_inbound, screen
 from otklik.conversations.outbox import outbound_row, outbox_row
@@ -492,6 +492,8 @@ class Ingest:
                 reactions.append(("drafts_closed", closed))
             elif isinstance(effect, Record):
                 logs.append(_log(now, effect.kind, conv.id, effect.data))
+                if effect.kind in _AB_RECORDS:
+                    await abtests.apply_record(writer, effect.kind, effect.data, conv.contact_id, conv.id, now)
         await writer.log_events(logs)
         for on, data in reactions:
             await self._react(
@@ -628,9 +630,11 @@ def _contact_view(conv: repo.ConversationRow, marketplace: bool = False) -> Cont
         tags=tuple(conv.tags.get("list", [])),
         fields=conv.fields,
         marketplace=marketplace,
+        id=conv.contact_id,
     )
 
 
+_AB_RECORDS = frozenset({"ab_exposure", "ab_conversion"})
 _BUYER_MESSAGE_KINDS = frozenset({EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT})
 _PREVIEW_MARKS = {EventKind.PHOTO: "[photo]", EventKind.FILE: "[file]", EventKind.CONTACT: "[contact]"}
 

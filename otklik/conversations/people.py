@@ -14,7 +14,8 @@ or what they wrote:
   never sent are failed and every outbox row forgets the recipient; timers deleted;
 - the event log of its conversations: each row's data reduced to non-personal keys (priority, reason,
   flow, node, case, …) — the kinds and times stay;
-- webhook events about its conversations (they hold message texts) deleted with their deliveries.
+- webhook events about its conversations (they hold message texts) deleted with their deliveries;
+- survey answers: the free text of an "other" answer emptied (the option chosen stays, for the counts).
 
 What capabilities keep about the person (orders, claims, payout details) is theirs to erase; see
 docs/api.md "Erase".
@@ -29,6 +30,7 @@ from sqlalchemy import String, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.models import (
+    ABExposure,
     ChannelAccount,
     Contact,
     ContactIdentity,
@@ -37,6 +39,7 @@ from otklik.adapters.db.models import (
     EventLog,
     Message,
     OutboxRow,
+    SurveyAnswer,
     Timer,
     WebhookEvent,
 )
@@ -139,8 +142,22 @@ async def export(session: AsyncSession, contact_id: int) -> dict[str, Any]:
         ).scalars():
             log.append({"ts": entry.ts, "kind": entry.kind, "actor": entry.actor, "conversation_id": int(entry.subject_id or 0),
                         "data": entry.data})  # fmt: skip
+    answers = (
+        await session.execute(
+            select(SurveyAnswer).where(SurveyAnswer.contact_id == contact_id).order_by(SurveyAnswer.id)
+        )
+    ).scalars()
+    exposures = (
+        await session.execute(select(ABExposure).where(ABExposure.contact_id == contact_id).order_by(ABExposure.id))
+    ).scalars()
     return {
         "contact": contact_view(contact, await identities_of(session, contact_id)),
+        "survey_answers": [
+            {"survey": a.survey, "question": a.question, "option": a.option, "text": a.text, "source": a.source,
+             "answered_at": a.answered_at}
+            for a in answers
+        ],
+        "ab_tests": [{"test": e.test_key, "variant": e.variant, "exposed_at": e.exposed_at} for e in exposures],
         "conversations": [
             {"id": int(c.id), "channel_account_id": int(c.channel_account_id), "status": c.status,
              "created_at": c.created_at, "closed_at": c.closed_at, "messages": messages[int(c.id)]}
@@ -236,6 +253,12 @@ async def erase(
     contact.subscribed = False
     contact.reachable = False
     await session.execute(delete(ContactTag).where(ContactTag.contact_id == contact_id))
+    answered = await session.execute(
+        update(SurveyAnswer)
+        .where(SurveyAnswer.contact_id == contact_id, SurveyAnswer.text.is_not(None))
+        .values(text=None)
+    )
+    counts["survey_texts"] = int(answered.rowcount)  # type: ignore[attr-defined]
     unused: set[str] = set()
     for media_id in sorted(media):  # content-addressed: a file another message still uses stays
         others = await session.scalar(

@@ -128,6 +128,8 @@ class ContactView:
     # the buyer writes in a marketplace's chat (`ChannelKind.marketplace`): its rules apply, and flows
     # declared `marketplace: false` (rewards for reviews) are never entered nor offered
     marketplace: bool = False
+    # the contact's id: the key of A/B-test assignment (never shown to flows); None in pure tests
+    id: int | None = None
 
     def scope(self) -> dict[str, Any]:
         return {

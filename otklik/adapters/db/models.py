@@ -553,3 +553,67 @@ class MessageTemplate(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     provider_id: Mapped[str] = mapped_column(String(64), default="")
     synced_at: Mapped[datetime]
+
+
+class ABTest(Base):
+    """An A/B test seen at least once (a flow's `ab:` or a broadcast's): its variants and goal as exposed,
+    and whether it was ended keeping one variant (`otklik.conversations.abtests`)."""
+
+    __tablename__ = "ab_tests"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    source: Mapped[str] = mapped_column(String(120), default="")  # "flow:<flow>/<node>", "broadcast:<id>"
+    variants: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"keys": [...], "splits": [...]}
+    goal: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"kind", "button"?, "node"?, "window"}
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ended
+    kept: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class ABExposure(Base):
+    """A contact saw a variant of a test (once per test and contact: the first exposure counts)."""
+
+    __tablename__ = "ab_exposures"
+    __table_args__ = (UniqueConstraint("test_key", "contact_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    test_key: Mapped[str] = mapped_column(String(80))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(BigInteger)
+    variant: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(120), default="")
+    exposed_at: Mapped[datetime]
+
+
+class ABConversion(Base):
+    """A contact exposed to a test reached its goal (once per test and contact)."""
+
+    __tablename__ = "ab_conversions"
+    __table_args__ = (UniqueConstraint("test_key", "contact_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    test_key: Mapped[str] = mapped_column(String(80))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    variant: Mapped[str] = mapped_column(String(32))
+    goal: Mapped[str] = mapped_column(String(16))
+    converted_at: Mapped[datetime]
+
+
+class SurveyAnswer(Base):
+    """One answer of a survey tree (`otklik.core.survey`): the option chosen, or the free text of "other"
+    (capped, masked). `source` is the run that sent the survey ("winback:3", "broadcast:12") or "" when the
+    buyer opened it."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        UniqueConstraint("survey", "question", "contact_id", "source"),
+        Index("ix_survey_answers_question", "survey", "question"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    survey: Mapped[str] = mapped_column(String(80))
+    question: Mapped[str] = mapped_column(String(64))
+    option: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(String(500))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(120), default="")
+    answered_at: Mapped[datetime]

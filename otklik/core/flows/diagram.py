@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from otklik.core.flows.model import ConditionNode, Flow, IntentRouterNode, QuestionNode, WaitNode
+from otklik.core.flows.model import ConditionNode, Flow, IntentRouterNode, MessageNode, QuestionNode, WaitNode
 
 _SHAPES = {
     "message": ("[", "]"),
@@ -27,7 +27,12 @@ def mermaid(flow: Flow) -> str:
     for node_id, node in flow.nodes.items():
         left, right = _SHAPES.get(node.type, ("[", "]"))
         label = f"{node_id}: {node.type}" + (f" → {node.flow}" if node.type == "goto" else "")
+        if isinstance(node, MessageNode) and node.ab is not None:  # an A/B test: its id, variants and goal
+            splits = "/".join(f"{v.key} {v.split}" for v in node.ab.variants)
+            label += f" · A/B {node.ab.id}: {splits} → {node.ab.goal.kind}"
         lines.append(f'    {_id(node_id)}{left}"{_label(label)}"{right}')
+        if isinstance(node, MessageNode) and node.ab is not None and node.ab.goal.node:
+            lines.append(f'    {_id(node_id)} -.->|"goal"| {_id(node.ab.goal.node)}')
         for field, target in node.targets():
             lines.append(f'    {_id(node_id)} -->|"{_label(field)}"| {_id(target)}')
         if isinstance(node, IntentRouterNode):

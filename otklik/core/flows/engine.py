@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from otklik.core.abtest import AB_VAR, assign_variant
 from otklik.core.conversation import (
     OPERATOR_ACKED,
     CloseDrafts,
@@ -66,8 +67,8 @@ INTERRUPTED = "interrupted_flow"  # set while an interrupted flow waits on the s
 RESUME, DROP, OPERATOR, SKIP = "repair:resume", "repair:drop", "repair:operator", "repair:skip"
 _FREE_TEXT_OPERATOR = 0.9  # at a free-text question an operator request must be this sure
 _LAST_ANSWER = "_last_answer"  # {flow, node} of the last question answered: what a correction changes
-_OWN_VARS = ("last_text", INTERRUPTED)  # conversation-level: never restored from an interrupted frame
-_ENGINE_VARS = frozenset({"last_text", INTERRUPTED, _LAST_ANSWER, "start_payload", "intent", OPERATOR_ACKED})
+_OWN_VARS = ("last_text", INTERRUPTED, AB_VAR)  # conversation-level: never restored from an interrupted frame
+_ENGINE_VARS = frozenset({"last_text", INTERRUPTED, _LAST_ANSWER, "start_payload", "intent", OPERATOR_ACKED, AB_VAR})
 _BUYER_INPUT = (EventKind.TEXT, EventKind.BUTTON, EventKind.PHOTO, EventKind.FILE, EventKind.CONTACT)
 
 
@@ -149,6 +150,8 @@ class Engine:
             return
         if command in self.pack.resubscribe_words and not run.contact.subscribed:
             run.effects.append(SetSubscribed(True))
+        if AB_VAR in run.state.vars:
+            self._ab_converts(run, reply=True)
         state = run.state
         if state.status in (Status.WAITING_OPERATOR, Status.OPERATOR):
             run.effects.append(Record("message_for_operator", {}))
@@ -697,6 +700,8 @@ class Engine:
                 self._handoff(run, priority=False, reason="step_limit", text=None)
                 return
             run.state.node, run.state.waiting, run.state.token = node_id, None, None
+            if AB_VAR in run.state.vars:
+                self._ab_converts(run, reply=False)
             node = self._current(run)
             if node is None:
                 run.effects.append(Record("node_missing", {"node": node_id}))
@@ -709,7 +714,7 @@ class Engine:
     def _execute(self, run: _Run, node: Node) -> str | None:
         """Carry out one node; return the next node id, or None to stop here."""
         if isinstance(node, MessageNode):
-            run.effects.append(Send(self._message_node(run, node)))
+            run.effects.append(Send(self._message_node(run, self._ab_variant(run, node))))
             return node.next
         if isinstance(node, QuestionNode):
             self._ask(run, node)
@@ -752,6 +757,74 @@ class Engine:
             self._finish(run)
             return None
         raise AssertionError(f"unhandled node {node!r}")  # pragma: no cover - the union is closed
+
+    # --- A/B tests (docs/flows.md, "A/B tests") ----------------------------------------------------
+
+    def _ab_variant(self, run: _Run, node: MessageNode) -> MessageNode:
+        """The node as this contact sees it: the variant of its A/B test the contact is assigned to (the
+        first one when the contact is unknown, as in a preview). The first exposure is recorded, and a goal
+        the engine can see (replied, clicked, reached) is remembered in the conversation until it converts or
+        its window ends."""
+        spec = node.ab
+        if spec is None:
+            return node
+        if run.contact.id is None:
+            chosen = spec.variants[0]
+        else:
+            chosen = spec.variants[assign_variant(spec.id, run.contact.id, [v.split for v in spec.variants])]
+            open_tests = run.state.vars.get(AB_VAR)
+            open_tests = dict(open_tests) if isinstance(open_tests, dict) else {}
+            goal = spec.goal
+            data: dict[str, Any] = {"test": spec.id, "variant": chosen.key, "flow": run.state.flow}
+            data["node"] = run.state.node
+            data["variants"] = [[v.key, v.split] for v in spec.variants]
+            run.effects.append(Record("ab_exposure", {**data, "goal": goal.model_dump(exclude_none=True)}))
+            if goal.kind in ("replied", "clicked", "reached") and spec.id not in open_tests:
+                until = run.now + timedelta(seconds=parse_duration(goal.window))
+                open_tests[spec.id] = {
+                    "variant": chosen.key,
+                    "goal": goal.kind,
+                    "button": goal.button,
+                    "node": [run.state.flow, goal.node] if goal.node else None,
+                    "until": until.isoformat(),
+                }
+                run.state.vars[AB_VAR] = open_tests
+        update: dict[str, Any] = {"text": chosen.text}
+        if chosen.buttons is not None:
+            update["buttons"] = chosen.buttons
+        return node.model_copy(update=update)
+
+    def _ab_converts(self, run: _Run, *, reply: bool) -> None:
+        """Conversions of the open A/B tests of this conversation: the buyer's message (`reply`) or the node
+        just reached. Each converts once; expired ones are dropped."""
+        open_tests = run.state.vars.get(AB_VAR)
+        if not isinstance(open_tests, dict):
+            run.state.vars.pop(AB_VAR, None)
+            return
+        kept: dict[str, Any] = {}
+        payload = run.event.payload if run.event.kind == EventKind.BUTTON else None
+        for test, data in open_tests.items():
+            if not isinstance(data, dict):
+                continue
+            until = _when(data.get("until"))
+            if until is None or until <= run.now:
+                continue
+            goal = data.get("goal")
+            hit = (
+                (reply and goal == "replied")
+                or (reply and goal == "clicked" and payload is not None and payload == data.get("button"))
+                or (not reply and goal == "reached" and data.get("node") == [run.state.flow, run.state.node])
+            )
+            if hit:
+                run.effects.append(
+                    Record("ab_conversion", {"test": test, "variant": data.get("variant"), "goal": goal})
+                )
+            else:
+                kept[test] = data
+        if kept:
+            run.state.vars[AB_VAR] = kept
+        else:
+            run.state.vars.pop(AB_VAR, None)
 
     def _router(self, run: _Run, node: IntentRouterNode) -> None:
         intent_button = run.event.kind == EventKind.BUTTON and (run.event.payload or "").startswith("intent:")
@@ -893,6 +966,16 @@ class Engine:
             buttons=rendered,
             request_contact=node.request_contact or node.kind == "phone",
         )
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def _storable(value: Any, *, sensitive: bool) -> Any:

@@ -79,6 +79,48 @@ class TemplateSpec(BaseModel):
     params: list[Text] = Field(default_factory=list, max_length=20)
 
 
+AB_GOALS = ("replied", "clicked", "reached", "ordered", "booked")
+_KEY = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+
+
+class ABVariant(BaseModel):
+    """One variant of an A/B-tested message: what replaces the node's text (and buttons, when given)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_]{0,31}$")
+    split: int = Field(ge=1, le=99)  # percent of the contacts who see this variant
+    text: Text
+    buttons: list[ButtonSpec] | None = Field(default=None, max_length=12)  # None: the node's own buttons
+
+
+class ABGoal(BaseModel):
+    """What counts as a conversion: the contact replied, clicked the button `button`, reached the node
+    `node` of this flow, ordered or booked (the capabilities' `orders` / `bookings` counters) within `window`
+    of seeing the variant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["replied", "clicked", "reached", "ordered", "booked"]
+    button: str | None = Field(default=None, min_length=1, max_length=256)
+    node: str | None = None
+    window: str = "7d"
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class ABTestSpec(BaseModel):
+    """`ab:` of a message node: 2–4 variants with their split (percentages adding up to 100) and a goal.
+    A contact always sees the same variant (`otklik.core.abtest.assign_variant`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=_KEY, max_length=80)
+    variants: list[ABVariant] = Field(min_length=2, max_length=4)
+    goal: ABGoal
+
+
 class MessageNode(_Node):
     """Send a message (text, buttons, media) and continue to `next` (or stop when there is none)."""
 
@@ -87,6 +129,7 @@ class MessageNode(_Node):
     buttons: list[ButtonSpec] = Field(default_factory=list, max_length=12)
     media: list[MediaSpec] = Field(default_factory=list, max_length=10)
     template: TemplateSpec | None = None
+    ab: ABTestSpec | None = None  # an A/B test of this message (docs/flows.md, "A/B tests")
     next: str | None = None
 
 

@@ -19,6 +19,7 @@ from otklik.core.flows.model import (
     GotoNode,
     IntentRouterNode,
     MediaSpec,
+    MessageNode,
     Node,
     Option,
     QuestionNode,
@@ -125,6 +126,7 @@ def check_flow(flow: Flow, known_flows: Iterable[str] = (), known_intents: Itera
             if target not in flow.nodes:
                 issues.append(FlowIssue(flow.id, node_id, field, f"goes to unknown node {target!r}"))
         issues += _node_issues(flow, node_id, node, flows, intents)
+    issues += _ab_issues(flow)
     issues += _cycle_issues(flow)
     return issues
 
@@ -149,6 +151,58 @@ def _node_issues(flow: Flow, node_id: str, node: Any, flows: set[str], intents: 
         issues.append(FlowIssue(flow.id, node_id, "flow", f"unknown flow {node.flow!r}"))
     if isinstance(node, QuestionNode | WaitNode):
         issues += _repair_issues(flow, node_id, node, intents)
+    return issues
+
+
+def _ab_issues(flow: Flow) -> list[FlowIssue]:
+    """The `ab:` key of message nodes (docs/flows.md, "A/B tests")."""
+    issues: list[FlowIssue] = []
+    seen: dict[str, str] = {}
+    for node_id, node in flow.nodes.items():
+        if not isinstance(node, MessageNode) or node.ab is None:
+            continue
+        spec = node.ab
+
+        def add(field: str, message: str, node_id: str = node_id) -> None:
+            issues.append(FlowIssue(flow.id, node_id, f"ab.{field}", message))
+
+        if spec.id in seen:
+            add("id", f"the test id {spec.id!r} is already used by node {seen[spec.id]!r}")
+        seen.setdefault(spec.id, node_id)
+        total = sum(v.split for v in spec.variants)
+        if total != 100:
+            add("variants", f"the splits add up to {total}, not 100")
+        keys = [v.key for v in spec.variants]
+        for key in sorted({k for k in keys if keys.count(k) > 1}):
+            add("variants", f"variant key {key!r} is used twice")
+        if node.template is not None:
+            add("variants", "a message sent as a WhatsApp template cannot be A/B tested here (test the text)")
+        for i, variant in enumerate(spec.variants):
+            texts = [variant.text] if isinstance(variant.text, str) else list(variant.text.values())
+            for text in texts:
+                for msg in template_errors(text):
+                    add(f"variants.{i}.text", msg)
+                if len(text) > 4096:
+                    add(f"variants.{i}.text", "text is longer than 4096 characters")
+                if not text.strip():
+                    add(f"variants.{i}.text", "a variant needs a text")
+            for j, button in enumerate(variant.buttons or []):
+                titles = [button.title] if isinstance(button.title, str) else list(button.title.values())
+                for title in titles:
+                    for msg in template_errors(title):
+                        add(f"variants.{i}.buttons.{j}.title", msg)
+        goal = spec.goal
+        if goal.kind == "clicked" and not goal.button:
+            add("goal.button", "goal `clicked` needs `button`: the payload of the button that converts")
+        if goal.kind != "clicked" and goal.button:
+            add("goal.button", "`button` is only for goal `clicked`")
+        if goal.kind == "reached":
+            if not goal.node:
+                add("goal.node", "goal `reached` needs `node`: the node of this flow that converts")
+            elif goal.node not in flow.nodes:
+                add("goal.node", f"unknown node {goal.node!r}")
+        elif goal.node:
+            add("goal.node", "`node` is only for goal `reached`")
     return issues
 
 

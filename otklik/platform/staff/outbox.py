@@ -95,6 +95,14 @@ def _rows(members: Iterable[Member], message: StaffMessage, dedupe: str | None, 
     return rows
 
 
+def notification_rows(
+    members: Iterable[Member], message: StaffMessage, *, dedupe: str | None = None, now: datetime
+) -> list[dict[str, Any]]:
+    """The `staff_notifications` rows `notify` writes, for a caller that writes them itself (a quick flow
+    action, on the step's transaction)."""
+    return _rows(members, message, dedupe, now)
+
+
 async def notify(
     session: AsyncSession,
     members: Iterable[Member],
@@ -212,7 +220,9 @@ class StaffNotifier:
             public = self.settings.public_url
             claimed = [
                 _Claimed(
-                    Delivery(int(r.id), r.address, r.subject, r.body, absolute_link(r.link, public), f"otklik-staff-{r.id}"),
+                    Delivery(
+                        int(r.id), r.address, r.subject, r.body, absolute_link(r.link, public), f"otklik-staff-{r.id}"
+                    ),
                     r.transport,
                     int(r.attempts) + 1,
                 )
@@ -221,7 +231,9 @@ class StaffNotifier:
             await session.execute(
                 update(StaffNotification)
                 .where(StaffNotification.id.in_([r.id for r in rows]))
-                .values(status=SENDING, lease_until=lease, worker=self.worker_id, attempts=StaffNotification.attempts + 1)
+                .values(
+                    status=SENDING, lease_until=lease, worker=self.worker_id, attempts=StaffNotification.attempts + 1
+                )
                 .execution_options(synchronize_session=False)
             )
             return claimed
@@ -260,11 +272,7 @@ class StaffNotifier:
             wait = min(s.staff_notify_backoff_base * 2 ** (row.attempts - 1), s.staff_notify_backoff_max)
             values |= {"status": PENDING, "due_at": now + timedelta(seconds=wait)}
         async with self.db.write() as session:
-            await session.execute(
-                update(StaffNotification)
-                .where(*self._still_mine(row))
-                .values(**values)
-            )
+            await session.execute(update(StaffNotification).where(*self._still_mine(row)).values(**values))
         log.info("staff notification %s: %s (%s)", row.delivery.id, values["status"], exc)
 
     def _still_mine(self, row: _Claimed) -> tuple[Any, ...]:

@@ -12,12 +12,14 @@ from fastapi.routing import APIRoute
 from otklik.platform.plugins import Capability, ChannelKind, NavEntry, folder, resolve
 from otklik.platform.webkit import deps
 from otklik.platform.webkit.i18n import add_locale_folders
-from otklik.web.admin import api_tokens, audit, auth, flows, home, settings, sms, staff, users, webhooks
+from otklik.web.admin import api_tokens, audit, auth, experiments, flows, home, settings, sms, staff, users, webhooks
 
 # The platform's own admin areas; capabilities add theirs (`Capability.admin`, `Capability.nav`).
-AREAS = [auth, home, users, flows, settings, webhooks, api_tokens, sms, staff, audit]
+AREAS = [auth, home, users, flows, experiments, settings, webhooks, api_tokens, sms, staff, audit]
 NAV = (
     NavEntry("flows.nav", "/admin/flows", "flows.view", 30),
+    NavEntry("abtests.nav", "/admin/abtests", "flows.view", 33),
+    NavEntry("surveys.nav", "/admin/surveys", "flows.view", 36),
     NavEntry("settings.nav", "/admin/settings", "settings", 70),
     NavEntry("staff.nav", "/admin/staff", "staff", 75),
     NavEntry("nav.users", "/admin/users", "users", 80),

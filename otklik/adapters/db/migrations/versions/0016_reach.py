@@ -10,7 +10,7 @@ from alembic import op
 import otklik.adapters.db.models
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
