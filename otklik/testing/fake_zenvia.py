@@ -55,6 +55,8 @@ class Fault:
     status: int
     times: int
     code: str = ""
+    after: int = 0  # good sends before the fault starts
+    retry_after: str = "1"
 
 
 @dataclass(slots=True)
@@ -142,8 +144,9 @@ class FakeZenviaServer:
     def advance(self, seconds: float) -> None:
         self.offset += seconds
 
-    def fail(self, status: int, *, times: int = 1, code: str = "") -> Fault:
-        fault = Fault(status, times, code)
+    def fail(self, status: int, *, times: int = 1, code: str = "", after: int = 0, retry_after: str = "1") -> Fault:
+        """The next `times` sends (after `after` good ones) answer `status` (429 with `Retry-After`)."""
+        fault = Fault(status, times, code, after, retry_after)
         self.state.faults.append(fault)
         return fault
 
@@ -262,10 +265,13 @@ class FakeZenviaServer:
         if refused is not None:
             return refused
         for fault in self.state.faults:
+            if fault.times > 0 and fault.after > 0:
+                fault.after -= 1
+                continue
             if fault.times > 0:
                 fault.times -= 1
                 self.state.refused.append(fault.status)
-                headers = {"Retry-After": "1"} if fault.status == 429 else {}
+                headers = {"Retry-After": fault.retry_after} if fault.status == 429 else {}
                 code = fault.code or ("TOO_MANY_REQUESTS" if fault.status == 429 else "INTERNAL_ERROR")
                 return JSONResponse({"code": code, "message": f"injected {fault.status}"}, fault.status, headers)
         try:

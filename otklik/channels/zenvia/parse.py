@@ -174,7 +174,9 @@ def _status(item: dict[str, Any], account_id: int) -> InboundEvent | None:
     receipt = STATUS_CODES.get(code)
     if not message_id or receipt is None:
         return None
-    contact = _contact_id(_obj(item.get("message")).get("to")) or _contact_id(item.get("to")) or "zenvia-status"
+    contact = (
+        _contact_id(_obj(item.get("message")).get("to")) or _contact_id(item.get("to")) or ""
+    )  # the runtime finds it
     data: dict[str, Any] = {"message_external_id": message_id, "zenvia_status": code}
     ts = iso_ts(status.get("timestamp")) or iso_ts(item.get("timestamp"))
     if ts:

@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import select
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import ChannelAccount
+from otklik.adapters.db.models import ChannelAccount, Message, OutboxRow
 from otklik.adapters.media import MediaTooLarge
 from otklik.channels.zenvia.adapter import DEFAULT_LIMITS, ZenviaSender
 from otklik.channels.zenvia.api import ZenviaClient, ZenviaError
@@ -23,7 +23,7 @@ from otklik.clock import utcnow
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.window import WindowGuard, template_from_config
 from otklik.core.channel import ChannelLimits, ChannelSender
-from otklik.core.messages import Attachment, InboundEvent
+from otklik.core.messages import Attachment, EventKind, InboundEvent
 from otklik.platform.audit import audit
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,24 @@ class ZenviaChannels:
             finally:
                 queue.task_done()
 
+    async def _recipient(self, hook: Hook, message_id: str) -> str | None:
+        """Zenvia's status events name the message, not the contact: the contact our outbox sent it to."""
+        async with self.ctx.db.read() as session:
+            found = await session.scalar(
+                select(OutboxRow.recipient)
+                .join(Message, Message.id == OutboxRow.message_id)
+                .where(OutboxRow.channel_account_id == hook.account_id, Message.external_id == message_id)
+                .limit(1)
+            )
+        return str(found) if found is not None else None
+
     async def _handle(self, hook: Hook, event: InboundEvent) -> None:
+        if event.kind == EventKind.STATUS and not event.sender_id:
+            recipient = await self._recipient(hook, str(event.data.get("message_external_id") or ""))
+            if recipient is None:
+                log.info("zenvia: status for an unknown message %s", event.data.get("message_external_id"))
+                return
+            event = replace(event, sender_id=recipient)
         if any((a.url or "").startswith(FILE_PREFIX) for a in event.attachments):
             event = await self._fetch_files(hook, event)
         for attempt in range(INGEST_ATTEMPTS):
