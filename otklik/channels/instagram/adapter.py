@@ -62,13 +62,19 @@ def quick_replies_fit(buttons: tuple[Button, ...]) -> bool:
     )
 
 
-def render(message: OutboundMessage) -> list[dict[str, Any]]:
-    """The `message` objects, in order; empty when there is nothing to send."""
+LinkOf = Callable[[str, str], str]  # (media id, content type) → a signed public URL of the media store's file
+
+
+def render(message: OutboundMessage, link: LinkOf | None = None) -> list[dict[str, Any]]:
+    """The `message` objects, in order; empty when there is nothing to send. A file of the media store goes by a
+    signed link (`link`, when the install has a public URL), else as a text note."""
     if message.buttons and not quick_replies_fit(message.buttons):
         message = degrade_buttons(message)
     out: list[dict[str, Any]] = []
     for attachment in message.attachments:
         url = attachment.url or ""
+        if attachment.media_id and link is not None:
+            url = link(attachment.media_id, attachment.content_type or "application/octet-stream")
         if attachment.kind == "photo" and url.startswith(("https://", "http://")):
             out.append({"attachment": {"type": "image", "payload": {"url": url[:2000]}}})
         elif url.startswith(("https://", "http://")):
@@ -106,6 +112,7 @@ class InstagramSender:
         limits: ChannelLimits = DEFAULT_LIMITS,
         margin: float = 60.0,
         on_account_event: OnAccountEvent | None = None,
+        link: LinkOf | None = None,
         continuation_retries: int = 3,
         max_inline_wait: float = 8.0,
     ) -> None:
@@ -118,6 +125,7 @@ class InstagramSender:
         self.limits = limits
         self.margin = timedelta(seconds=margin)
         self.on_account_event = on_account_event
+        self.link = link
         self.continuation_retries = continuation_retries
         self.max_inline_wait = max_inline_wait
 
@@ -157,7 +165,7 @@ class InstagramSender:
     async def send(self, recipient: str, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
         if not recipient.isdigit() or len(recipient) > 40:
             raise SendError(f"not an Instagram-scoped id: {recipient[:40]!r}", permanent=True)
-        parts = render(message)
+        parts = render(message, self.link)
         if not parts:
             raise SendError("nothing to send: no text and no attachments", permanent=True)
         how = await self.messaging(recipient, idempotency_key)

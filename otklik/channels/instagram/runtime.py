@@ -22,6 +22,7 @@ from otklik.conversations.context import RuntimeContext
 from otklik.core.channel import ChannelLimits, ChannelSender
 from otklik.core.messages import Attachment, EventKind, InboundEvent
 from otklik.platform.audit import audit
+from otklik.platform.media_links import media_link
 
 log = logging.getLogger(__name__)
 KIND = "instagram"
@@ -72,6 +73,12 @@ def instagram_sender(account: ChannelAccount, token: str | None, ctx: RuntimeCon
     async def on_event(_what: str, detail: str) -> None:
         await mark_broken(ctx.db, int(account.id), detail)
 
+    public, secret_key = ctx.settings.public_url or "", ctx.settings.secret_key
+    prefix = f"/webhooks/instagram/{config.get('page_id', '')}/media"
+
+    def link(media_id: str, content_type: str) -> str:
+        return media_link(public, prefix, secret_key, media_id, content_type, utcnow())
+
     return InstagramSender(
         GraphClient(api_url(config, ctx.settings), token or "", timeout=ctx.settings.send_timeout_seconds),
         str(config.get("page_id") or ""),
@@ -82,6 +89,7 @@ def instagram_sender(account: ChannelAccount, token: str | None, ctx: RuntimeCon
         limits=limits,
         margin=float(config.get("window_margin_seconds", 60.0)),
         on_account_event=on_event,
+        link=link if public.startswith(("https://", "http://")) else None,
     )
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from otklik.channels.instagram.parse import PAGE_ID, SIGNATURE_HEADER, parse_body, verify_signature
+from otklik.clock import utcnow
+from otklik.platform.media_links import serve_link
 from otklik.platform.webkit.bodies import BodyTooLarge, declared_too_large, read_capped, too_large
 
 if TYPE_CHECKING:
@@ -72,3 +74,14 @@ async def receive(request: Request, page_id: str) -> JSONResponse | dict[str, An
     if payload.get("object") not in (None, "instagram"):
         return {"ok": True, "events": 0}
     return {"ok": True, "events": await channels.handle(page, payload)}
+
+
+@router.get("/instagram/{page_id}/media/{media_id}", response_model=None)
+async def media(request: Request, page_id: str, media_id: str) -> Response:
+    """A file we send, fetched by Meta through the signed link the sender gave it (404 for anything else)."""
+    otklik: Otklik = request.app.state.otklik
+    channels = otklik.runtime_of("instagram") if PAGE_ID.match(page_id[:40]) else None
+    if channels is None or channels.page(page_id[:40]) is None:
+        return Response(b"not found", status_code=404, media_type="text/plain")
+    query = {k: request.query_params.get(k, "")[:100] for k in ("t", "exp", "sig")}
+    return await serve_link(otklik.ctx.media, otklik.settings.secret_key, media_id[:64], query, utcnow())

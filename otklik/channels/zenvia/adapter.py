@@ -3,9 +3,9 @@ a template, or held), the message becomes `contents` (one POST per content), Zen
 
 - text ≤ 4096 characters per content, split beyond; buttons are rendered as numbered text (the buyer answers
   with the number or the title, as on channels without buttons);
-- attachments with an https URL go as `file` contents (`fileUrl`, `fileMimeType`, `fileCaption`,
-  `fileName`); Zenvia fetches files by URL, so one kept only in the media store goes as its caption or name
-  with a note (docs/channels/zenvia.md, "Not yet");
+- attachments go as `file` contents (`fileUrl`, `fileMimeType`, `fileCaption`, `fileName`): an https URL as
+  it is, a file of the media store by a signed, expiring link to our webhook path (Zenvia fetches files by
+  URL; `otklik.platform.media_links`); without a public URL such a file goes as its caption or name;
 - templates: `{"type": "template", "templateId", "fields": {name: value}}`, the flow's parameters given to the
   template's fields in the order they appear in its body.
 """
@@ -50,13 +50,19 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return chunks
 
 
-def render(message: OutboundMessage) -> list[dict[str, Any]]:
-    """The contents, in order; empty when there is nothing to send."""
+LinkOf = Callable[[str, str], str]  # (media id, content type) → a signed public URL of the media store's file
+
+
+def render(message: OutboundMessage, link: LinkOf | None = None) -> list[dict[str, Any]]:
+    """The contents, in order; empty when there is nothing to send. A file of the media store goes by a signed
+    link (`link`, when the install has a public URL), else as a text note."""
     if message.buttons:
         message = degrade_buttons(message)
     contents: list[dict[str, Any]] = [{"type": "text", "text": c} for c in split_text(message.text)]
     for attachment in message.attachments:
         url = attachment.url or ""
+        if attachment.media_id and link is not None:
+            url = link(attachment.media_id, attachment.content_type or "application/octet-stream")
         if url.startswith(("https://", "http://")):
             file: dict[str, Any] = {"type": "file", "fileUrl": url[:2000]}
             if attachment.content_type:
@@ -95,6 +101,7 @@ class ZenviaSender:
         guard: WindowGuard | None = None,
         limits: ChannelLimits = DEFAULT_LIMITS,
         on_account_event: OnAccountEvent | None = None,
+        link: LinkOf | None = None,
         continuation_retries: int = 3,
         max_inline_wait: float = 8.0,
     ) -> None:
@@ -103,6 +110,7 @@ class ZenviaSender:
         self.guard = guard
         self.limits = limits
         self.on_account_event = on_account_event
+        self.link = link
         self.continuation_retries = continuation_retries
         self.max_inline_wait = max_inline_wait
 
@@ -118,9 +126,9 @@ class ZenviaSender:
             if plan.how == "template" and plan.template is not None and plan.info is not None:
                 contents = [template_content(plan.template, plan.info)]
             else:
-                contents = render(message)
+                contents = render(message, self.link)
         else:
-            contents = render(message)
+            contents = render(message, self.link)
         if not contents:
             raise SendError("nothing to send: no text, no attachments and no template", permanent=True)
         message_id = ""

@@ -25,6 +25,7 @@ from otklik.conversations.window import WindowGuard, template_from_config
 from otklik.core.channel import ChannelLimits, ChannelSender
 from otklik.core.messages import Attachment, EventKind, InboundEvent
 from otklik.platform.audit import audit
+from otklik.platform.media_links import media_link
 
 log = logging.getLogger(__name__)
 KIND = "zenvia"
@@ -63,13 +64,23 @@ def zenvia_sender(account: ChannelAccount, token: str | None, ctx: RuntimeContex
     async def on_event(_what: str, detail: str) -> None:
         await mark_broken(ctx.db, int(account.id), detail)
 
+    public, secret_key, prefix = ctx.settings.public_url or "", ctx.settings.secret_key, media_prefix(config)
+
+    def link(media_id: str, content_type: str) -> str:
+        return media_link(public, prefix, secret_key, media_id, content_type, utcnow())
+
     return ZenviaSender(
         ZenviaClient(api_url(config, ctx.settings), token or "", timeout=ctx.settings.send_timeout_seconds),
         str(config.get("from") or ""),
         guard=guard,
         limits=limits,
         on_account_event=on_event,
+        link=link if public.startswith(("https://", "http://")) else None,
     )
+
+
+def media_prefix(config: dict[str, Any]) -> str:
+    return f"/webhooks/zenvia/{config.get('hook', '')}/media"
 
 
 @dataclass(frozen=True, slots=True)

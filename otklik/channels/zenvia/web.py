@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from otklik.channels.zenvia.parse import HOOK_ID, SECRET_HEADER, parse_body, parse_events, verify_secret
+from otklik.clock import utcnow
+from otklik.platform.media_links import serve_link
 from otklik.platform.webkit.bodies import BodyTooLarge, declared_too_large, read_capped, too_large
 
 if TYPE_CHECKING:
@@ -43,3 +45,14 @@ async def receive(request: Request, hook_id: str) -> JSONResponse | dict[str, An
     events = parse_events(items, hook.account_id, hook.sender)
     channels.enqueue(hook, events)
     return {"ok": True, "queued": len(events)}
+
+
+@router.get("/zenvia/{hook_id}/media/{media_id}", response_model=None)
+async def media(request: Request, hook_id: str, media_id: str) -> Response:
+    """A file we send, fetched by Zenvia through the signed link the sender gave it (404 for anything else)."""
+    otklik: Otklik = request.app.state.otklik
+    channels = otklik.runtime_of("zenvia") if HOOK_ID.match(hook_id[:64]) else None
+    if channels is None or channels.hook(hook_id[:64]) is None:
+        return Response(b"not found", status_code=404, media_type="text/plain")
+    query = {k: request.query_params.get(k, "")[:100] for k in ("t", "exp", "sig")}
+    return await serve_link(otklik.ctx.media, otklik.settings.secret_key, media_id[:64], query, utcnow())
