@@ -49,6 +49,11 @@ def test_render_quick_replies_splits_and_degrades() -> None:
     )))  # fmt: skip
     assert photo == {"attachment": {"type": "image", "payload": {"url": "https://cdn.example.com/a.jpg"}}}
     assert kept == {"text": "📎 f.pdf"}
+    photo = Attachment("photo", media_id="m2", content_type="image/png")
+    (linked,) = render(
+        OutboundMessage(attachments=(photo,)), link=lambda media_id, kind: f"https://b/m/{media_id}?t={kind}"
+    )
+    assert linked == {"attachment": {"type": "image", "payload": {"url": "https://b/m/m2?t=image/png"}}}
 
 
 async def test_replies_go_and_a_read_receipt_marks_them(ig: IG) -> None:
