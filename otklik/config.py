@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = Field(
         "https://graph.facebook.com/v21.0", description="Meta's Graph API with its version; a proxy or the fake"
     )
+    zenvia_api_url: str = Field("https://api.zenvia.com", description="Zenvia's API (v2 paths); a proxy or the fake")
+    instagram_api_url: str = Field(
+        "https://graph.facebook.com/v21.0", description="Meta's Graph API for Instagram Direct; a proxy or the fake"
+    )
     wb_api_url: str | None = Field(None, description="send every Wildberries call to this one server")
     wb_chat_poll_seconds: float = Field(
         3.0, ge=0.01, le=60, description="pause between two Wildberries chat event polls while nothing comes"

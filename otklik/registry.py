@@ -7,7 +7,7 @@ or a channel kind. Importing this module is cheap: declarations only (code is re
 from __future__ import annotations
 
 from otklik.capabilities import care, cashback, crm, financing, inbox, metrics, sales
-from otklik.channels import api, console, telegram, webchat, whatsapp, wildberries
+from otklik.channels import api, console, instagram, telegram, webchat, whatsapp, wildberries, zenvia
 from otklik.conversations import capability as kernel
 from otklik.platform.plugins import Capability, ChannelKind
 
@@ -28,4 +28,6 @@ CHANNEL_KINDS: tuple[ChannelKind, ...] = (
     console.KIND,
     wildberries.KIND,
     whatsapp.KIND,
+    zenvia.KIND,
+    instagram.KIND,
 )
