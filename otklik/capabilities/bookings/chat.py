@@ -20,10 +20,18 @@ from otklik.conversations.context import RuntimeContext
 from otklik.conversations.outbox import enqueue
 from otklik.core.errors import Conflict, NotFound
 from otklik.core.messages import Button, OutboundMessage
+from otklik.platform.webkit.params import BIGINT_MAX
 
 MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
           "ноября", "декабря")  # fmt: skip
 WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+
+
+def _id(text: str) -> int | None:
+    """A row id from a payload: 1..BIGINT_MAX digits, else None (a forged payload)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 1 <= int(text) <= BIGINT_MAX:
+        return None
+    return int(text)
 
 
 def when_text(moment: datetime) -> str:
@@ -103,9 +111,11 @@ async def answer_button(ctx: RuntimeContext, conversation_id: int, payload: str,
     (the nearest slots are offered). Only the booking of that very conversation is touched. Returns what
     happened ("confirmed", "cancelled", "offered", "stale") or None for a payload that is not ours."""
     parts = payload.split(":")
-    if len(parts) != 3 or parts[0] != "bk" or parts[1] not in ("confirm", "cancel", "move") or not parts[2].isdigit():
+    if len(parts) != 3 or parts[0] != "bk" or parts[1] not in ("confirm", "cancel", "move"):
         return None
-    booking_id = int(parts[2][:19])
+    booking_id = _id(parts[2])
+    if booking_id is None:
+        return None
     async with ctx.db.write() as session:
         row = (await session.execute(select(m.bookings).where(m.bookings.c.id == booking_id))).first()
         if row is None or row.conversation_id != conversation_id:
