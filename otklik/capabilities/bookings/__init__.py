@@ -18,6 +18,7 @@ BOOKINGS = "bookings.manage"  # see and change bookings (owner, admin, operator)
 
 CAPABILITY = Capability(
     name="bookings",
+    actions="otklik.capabilities.bookings.actions:ACTIONS",
     jobs=(JobSpec("bookings-reminders", "otklik.capabilities.bookings.jobs:reminders_job"),),
     api=("otklik.capabilities.bookings.api:router",),
     permissions=(Permission(BOOKINGS, frozenset({"operator"})),),

@@ -108,38 +108,51 @@ def reminder_message(data: dict[str, object], offset_min: int) -> OutboundMessag
 
 async def answer_button(ctx: RuntimeContext, conversation_id: int, payload: str, *, now: datetime) -> str | None:
     """A tap on a reminder's button in `conversation_id`: confirm, cancel (frees the slot at once) or move
-    (the nearest slots are offered). Only the booking of that very conversation is touched. Returns what
-    happened ("confirmed", "cancelled", "offered", "stale") or None for a payload that is not ours."""
+    (the nearest slots are offered); the answer is written to the conversation. Only the booking of that
+    very conversation is touched. Returns what happened ("confirmed", "cancelled", "offered", "stale") or
+    None for a payload that is not ours."""
+    async with ctx.db.write() as session:
+        answered = await answer(session, conversation_id, payload, now=now)
+        if answered is None:
+            return None
+        await _send(ctx, session, conversation_id, answered[1], now=now)
+    _wake(ctx, conversation_id)
+    return answered[0]
+
+
+async def answer(
+    session: AsyncSession, conversation_id: int, payload: str, *, now: datetime
+) -> tuple[str, OutboundMessage] | None:
+    """`answer_button` in the caller's transaction, the reply returned (the booking talk sends it as its
+    action's message, after the flow has moved on)."""
     parts = payload.split(":")
     if len(parts) != 3 or parts[0] != "bk" or parts[1] not in ("confirm", "cancel", "move"):
         return None
     booking_id = _id(parts[2])
     if booking_id is None:
         return None
-    async with ctx.db.write() as session:
-        row = (await session.execute(select(m.bookings).where(m.bookings.c.id == booking_id))).first()
-        if row is None or row.conversation_id != conversation_id:
-            return None
-        outcome = "stale"
-        buttons: tuple[Button, ...] = ()
-        try:
-            if parts[1] == "confirm":
-                await service.set_status(session, booking_id, "confirmed", now=now)
-                text, buttons = "Спасибо, ждём вас!", ()
-                outcome = "confirmed"
-            elif parts[1] == "cancel":
-                await service.set_status(session, booking_id, "cancelled", now=now)
-                text, buttons = "Запись отменена. Будем рады видеть вас снова.", ()
-                outcome = "cancelled"
-            else:
-                slots = await service.find_slots(session, int(row.service_id), now=now, days=7, limit=60,
-                                                 skip_booking=booking_id)  # fmt: skip
-                hours = (await session.execute(select(m.staff.c.id, m.staff.c.hours))).all()
-                zones = {int(r.id): load_hours(r.hours).timezone for r in hours}
-                text, buttons = "Выберите новое время:", slot_buttons(slots, zones, int(row.service_id))
-                outcome = "offered"
-        except Conflict as exc:
-            text, buttons = f"Не получилось: {exc.user_message}", ()
-        await _send(ctx, session, conversation_id, OutboundMessage(text, buttons), now=now)
-    _wake(ctx, conversation_id)
-    return outcome
+    row = (await session.execute(select(m.bookings).where(m.bookings.c.id == booking_id))).first()
+    if row is None or row.conversation_id != conversation_id:
+        return None
+    outcome = "stale"
+    buttons: tuple[Button, ...] = ()
+    try:
+        if parts[1] == "confirm":
+            await service.set_status(session, booking_id, "confirmed", now=now)
+            text, outcome = "Спасибо, ждём вас!", "confirmed"
+        elif parts[1] == "cancel":
+            await service.set_status(session, booking_id, "cancelled", now=now)
+            text, outcome = "Запись отменена. Будем рады видеть вас снова.", "cancelled"
+        else:
+            if row.status not in service.ACTIVE:
+                raise Conflict(f"запись {'отменена' if row.status == 'cancelled' else 'уже в прошлом'}")
+            slots = await service.find_slots(
+                session, int(row.service_id), now=now, days=7, limit=60, skip_booking=booking_id
+            )
+            hours = (await session.execute(select(m.staff.c.id, m.staff.c.hours))).all()
+            zones = {int(r.id): load_hours(r.hours).timezone for r in hours}
+            text, buttons = "Выберите новое время:", slot_buttons(slots, zones, int(row.service_id))
+            outcome = "offered"
+    except Conflict as exc:
+        text = f"Не получилось: {exc.user_message}"
+    return outcome, OutboundMessage(text, buttons)

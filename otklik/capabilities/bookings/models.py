@@ -129,3 +129,11 @@ reminders = Table(
     Column("sent_at", TS, nullable=True),
     UniqueConstraint("booking_id", "offset_min", name="uq_bookings_reminders_booking_offset"),
 )
+
+talks = Table(
+    "bookings_talks",
+    metadata,
+    Column("conversation_id", BIGID, primary_key=True),
+    Column("state", JSON, nullable=False),  # what the booking talk knows: service, staff, picked slot, name, step
+    Column("updated_at", TS, nullable=False),
+)

@@ -17,6 +17,7 @@ depends_on = "0001"  # the shared schema (contacts) exists first
 TS = otklik.adapters.db.models.UTCDateTime(timezone=True)
 BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TABLES = (
+    "bookings_talks",
     "bookings_reminders",
     "bookings_bookings",
     "bookings_leads",
@@ -116,6 +117,12 @@ def upgrade() -> None:
         sa.Column("lease_until", TS, nullable=True),
         sa.Column("sent_at", TS, nullable=True),
         sa.UniqueConstraint("booking_id", "offset_min", name="uq_bookings_reminders_booking_offset"),
+    )
+    op.create_table(
+        "bookings_talks",
+        sa.Column("conversation_id", BIGID, primary_key=True),
+        sa.Column("state", sa.JSON, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
     )
 
 
