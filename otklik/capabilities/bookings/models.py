@@ -73,7 +73,7 @@ leads = Table(
     "bookings_leads",
     metadata,
     Column("id", BIGID, primary_key=True, autoincrement=True),
-    Column("contact_id", BIGID, ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("contact_id", BIGID, nullable=True, index=True),  # contacts.id (a platform table: no FK)
     Column("conversation_id", BIGID, nullable=True),
     Column("client_name", String(200), nullable=False),
     Column("phone", String(20), nullable=True, index=True),  # E.164
@@ -94,7 +94,7 @@ bookings = Table(
     "bookings_bookings",
     metadata,
     Column("id", BIGID, primary_key=True, autoincrement=True),
-    Column("contact_id", BIGID, ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("contact_id", BIGID, nullable=True, index=True),  # contacts.id (a platform table: no FK)
     Column("conversation_id", BIGID, nullable=True),
     Column("lead_id", BIGID, ForeignKey("bookings_leads.id", ondelete="SET NULL"), nullable=True),
     Column("service_id", BIGID, ForeignKey("bookings_services.id"), nullable=False),

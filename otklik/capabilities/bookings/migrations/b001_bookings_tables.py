@@ -66,7 +66,7 @@ def upgrade() -> None:
     op.create_table(
         "bookings_leads",
         sa.Column("id", BIGID, primary_key=True, autoincrement=True),
-        sa.Column("contact_id", BIGID, sa.ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True, index=True),
+        sa.Column("contact_id", BIGID, nullable=True, index=True),  # contacts.id (a platform table: no FK)
         sa.Column("conversation_id", BIGID, nullable=True),
         sa.Column("client_name", sa.String(200), nullable=False),
         sa.Column("phone", sa.String(20), nullable=True, index=True),  # E.164
@@ -85,7 +85,7 @@ def upgrade() -> None:
     op.create_table(
         "bookings_bookings",
         sa.Column("id", BIGID, primary_key=True, autoincrement=True),
-        sa.Column("contact_id", BIGID, sa.ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True, index=True),
+        sa.Column("contact_id", BIGID, nullable=True, index=True),  # contacts.id (a platform table: no FK)
         sa.Column("conversation_id", BIGID, nullable=True),
         sa.Column("lead_id", BIGID, sa.ForeignKey("bookings_leads.id", ondelete="SET NULL"), nullable=True),
         sa.Column("service_id", BIGID, sa.ForeignKey("bookings_services.id"), nullable=False),
