@@ -22,8 +22,11 @@ CAPABILITY = Capability(
     jobs=(JobSpec("bookings-reminders", "otklik.capabilities.bookings.jobs:reminders_job"),),
     api=("otklik.capabilities.bookings.api:router",),
     permissions=(Permission(BOOKINGS, frozenset({"operator"})),),
+    admin=("otklik.capabilities.bookings.admin:router",),
     nav=(NavEntry("bookings.nav", "/admin/bookings", BOOKINGS, 58),),
     migrations="otklik.capabilities.bookings:migrations",
+    templates="otklik.capabilities.bookings:templates",
+    locales="otklik.capabilities.bookings:locales",
     demo="otklik.capabilities.bookings.demo:seed",
     demo_tables=("bookings_bookings", "bookings_staff", "bookings_services", "bookings_resources"),
 )
