@@ -24,11 +24,12 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import Contact
+from otklik.adapters.db.models import ChannelAccount, Contact, Conversation
 from otklik.capabilities.bookings import models as m
 from otklik.capabilities.bookings.schedule import MAX_DAYS, Span, free_slots, load_hours, on_grid
 from otklik.core.errors import Conflict, InvalidInput, NotFound
 from otklik.platform.business_hours import HoursError, Schedule, parse_schedule
+from otklik.platform.staff.outbox import StaffMessage, notify_pack
 from otklik.platform.webhooks import emit
 
 ACTIVE = ("pending", "confirmed")  # statuses that hold a slot
@@ -514,8 +515,38 @@ async def booking_data(session: AsyncSession, booking_id: int) -> dict[str, Any]
     }  # fmt: skip
 
 
+STAFF_TOLD = {"booking.created": "Новая запись", "booking.moved": "Запись перенесена",
+              "booking.cancelled": "Запись отменена"}  # fmt: skip
+DEFAULT_PACK = "booking-ru"  # whose staff hear of bookings made outside a conversation (admin, API)
+
+
+async def _pack_of(session: AsyncSession, conversation_id: int | None) -> str:
+    if conversation_id is None:
+        return DEFAULT_PACK
+    pack = await session.scalar(
+        select(ChannelAccount.pack)
+        .join(Conversation, Conversation.channel_account_id == ChannelAccount.id)
+        .where(Conversation.id == conversation_id)
+    )
+    return str(pack or DEFAULT_PACK)
+
+
 async def _emit_booking(session: AsyncSession, event_type: str, booking_id: int, *, now: datetime) -> None:
-    await emit(session, event_type, await booking_data(session, booking_id), now=now, subject=f"booking:{booking_id}")
+    """The event of the change and, for a new, moved or cancelled booking, the staff of the conversation's
+    pack are told (platform/staff: Telegram, e-mail; delivered by the `staff-notify` job)."""
+    data = await booking_data(session, booking_id)
+    await emit(session, event_type, data, now=now, subject=f"booking:{booking_id}")
+    subject = STAFF_TOLD.get(event_type)
+    if subject is None:
+        return
+    start = datetime.fromisoformat(data["start"])
+    text = (f"{data['service']}, мастер {data['staff']}, {start:%d.%m.%Y %H:%M} ({data['timezone']})\n"
+            f"Клиент: {data['client_name']}{', ' + data['phone'] if data['phone'] else ''}\nИсточник: {data['source']}")  # fmt: skip
+    message = StaffMessage(
+        f"{subject}: {data['client_name']}"[:200], text, data["admin_url"], ("booking", str(booking_id))
+    )
+    pack = await _pack_of(session, data["conversation_id"])
+    await notify_pack(session, pack, message, dedupe=f"{event_type}:{booking_id}:{start.isoformat()}", now=now)
 
 
 # --- leads ---------------------------------------------------------------------------------------------
@@ -612,8 +643,6 @@ async def record_lead(session: AsyncSession, lead: NewLead, *, now: datetime) ->
 
 async def conversation_of(session: AsyncSession, contact_id: int) -> int | None:
     """The contact's latest reachable conversation (to write first), or None."""
-    from otklik.adapters.db.models import Conversation
-
     found = await session.scalar(
         select(Conversation.id)
         .join(Contact, Contact.id == Conversation.contact_id)

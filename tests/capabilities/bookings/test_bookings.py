@@ -12,10 +12,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from otklik.adapters.db.models import StaffNotification
 from otklik.capabilities.bookings import models as m
 from otklik.capabilities.bookings import service
 from otklik.capabilities.bookings.service import NewBooking, SlotTaken
 from otklik.core.errors import Conflict, InvalidInput
+from otklik.platform.staff.members import add_member
 from tests.capabilities.bookings.conftest import MSK, NOW, Shop, events
 
 SAT = NOW.date() + timedelta(days=2)
@@ -152,6 +154,8 @@ async def test_a_shared_resource_is_never_double_booked(shop: Shop) -> None:
 
 async def test_move_status_rules_and_reminders(shop: Shop) -> None:
     db = shop.app.db
+    await add_member(db, "Администратор", email="desk@salon.example", packs="booking-ru", actor="test")
+    await add_member(db, "Чужой", email="other@shop.example", packs="care-ru", actor="test")
     booking_id = await service.book_or_offer(db, _new(shop, _at(10)), now=NOW)
     async with db.read() as session:
         due = [r.due_at for r in (await session.execute(select(m.reminders).order_by(m.reminders.c.due_at))).all()]
@@ -185,6 +189,11 @@ async def test_move_status_rules_and_reminders(shop: Shop) -> None:
             await service.move(session, booking_id, _at(12), now=NOW)
     types = [e["type"] for e in await events(shop.app, "booking.")]
     assert types == ["booking.created", "booking.moved", "booking.confirmed", "booking.no_show"]
+    async with db.read() as session:
+        told = (await session.execute(select(StaffNotification).order_by(StaffNotification.id))).scalars().all()
+    assert [(n.address, n.subject.split(":")[0]) for n in told] == [
+        ("desk@salon.example", "Новая запись"), ("desk@salon.example", "Запись перенесена")]  # fmt: skip
+    assert "Ольга" in told[1].body and "12.12.2026 16:00" in told[1].body and told[1].link.endswith(f"/{booking_id}")
     moved = (await events(shop.app, "booking.moved"))[0]["data"]
     assert moved["staff"] == "Ольга" and moved["start"] == "2026-12-12T16:00:00+03:00"
     assert Decimal(moved["price"]) == Decimal("1500")
