@@ -8,9 +8,11 @@ overlaps no busy span (other bookings, each with its own buffer). Never in the p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,8 +45,13 @@ def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
 
 
 def load_hours(data: Any) -> Schedule:
-    """A staff member's stored hours (validated on save with `parse_schedule`)."""
-    return parse_schedule(data)
+    """A staff member's stored hours (validated on save with `parse_schedule`; parsed once per distinct value)."""
+    return _parsed(json.dumps(data, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=512)
+def _parsed(text: str) -> Schedule:
+    return parse_schedule(json.loads(text))
 
 
 def free_slots(
@@ -76,6 +83,8 @@ def free_slots(
         for interval in hours.week[day.weekday()]:
             end_min = interval.end + (DAY if interval.overnight else 0)
             close = _local(day, end_min, zone)
+            opening = _local(day, interval.start, zone)
+            near = [s for s in spans if s.start < close + occupied and s.end > opening]  # this interval's only
             minute = -(-interval.start // grid_min) * grid_min  # the first grid line inside the interval
             while minute < end_min:
                 start = _local(day, minute, zone)
@@ -84,7 +93,7 @@ def free_slots(
                     break
                 if start < earliest:
                     continue
-                if any(s.overlaps(start, start + occupied) for s in spans):
+                if any(s.overlaps(start, start + occupied) for s in near):
                     continue
                 if not out or out[-1] < start:
                     out.append(start)
