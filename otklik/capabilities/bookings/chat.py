@@ -106,6 +106,15 @@ def reminder_message(data: dict[str, object], offset_min: int) -> OutboundMessag
     )  # fmt: skip
 
 
+def after_visit_message(data: dict[str, object]) -> OutboundMessage:
+    booking = data["booking_id"]
+    stars = tuple(Button("★" * n, f"bk:rate:{booking}:{n}") for n in range(5, 0, -1))
+    return OutboundMessage(
+        f"Спасибо, что были у нас! Как вам «{data['service']}» у мастера {data['staff']}? Оцените, пожалуйста.",
+        (*stars, Button("Записаться снова", f"bk:svc:{data['service_id']}")),
+    )
+
+
 async def answer_button(ctx: RuntimeContext, conversation_id: int, payload: str, *, now: datetime) -> str | None:
     """A tap on a reminder's button in `conversation_id`: confirm, cancel (frees the slot at once) or move
     (the nearest slots are offered); the answer is written to the conversation. Only the booking of that

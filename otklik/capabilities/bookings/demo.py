@@ -47,7 +47,8 @@ async def salon(session: AsyncSession, *, now: datetime, record: Any = None) -> 
 
     chair = keep("bookings_resources", await service.add_resource(session, "Маникюрное кресло", now=now))
     haircut = keep("bookings_services", await service.add_service(
-        session, name="Стрижка", duration_min=60, price="1500", buffer_min=15, now=now))  # fmt: skip
+        session, name="Стрижка", duration_min=60, price="1500", buffer_min=15, now=now,
+        reminders=(1440, 120, -120)))  # fmt: skip
     manicure = keep("bookings_services", await service.add_service(
         session, name="Маникюр", duration_min=90, price="2000", now=now, resource_id=chair))  # fmt: skip
     coloring = keep("bookings_services", await service.add_service(

@@ -1,5 +1,7 @@
 """The reminders job: due reminders (24 h and 2 h before, per service; quiet hours already applied when
-they were planned) go out as messages with Подтверждаю / Перенести / Отменить.
+they were planned) go out as messages with Подтверждаю / Перенести / Отменить; a service with a negative
+offset also gets the after-visit message (a 1-5 rating and "Записаться снова") after a visit that was not
+cancelled or a no-show.
 
 Each reminder is a durable row claimed with a lease: a crash before the commit leaves it to be claimed again,
 the commit that writes the message also marks it `sent` (exactly once). A cancelled or moved booking's
@@ -21,7 +23,7 @@ from sqlalchemy import or_, select, update
 
 from otklik.capabilities.bookings import models as m
 from otklik.capabilities.bookings import service
-from otklik.capabilities.bookings.chat import _send, _wake, reminder_message
+from otklik.capabilities.bookings.chat import _send, _wake, after_visit_message, reminder_message
 from otklik.clock import utcnow
 from otklik.conversations.context import RuntimeContext
 
@@ -64,14 +66,19 @@ async def send_due(ctx: RuntimeContext, now: datetime, limit: int = 100) -> int:
                 continue
             booking = (await session.execute(select(m.bookings).where(m.bookings.c.id == rem.booking_id))).first()
             route = route_for(booking) if booking is not None else None
-            if booking is None or booking.status not in service.ACTIVE or booking.start_at <= now:
+            after = int(rem.offset_min) < 0
+            if booking is None or (
+                booking.status not in (*service.ACTIVE, "completed") if after
+                else booking.status not in service.ACTIVE or booking.start_at <= now
+            ):  # fmt: skip
                 status = "skipped"
             elif route is None:
                 status, route = "skipped", "none"
             else:
                 data = await service.booking_data(session, int(booking.id))
                 conversation_id = int(booking.conversation_id)
-                ok = await _send(ctx, session, conversation_id, reminder_message(data, int(rem.offset_min)), now=now)
+                message = after_visit_message(data) if after else reminder_message(data, int(rem.offset_min))
+                ok = await _send(ctx, session, conversation_id, message, now=now)
                 status = "sent" if ok else "skipped"
             await session.execute(
                 update(m.reminders).where(m.reminders.c.id == reminder_id).values(

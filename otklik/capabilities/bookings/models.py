@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -110,6 +111,7 @@ bookings = Table(
     Column("source_detail", String(200), nullable=True),
     Column("notes", Text, nullable=False, default=""),
     Column("price", Numeric(12, 2), nullable=False),
+    Column("rating", SmallInteger, nullable=True),  # 1-5, after the visit
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Index("ix_bookings_bookings_staff_start", "staff_id", "start_at"),

@@ -99,6 +99,15 @@ def _minutes(raw: object, what: str, low: int, high: int) -> int:
     return value
 
 
+def _offset(raw: object) -> int:
+    """A reminder offset: minutes before the start (15 .. 14 days), or negative: the after-visit message
+    (rating and rebooking) that many minutes after the end (-15 .. -1 day)."""
+    value = _minutes(raw, "reminders", -1440, 14 * 1440)
+    if -15 < value < 15:
+        raise InvalidInput("reminders: at least 15 minutes before the start, or -15 and less (after the end)")
+    return value
+
+
 async def add_resource(session: AsyncSession, name: str, *, now: datetime) -> int:
     result = await session.execute(insert(m.resources).values(name=_name(name, "name"), created_at=now))
     return _new_id(result)
@@ -116,7 +125,7 @@ async def add_service(
     reminders: Sequence[int] = DEFAULT_REMINDERS,
     resource_id: int | None = None,
 ) -> int:
-    offsets = sorted({_minutes(r, "reminders", 15, 14 * 1440) for r in reminders}, reverse=True)[:4]
+    offsets = sorted({_offset(r) for r in reminders}, reverse=True)[:5]
     values = {
         "name": _name(name, "name"), "duration_min": _minutes(duration_min, "duration", 15, 720),
         "buffer_min": _minutes(buffer_min, "buffer", 0, 240), "price": money(price), "online": bool(online),
@@ -440,10 +449,11 @@ async def set_status(session: AsyncSession, booking_id: int, status: str, *, now
     if status in ("completed", "no_show") and row.start_at > now:
         raise Conflict(f"booking {booking_id} has not started yet")
     await session.execute(update(m.bookings).where(m.bookings.c.id == booking_id).values(status=status, updated_at=now))
-    if status not in ACTIVE:
+    if status not in ACTIVE:  # no more reminders; the after-visit message only after a visit
+        dropped = m.reminders.c.offset_min > 0 if status == "completed" else m.reminders.c.offset_min != 0
         await session.execute(
             update(m.reminders)
-            .where(m.reminders.c.booking_id == booking_id, m.reminders.c.status == "pending")
+            .where(m.reminders.c.booking_id == booking_id, m.reminders.c.status == "pending", dropped)
             .values(status="cancelled")
         )
     await _emit_booking(session, f"booking.{status}", booking_id, now=now)
@@ -451,6 +461,17 @@ async def set_status(session: AsyncSession, booking_id: int, status: str, *, now
 
 
 # --- reminders ----------------------------------------------------------------------------------------
+
+
+def after_visit_due(end: datetime, offset_min: int, zone: ZoneInfo) -> datetime:
+    """The after-visit message `-offset_min` after `end`, out of the quiet hours (the next morning)."""
+    due = end - timedelta(minutes=offset_min)
+    local = due.astimezone(zone)
+    quiet_from, quiet_to = QUIET
+    if local.time() >= quiet_from or local.time() < quiet_to:
+        morning = local.date() if local.time() < quiet_to else local.date() + timedelta(days=1)
+        due = datetime.combine(morning, quiet_to, zone)
+    return due
 
 
 def reminder_due(start: datetime, offset_min: int, zone: ZoneInfo, now: datetime) -> datetime | None:
@@ -477,6 +498,15 @@ async def _plan_reminders(session: AsyncSession, booking_id: int, *, now: dateti
     zone = load_hours(hours).zone
     planned: set[datetime] = set()
     for offset in service.reminders or ():
+        if int(offset) < 0:
+            planned.add(after := after_visit_due(row.end_at, int(offset), zone))
+            await session.execute(
+                insert(m.reminders).values(
+                    booking_id=booking_id, offset_min=int(offset), due_at=after, status="pending",
+                    route=f"conversation:{row.conversation_id}" if row.conversation_id else None,
+                )
+            )  # fmt: skip
+            continue
         due = reminder_due(row.start_at, int(offset), zone, now)
         if due is None or due in planned:  # past, or the same moment as a longer offset after quiet hours
             continue
@@ -494,6 +524,18 @@ async def _plan_reminders(session: AsyncSession, booking_id: int, *, now: dateti
 
 def _iso(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).isoformat()
+
+
+async def rate(session: AsyncSession, booking_id: int, stars: int, *, now: datetime) -> None:
+    """The client's rating of a visit (1-5), kept on the booking; refused before the visit or twice."""
+    if not 1 <= stars <= 5:
+        raise InvalidInput("rating: 1 to 5")
+    row = await _booking(session, booking_id, lock=True)
+    if row.status in ("cancelled", "no_show") or row.start_at > now:
+        raise Conflict("there was no visit to rate")
+    if row.rating is not None:
+        raise Conflict("already rated")
+    await session.execute(update(m.bookings).where(m.bookings.c.id == booking_id).values(rating=stars, updated_at=now))
 
 
 async def booking_data(session: AsyncSession, booking_id: int) -> dict[str, Any]:

@@ -206,6 +206,21 @@ class Talk:
             else:
                 self.out.append(answered[1].to_dict())
             return
+        if parts[1] == "rate" and len(parts) == 4 and parts[3] in ("1", "2", "3", "4", "5"):
+            booking_id = chat._id(parts[2])
+            if booking_id is not None and await self._own(booking_id):
+                try:
+                    async with self.db.write() as session:
+                        await service.rate(session, booking_id, int(parts[3]), now=self.now)
+                    text = (
+                        "Спасибо за оценку!"
+                        if parts[3] in ("4", "5")
+                        else "Спасибо, что сказали. Передадим администратору."
+                    )
+                except OtklikError:
+                    text = "Оценка уже сохранена, спасибо!"
+                self.out.append(_m(text))
+                return
         if parts[1] == "svc" and len(parts) == 3 and (sid := chat._id(parts[2])) in self.services:
             await self.offer(sid, intro=f"{self.services[sid][0]}: выберите время.")
             return

@@ -159,7 +159,7 @@ async def test_move_status_rules_and_reminders(shop: Shop) -> None:
     booking_id = await service.book_or_offer(db, _new(shop, _at(10)), now=NOW)
     async with db.read() as session:
         due = [r.due_at for r in (await session.execute(select(m.reminders).order_by(m.reminders.c.due_at))).all()]
-    assert due == [_at(10, day=1), _at(9, 0)]  # 24 h before; 2 h before is 08:00, quiet: 09:00
+    assert due == [_at(10, day=1), _at(9, 0), _at(13)]  # 24 h; 2 h before is 08:00, quiet: 09:00; after: +2 h
 
     async with db.write() as session:
         await service.move(session, booking_id, _at(16), now=NOW, staff_id=shop.salon.olga)
@@ -169,7 +169,7 @@ async def test_move_status_rules_and_reminders(shop: Shop) -> None:
         row = (await session.execute(select(m.bookings).where(m.bookings.c.id == booking_id))).one()
         due = [r.due_at for r in (await session.execute(select(m.reminders).order_by(m.reminders.c.due_at))).all()]
     assert (row.staff_id, row.start_at, row.end_at) == (shop.salon.olga, _at(16), _at(17))
-    assert due == [_at(16, day=1), _at(14)]
+    assert due == [_at(16, day=1), _at(14), _at(19)]
     with pytest.raises(SlotTaken):
         async with db.write() as session:
             await service.move(session, booking_id, _at(8), now=NOW)  # before Ольга starts

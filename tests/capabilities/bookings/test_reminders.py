@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from otklik.capabilities.bookings import chat, jobs, service
 from otklik.capabilities.bookings import models as m
 from otklik.capabilities.bookings.service import NewBooking
+from otklik.core.errors import Conflict, InvalidInput
 from tests.capabilities.bookings.conftest import MSK, NOW, Shop, bot_messages, events, new_conversation
 
 
@@ -33,7 +35,7 @@ async def test_the_reminders_journey(shop: Shop) -> None:
         db, NewBooking(shop.salon.haircut, shop.salon.aigul, start, "Мария", "+79123456789",
                        conversation_id=conversation_id, source="webchat"), now=NOW)  # fmt: skip
     route = f"conversation:{conversation_id}"
-    assert await _reminders(shop) == [(1440, "pending", route), (120, "pending", route)]
+    assert await _reminders(shop) == [(1440, "pending", route), (120, "pending", route), (-120, "pending", route)]
 
     assert await jobs.send_due(ctx, start - timedelta(hours=24, minutes=1)) == 0
     assert await jobs.send_due(ctx, start - timedelta(hours=24)) == 1
@@ -56,7 +58,7 @@ async def test_the_reminders_journey(shop: Shop) -> None:
 
     assert await jobs.send_due(ctx, start - timedelta(hours=2)) == 1
     assert "скоро" in (await bot_messages(shop.app, conversation_id))[-1].text
-    assert [r[1] for r in await _reminders(shop)] == ["sent", "sent"]
+    assert [r[1] for r in await _reminders(shop)] == ["sent", "sent", "pending"]
 
     async with db.read() as session:
         free = await service.find_slots(session, shop.salon.haircut, now=NOW, staff_id=shop.salon.aigul, limit=500)
@@ -93,3 +95,36 @@ async def test_cancelled_and_unroutable_reminders(shop: Shop) -> None:
     assert by_booking[(kept, 1440)] == ("cancelled", f"conversation:{conversation_id}")
     assert by_booking[(phone_only, 1440)] == ("skipped", "none")
     assert await bot_messages(shop.app, conversation_id) == []
+
+
+async def test_after_the_visit_a_rating_and_rebooking(shop: Shop) -> None:
+    ctx, db = shop.app.ctx, shop.app.db
+    came, missed = await new_conversation(shop.app, "b1"), await new_conversation(shop.app, "b2")
+    visit = await service.book_or_offer(
+        db, NewBooking(shop.salon.haircut, shop.salon.aigul, _at(12, 16), "Анна", conversation_id=came,
+                       source="webchat"), now=NOW)  # fmt: skip
+    absent = await service.book_or_offer(
+        db, NewBooking(shop.salon.haircut, shop.salon.olga, _at(12, 16), "Вера", conversation_id=missed,
+                       source="webchat"), now=NOW)  # fmt: skip
+    async with db.write() as session:
+        with pytest.raises(Conflict):
+            await service.rate(session, visit, 5, now=NOW)  # before the visit
+        await service.set_status(session, visit, "completed", now=_at(12, 17, 5))
+        await service.set_status(session, absent, "no_show", now=_at(12, 17, 5))
+    assert await jobs.send_due(ctx, _at(12, 18, 59)) == 0  # 17:00 + 2 h
+    assert await jobs.send_due(ctx, _at(12, 19)) == 1
+    assert await bot_messages(shop.app, missed) == []
+    (thanks,) = await bot_messages(shop.app, came)
+    payloads = [b["payload"] for b in thanks.payload["buttons"]]
+    assert payloads == [f"bk:rate:{visit}:{n}" for n in (5, 4, 3, 2, 1)] + [f"bk:svc:{shop.salon.haircut}"]
+    async with db.write() as session:
+        with pytest.raises(InvalidInput):
+            await service.rate(session, visit, 6, now=_at(13, 9))
+        await service.rate(session, visit, 4, now=_at(13, 9))
+    async with db.write() as session:
+        with pytest.raises(Conflict):
+            await service.rate(session, visit, 5, now=_at(13, 9))
+        with pytest.raises(Conflict):
+            await service.rate(session, absent, 5, now=_at(13, 9))
+    async with db.read() as session:
+        assert (await session.execute(select(m.bookings.c.rating).where(m.bookings.c.id == visit))).scalar() == 4

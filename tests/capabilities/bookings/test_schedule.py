@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from otklik.capabilities.bookings.schedule import Span, free_slots, on_grid
-from otklik.capabilities.bookings.service import check_hours, reminder_due
+from otklik.capabilities.bookings.service import after_visit_due, check_hours, reminder_due
 
 MSK = ZoneInfo("Europe/Moscow")
 HOURS = check_hours(
@@ -79,3 +79,10 @@ def test_reminders_leave_quiet_hours() -> None:
     early = datetime(2026, 12, 12, 9, 0, tzinfo=MSK)  # 09:00 visit: 07:00 → the evening before
     assert reminder_due(early, 120, MSK, now) == datetime(2026, 12, 11, 20, 45, tzinfo=MSK)
     assert reminder_due(visit, 1440, MSK, datetime(2026, 12, 11, 12, 0, tzinfo=MSK)) is None  # already past
+
+
+def test_the_after_visit_message_waits_for_the_morning() -> None:
+    assert after_visit_due(datetime(2026, 12, 12, 17, 0, tzinfo=MSK), -120, MSK) == datetime(2026, 12, 12, 19, 0,
+                                                                                            tzinfo=MSK)  # fmt: skip
+    assert after_visit_due(datetime(2026, 12, 12, 20, 0, tzinfo=MSK), -120, MSK) == datetime(2026, 12, 13, 9, 0,
+                                                                                            tzinfo=MSK)  # fmt: skip

@@ -101,6 +101,7 @@ def upgrade() -> None:
         sa.Column("source_detail", sa.String(200), nullable=True),
         sa.Column("notes", sa.Text, nullable=False, default=""),
         sa.Column("price", sa.Numeric(12, 2), nullable=False),
+        sa.Column("rating", sa.SmallInteger, nullable=True),  # 1-5, after the visit
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.Index("ix_bookings_bookings_staff_start", "staff_id", "start_at"),
