@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.capabilities.bookings import models as m
 from otklik.capabilities.bookings import service
 from otklik.capabilities.bookings.schedule import load_hours
+from otklik.clock import utcnow
 from otklik.conversations import repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.outbox import enqueue
@@ -58,6 +59,7 @@ async def _send(ctx: RuntimeContext, session: AsyncSession, conversation_id: int
     if conv is None:
         return False
     local = ctx.is_local(conv.channel_account_id)
+    now = min(now, utcnow())  # due at once: a reminder computed for a later moment (a test's clock) still goes
     await enqueue(session, conv.id, conv.channel_account_id, conv.recipient, message, author="bot", now=now,
                   local=local)  # fmt: skip
     return True

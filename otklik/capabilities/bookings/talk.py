@@ -59,7 +59,8 @@ class Reading:
 
 
 def _stems(text: str) -> set[str]:
-    return {w[:5] for w in _WORD.findall(text.lower().replace("ё", "е")) if len(w) >= 3}
+    """Crude Russian stems: up to 5 letters, the last one dropped ("Ольга"/"к Ольге" → "ольг")."""
+    return {w[: min(5, len(w) - 1)] for w in _WORD.findall(text.lower().replace("ё", "е")) if len(w) >= 4}
 
 
 def read(text: str, now_local: datetime, services: Mapping[int, str], staff: Mapping[int, str]) -> Reading:

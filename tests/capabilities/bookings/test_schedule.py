@@ -86,3 +86,19 @@ def test_the_after_visit_message_waits_for_the_morning() -> None:
                                                                                             tzinfo=MSK)  # fmt: skip
     assert after_visit_due(datetime(2026, 12, 12, 20, 0, tzinfo=MSK), -120, MSK) == datetime(2026, 12, 13, 9, 0,
                                                                                             tzinfo=MSK)  # fmt: skip
+
+
+def test_reading_a_buyers_sentence() -> None:
+    from otklik.capabilities.bookings.talk import read
+
+    now = datetime(2026, 12, 10, 12, 0, tzinfo=MSK)  # a Thursday
+    services, staff = {1: "Стрижка", 2: "Маникюр"}, {1: "Айгуль", 2: "Ольга"}
+    r = read("Хочу записаться на стрижку в субботу после обеда", now, services, staff)
+    assert (r.service_id, r.staff_id, r.day, r.part, r.bad) == (1, None, date(2026, 12, 12), "afternoon", None)
+    r = read("можно к Айгуль на завтра в 15?", now, services, staff)
+    assert (r.staff_id, r.moment) == (1, datetime(2026, 12, 11, 15, 0, tzinfo=MSK))
+    assert read("маникюр к Ольге в 3", now, services, staff).moment == datetime(2026, 12, 10, 15, 0, tzinfo=MSK)
+    assert read("на стрижку в 25:00", now, services, staff).bad == "25:00"
+    assert read("31 февраля", now, services, staff).bad == "31 февраля"
+    assert read("в 12:75", now, services, staff).bad == "12:75"
+    assert read("x" * 10_000, now, services, staff) == read("", now, services, staff)
