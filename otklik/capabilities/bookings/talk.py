@@ -24,13 +24,13 @@ from sqlalchemy import select
 
 from otklik import clock
 from otklik.adapters.db.models import ChannelAccount, Conversation
-from otklik.capabilities.bookings import chat, service
+from otklik.capabilities.bookings import chat, ics, service
 from otklik.capabilities.bookings import models as m
 from otklik.capabilities.bookings.schedule import load_hours
 from otklik.conversations.nlu.dates import find_dates
 from otklik.conversations.timers import ACTION_MESSAGES, ActionContext
 from otklik.core.errors import InvalidInput, OtklikError
-from otklik.core.messages import Button, OutboundMessage
+from otklik.core.messages import Attachment, Button, OutboundMessage
 
 MONTHS = {name: n + 1 for n, name in enumerate(chat.MONTHS)}
 _BAD_CLOCK = re.compile(r"(?<!\d)(\d{1,2})[:.](\d{2})(?!\d)")
@@ -318,7 +318,15 @@ class Talk:
             text = template.format_map(values)
         except (KeyError, ValueError, IndexError):
             text = DEFAULT_CONFIRM.format_map(values)
-        self.out.append(_m(text))
+        attachments: tuple[Attachment, ...] = ()
+        if account not in self.ctx.runtime.marketplace_kinds:  # a marketplace's chat takes no files of ours
+            async with self.db.read() as session:
+                data = await service.booking_data(session, booking_id)
+            body = ics.calendar(data, address=values["address"], now=self.now)
+            stored = await self.ctx.runtime.media.save(body, "text/calendar", "zapis.ics")
+            attachments = (Attachment("file", stored.media_id, filename="zapis.ics", content_type="text/calendar",
+                                      size=stored.size),)  # fmt: skip
+        self.out.append(OutboundMessage(text, attachments=attachments).to_dict())
 
     async def move(self) -> None:
         booking_id = int(self.state["moving"])

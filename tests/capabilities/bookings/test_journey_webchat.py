@@ -79,8 +79,13 @@ async def test_book_from_a_sentence_to_the_reminders(desk: tuple[Otklik, Salon, 
     again = [p for p in _buttons(taken).values() if p.startswith("bk:slot:")]
     assert again and slots[0] not in again
     await chat.send(button=again[0])  # name and phone are known: booked at once
-    confirmation = (await chat.texts(1))[0]
+    confirmed = (await chat.replies(1))[0]
+    confirmation = confirmed["text"]
     assert confirmation.startswith("Готово! Вы записаны: Стрижка") and "Баумана" in confirmation
+    (ics,) = confirmed["attachments"]
+    assert ics["filename"] == "zapis.ics" and ics["content_type"] == "text/calendar"
+    body = await app.ctx.media.read(ics["media_id"])
+    assert b"BEGIN:VEVENT" in body and "Стрижка".encode() in body and b"\r\nDTSTART:" in body
 
     async with app.db.read() as session:
         row = (await session.execute(select(m.bookings).where(m.bookings.c.client_name == "Мария"))).one()

@@ -102,3 +102,17 @@ def test_reading_a_buyers_sentence() -> None:
     assert read("31 февраля", now, services, staff).bad == "31 февраля"
     assert read("в 12:75", now, services, staff).bad == "12:75"
     assert read("x" * 10_000, now, services, staff) == read("", now, services, staff)
+
+
+def test_the_ics_file() -> None:
+    from otklik.capabilities.bookings.ics import calendar
+
+    data = {"booking_id": 7, "service": "Стрижка; модельная, с укладкой", "staff": "Айгуль\r\nX-EVIL:1",
+            "start": "2026-12-12T15:00:00+03:00", "end": "2026-12-12T16:00:00+03:00"}  # fmt: skip
+    body = calendar(data, address="Казань, ул. Баумана, 12 — " + "очень длинный адрес " * 6, now=EARLY)
+    lines = body.decode().split("\r\n")
+    assert "DTSTART:20261212T120000Z" in lines and "DTEND:20261212T130000Z" in lines and "UID:booking-7@otklik" in lines
+    assert not any(line.startswith("X-EVIL") for line in lines)  # an injected line stays inside the summary
+    assert all(len(line.encode()) <= 75 for line in lines)
+    unfolded = body.decode().replace("\r\n ", "")
+    assert "SUMMARY:Стрижка\\; модельная\\, с укладкой — Айгуль\\nX-EVIL:1" in unfolded
