@@ -695,4 +695,21 @@ async def conversation_of(session: AsyncSession, contact_id: int) -> int | None:
     return int(found) if found is not None else None
 
 
+async def erase_contact(session: AsyncSession, contact_id: int, *, now: datetime) -> dict[str, int]:
+    """What the capability keeps about a person, erased (the kernel's `people.erase` leaves it to each
+    capability): names, phones, e-mails, comments, notes and UTM tags of the contact's leads and bookings,
+    and the talk's state of their conversations. Times, services, statuses and prices stay (the numbers)."""
+    leads_done = await session.execute(
+        update(m.leads).where(m.leads.c.contact_id == contact_id).values(
+            client_name="—", phone=None, email=None, comment=None, utm={}, source_detail=None, updated_at=now)
+    )  # fmt: skip
+    bookings_done = await session.execute(
+        update(m.bookings).where(m.bookings.c.contact_id == contact_id).values(
+            client_name="—", phone=None, notes="", source_detail=None, updated_at=now)
+    )  # fmt: skip
+    conversations = select(Conversation.id).where(Conversation.contact_id == contact_id).scalar_subquery()
+    await session.execute(m.talks.delete().where(m.talks.c.conversation_id.in_(conversations)))
+    return {"leads": int(leads_done.rowcount or 0), "bookings": int(bookings_done.rowcount or 0)}  # type: ignore[attr-defined]
+
+
 __all__ = ["HoursError", "SlotTaken", "book", "book_or_offer", "find_slots", "move", "record_lead", "set_status"]

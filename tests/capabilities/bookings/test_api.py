@@ -163,3 +163,21 @@ async def test_bad_bodies_and_tokens(shop: Shop, http: httpx.AsyncClient, token:
     await revoke_token(shop.app.db, "site", actor="test")
     assert (await http.post(URL, json=_body(shop), headers=_auth(token))).status_code == 401
     assert await _count(shop) == 0
+
+
+async def test_erasing_a_contact(shop: Shop, http: httpx.AsyncClient, token: str) -> None:
+    lead = (await http.post(URL, json=_body(shop, email="m@example.com"), headers=_auth(token))).json()
+    other = (await http.post(URL, json=_body(shop, phone="+79123456700"), headers=_auth(token))).json()
+    async with shop.app.db.write() as session:
+        slots = await service.find_slots(session, shop.salon.haircut, now=shop_now(), limit=1)
+        await service.book(session, service.NewBooking(shop.salon.haircut, slots[0].staff_id, slots[0].start,
+                                                       "Мария Петрова", "+79123456789", contact_id=lead["contact_id"],
+                                                       notes="аллергия на краску"), now=shop_now())  # fmt: skip
+        counts = await service.erase_contact(session, lead["contact_id"], now=shop_now())
+    assert counts == {"leads": 1, "bookings": 1}
+    async with shop.app.db.read() as session:
+        rows = {r.id: r for r in (await session.execute(select(m.leads))).all()}
+        booking = (await session.execute(select(m.bookings))).one()
+    assert (rows[lead["id"]].client_name, rows[lead["id"]].phone, rows[lead["id"]].email) == ("—", None, None)
+    assert rows[lead["id"]].utm == {} and rows[other["id"]].phone == "+79123456700"  # someone else's stays
+    assert (booking.client_name, booking.phone, booking.notes, booking.status) == ("—", None, "", "pending")

@@ -98,7 +98,8 @@ async def test_a_booking_on_telegram(fake: FakeTelegramServer, desk: tuple[Otkli
     (bad,) = await say("позвоните мне")
     assert "Не похоже на номер" in bad["text"]
     (done,) = await say("8 912 345 67 89")
-    assert done["text"].startswith("Готово! Вы записаны: Стрижка, мастер Ольга")
+    assert (done.get("text") or done.get("caption") or "").startswith("Готово! Вы записаны: Стрижка, мастер Ольга")
+    assert fake.calls_of("sendDocument")  # the .ics
 
     async with app.db.read() as session:
         row = (await session.execute(select(m.bookings))).one()
