@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
+from otklik.adapters.db.models import Conversation
 from otklik.bootstrap import Otklik
 from otklik.capabilities.bookings import jobs, service
 from otklik.capabilities.bookings import models as m
@@ -143,3 +144,21 @@ async def test_questions_and_bad_input(desk: tuple[Otklik, Salon, httpx.AsyncCli
     assert "нет предстоящих записей" in (await chat.texts(1))[0]
     await chat.send(button="bk:slot:1:1:99999999999999999999")
     assert "устарела" in (await chat.texts(1))[0]
+
+    # a past visit of this chat's client: the after-visit rating buttons
+    now = utcnow()
+    async with _app.db.write() as session:
+        conversation_id = (await session.execute(select(func.max(Conversation.id)))).scalar()
+        values = {"service_id": _found.haircut, "staff_id": _found.aigul, "start_at": now - timedelta(hours=3),
+                  "end_at": now - timedelta(hours=2), "busy_until": now - timedelta(hours=2), "status": "completed",
+                  "client_name": "Мария", "source": "webchat", "price": 1500, "created_at": now, "updated_at": now}  # fmt: skip
+        add = insert(m.bookings).returning(m.bookings.c.id)
+        mine = (await session.execute(add.values(conversation_id=conversation_id, **values))).scalar_one()
+        theirs = (await session.execute(add.values(conversation_id=None, **values))).scalar_one()
+    for payload, words in ((f"bk:rate:{theirs}:1", "устарела"), (f"bk:rate:{mine}:9", "устарела"),
+                           (f"bk:rate:{mine}:5", "Спасибо за оценку"), (f"bk:rate:{mine}:1", "уже сохранена")):  # fmt: skip
+        await chat.send(button=payload)
+        assert words in (await chat.texts(1))[0], payload
+    async with _app.db.read() as session:
+        rated = dict((await session.execute(select(m.bookings.c.id, m.bookings.c.rating))).all())
+    assert rated == {mine: 5, theirs: None}
