@@ -230,6 +230,7 @@
         return;
       }
       state = data.state;
+      document.dispatchEvent(new CustomEvent("flow-console-node", { detail: data.flow === page.key ? data.node : null }));
       for (const reply of data.replies) {
         if (reply.kind === "bot") {
           const bubble = el("div", "msg bot");
