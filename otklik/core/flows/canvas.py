@@ -33,7 +33,7 @@ WHATSAPP_BUTTONS, WHATSAPP_BUTTON_TITLE = 3, 20  # reply buttons
 WHATSAPP_ROWS, WHATSAPP_ROW_TITLE = 10, 24  # list rows; beyond: numbered text
 TELEGRAM_BUTTON_TITLE = 64  # longer titles are cut by Telegram clients
 GUARD_IGNORED = frozenset({"one_word", "empty"})  # a bot's short message is fine; a buyer's is judged elsewhere
-X_STEP, Y_STEP = 260, 150
+X_STEP, Y_STEP, WRAP = 260, 130, 5
 
 
 def canvas(doc: dict[str, Any]) -> dict[str, Any]:
@@ -116,17 +116,19 @@ def layout(model: dict[str, Any], keep: dict[str, Any] | None = None) -> dict[st
                 depth[nxt] = depth[current] + 1
                 queue.append(nxt)
     last = max(depth.values(), default=-1) + 1
-    rows: dict[int, int] = {}
-    out: dict[str, list[int]] = {}
+    layers: dict[int, list[str]] = {}
     for node_id in ids:
-        row = depth.get(node_id, last)
-        col = rows.get(row, 0)
-        rows[row] = col + 1
-        stored: Any = keep.get(node_id)
-        if _point(stored):
-            out[node_id] = [int(stored[0]), int(stored[1])]
-        else:
-            out[node_id] = [40 + col * X_STEP, 40 + row * Y_STEP]
+        layers.setdefault(depth.get(node_id, last), []).append(node_id)
+    out: dict[str, list[int]] = {}
+    line = 0  # a wide layer (a menu with ten routes) wraps onto several lines of `WRAP` cards
+    for row in sorted(layers):
+        for i, node_id in enumerate(layers[row]):
+            stored: Any = keep.get(node_id)
+            if _point(stored):
+                out[node_id] = [int(stored[0]), int(stored[1])]
+            else:
+                out[node_id] = [40 + (i % WRAP) * X_STEP, 40 + (line + i // WRAP) * Y_STEP]
+        line += (len(layers[row]) + WRAP - 1) // WRAP
     return out
 
 

@@ -254,7 +254,14 @@ async def _canvas_of(request: Request, source: str) -> dict[str, Any]:
     except FlowInvalid as exc:
         errors = issues_json(source, exc.errors)
     model = builder.canvas(doc)
-    return {"ok": True, "source": source, "model": model, "checks": builder.lint(doc), "errors": errors}
+    return {
+        "ok": True,
+        "source": source,
+        "model": model,
+        "auto": builder.layout(model),
+        "checks": builder.lint(doc),
+        "errors": errors,
+    }
 
 
 def _refusals(source: str) -> list[dict[str, Any]]:

@@ -84,7 +84,12 @@
   }
 
   // Apply an edit: `change(doc)` mutates a copy of the document; the server writes it into the text.
-  async function edit(change, opts) {
+  let queue = Promise.resolve();
+  function edit(change, opts) {  // edits run one after another, each on the text the previous one left
+    queue = queue.then(() => applyEdit(change, opts)).catch(() => say(T["flows.request_failed"]));
+    return queue;
+  }
+  async function applyEdit(change, opts) {
     if (!canEdit || !model) { return; }
     const doc = documentOf(model);
     change(doc);
@@ -109,10 +114,15 @@
     model.checks = data.checks || [];
     model.errors = data.errors || [];
     const missing = model.nodes.filter((n) => !positions[n.id]);
-    if (missing.length) { autoLayout(missing.map((n) => n.id)); }
+    if (missing.length) { autoLayout(missing.map((n) => n.id), data.auto); }
     if (selected && !nodeData(selected)) { selected = null; }
     draw();
-    drawPanel();
+    if (panelFor === selected && selected && panel.contains(document.activeElement)) {
+      drawChecks();  // the seller is typing in the panel: keep the fields (and the caret), refresh the marks
+      drawPreview(nodeData(selected));
+    } else {
+      drawPanel();
+    }
   }
 
   async function fromText() {
@@ -126,25 +136,8 @@
   });
 
   // --- layout ---------------------------------------------------------------------------------------
-  function autoLayout(ids) {
-    // layers by distance from the start, like the server's `canvas.layout`
-    const depth = {}, queue = [];
-    const start = model.head.start;
-    if (start && nodeData(start) !== null) { depth[start] = 0; queue.push(start); }
-    while (queue.length) {
-      const cur = queue.shift();
-      for (const e of model.edges) {
-        if (e.from === cur && nodeData(e.to) !== null && !(e.to in depth)) { depth[e.to] = depth[cur] + 1; queue.push(e.to); }
-      }
-    }
-    const last = Math.max(-1, ...Object.values(depth)) + 1;
-    const rows = {};
-    for (const n of model.nodes) {
-      const row = n.id in depth ? depth[n.id] : last;
-      const col = rows[row] || 0;
-      rows[row] = col + 1;
-      if (ids.includes(n.id)) { positions[n.id] = [40 + col * 260, 40 + row * 150]; }
-    }
+  function autoLayout(ids, auto) {  // the server's automatic layout (canvas.layout) for cards without a place
+    for (const id of ids) { positions[id] = (auto && auto[id]) || [40, 40]; }
   }
 
   let layoutTimer = null;
@@ -259,7 +252,7 @@
       window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up);
       line.remove();
       const p = point(e);
-      const target = model.nodes.find((n) => { const q = positions[n.id]; return q && p[0] >= q[0] && p[0] <= q[0] + W && p[1] >= q[1] && p[1] <= q[1] + H; });
+      const target = model.nodes.slice().reverse().find((n) => { const q = positions[n.id]; return q && p[0] >= q[0] && p[0] <= q[0] + W && p[1] >= q[1] && p[1] <= q[1] + H; });
       if (target && target.id !== id) { connect(id, target.id); }
     };
     window.addEventListener("mousemove", move); window.addEventListener("mouseup", up);
@@ -287,6 +280,7 @@
     applyView();
   }, { passive: false });
   function fit() {
+    root.scrollIntoView({ block: "start" });  // "show everything": the whole canvas on the screen too
     if (!model || !model.nodes.length) { return; }
     const xs = model.nodes.map((n) => (positions[n.id] || [0, 0])[0]), ys = model.nodes.map((n) => (positions[n.id] || [0, 0])[1]);
     const minX = Math.min(...xs) - 20, minY = Math.min(...ys) - 20, maxX = Math.max(...xs) + W + 40, maxY = Math.max(...ys) + H + 20;
@@ -358,12 +352,13 @@
     let n = 1;
     while (nodeData(type + "_" + n) !== null) { n += 1; }
     const id = type + "_" + n;
-    const r = svg.getBoundingClientRect();
-    positions[id] = [Math.round((r.width / 2 - view.x) / view.k - W / 2), Math.round((r.height / 2 - view.y) / view.k - H / 2)];
+    // a free place: under every card, at the left edge of the drawing
+    const placed = Object.values(positions);
+    positions[id] = placed.length ? [Math.min(...placed.map((p) => p[0])), Math.max(...placed.map((p) => p[1])) + 150] : [40, 40];
     const data = clone(TEMPLATES[type] || { type });
     for (const key of ["next"]) { if (data[key] === "") { data[key] = selected || model.head.start; } }
     if (data.branches) { data.branches[0].next = selected || model.head.start; }
-    edit((doc) => { doc.nodes = doc.nodes || {}; doc.nodes[id] = data; if (selected && NEXT_FIELD[doc.nodes[selected].type] && !doc.nodes[selected][NEXT_FIELD[doc.nodes[selected].type]]) { doc.nodes[selected][NEXT_FIELD[doc.nodes[selected].type]] = id; } }).then(() => { storeLayout(); select(id); });
+    edit((doc) => { doc.nodes = doc.nodes || {}; doc.nodes[id] = data; if (selected && NEXT_FIELD[doc.nodes[selected].type] && !doc.nodes[selected][NEXT_FIELD[doc.nodes[selected].type]]) { doc.nodes[selected][NEXT_FIELD[doc.nodes[selected].type]] = id; } }).then(() => { storeLayout(); fit(); select(id); });
   }
 
   // --- the side panel -------------------------------------------------------------------------------
@@ -404,8 +399,16 @@
     sel.addEventListener("change", () => edit((doc) => { if (sel.value) { doc.nodes[id][key] = sel.value; } else { delete doc.nodes[id][key]; } }));
     return sel;
   }
+  let panelFor = null;
+  function drawChecks() {
+    let list = panel.querySelector(".node-checks");
+    if (!list) { list = el("ul", "node-checks"); list.dataset.testid = "node-checks"; panel.firstChild.after(list); }
+    list.replaceChildren();
+    for (const c of checksOf(selected)) { list.append(el("li", c.level, (c.field ? c.field + ": " : "") + c.message)); }
+  }
   function drawPanel() {
     panel.replaceChildren();
+    panelFor = selected;
     if (!model || !selected || nodeData(selected) === null) {
       panel.append(el("p", "muted small", T["flows.builder_no_selection"]));
       drawPreview(null);
@@ -413,13 +416,7 @@
     }
     const id = selected, d = nodeData(id) || {};
     panel.append(el("h3", null, d.type + " · " + id));
-    const checks = checksOf(id);
-    if (checks.length) {
-      const list = el("ul", "node-checks");
-      list.dataset.testid = "node-checks";
-      for (const c of checks) { const li = el("li", c.level, (c.field ? c.field + ": " : "") + c.message); list.append(li); }
-      panel.append(list);
-    }
+    drawChecks();
     if ("text" in d || ["message", "question", "end", "handoff", "intent_router", "wait"].includes(d.type)) {
       panel.append(textEditor(id, "text", d.text === undefined ? "" : d.text, T["flows.builder_text"]));
     }

@@ -231,6 +231,11 @@
       }
       state = data.state;
       document.dispatchEvent(new CustomEvent("flow-console-node", { detail: data.flow === page.key ? data.node : null }));
+      const varsBox = $("console-vars");
+      if (varsBox) {
+        const vars = Object.entries((state && state.vars) || {}).filter(([k]) => !k.startsWith("_"));
+        varsBox.textContent = vars.map(([k, v]) => k + " = " + (typeof v === "string" ? v : JSON.stringify(v))).join("\n");
+      }
       for (const reply of data.replies) {
         if (reply.kind === "bot") {
           const bubble = el("div", "msg bot");
