@@ -119,7 +119,8 @@ def test_a_moved_card_is_stored_beside_the_flow_and_bad_edits_are_refused(
     # previews of a node with five buttons
     admin.locator("[data-node='menu']").click()
     expect(admin.locator(".preview[data-channel='whatsapp']")).to_have_attribute("data-mode", "list")
-    expect(admin.locator(".preview[data-channel='wb'] .bubble")).to_contain_text("1. 🎁 Бонус за отзыв")
+    expect(admin.locator(".preview[data-channel='wb'] .bubble.current")).to_contain_text("1. 🎁 Бонус за отзыв")
+    expect(admin.locator(".preview[data-channel='web'] .bubble").first).to_contain_text("Здравствуйте")  # the path
     expect(admin.locator(".preview[data-channel='telegram'] .p-button")).to_have_count(5)
     expect(admin.locator(".preview[data-channel='web'] .p-button")).to_have_count(5)
 

@@ -88,6 +88,7 @@ _JS_TEXTS = (
     "flows.builder_connect_hint",
     "flows.builder_language",
     "flows.builder_error_count",
+    "flows.builder_per_language",
 )
 _NODE_TYPES = ("message", "question", "condition", "intent_router", "set", "action", "handoff", "goto", "wait", "end")
 

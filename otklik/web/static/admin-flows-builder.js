@@ -388,6 +388,16 @@
       }));
       box.append(field(l ? l.toUpperCase() : T["flows.builder_text"], area));
     }
+    if (langs[0] === null && canEdit) {  // one text for every language -> a text per language (the current one kept)
+      const split = el("button", "link small", T["flows.builder_per_language"]);
+      split.type = "button";
+      split.addEventListener("click", () => edit((doc) => {
+        const texts = {};
+        for (const l of page.languages) { texts[l] = l === lang ? (value || "") : ""; }
+        doc.nodes[id][key] = texts;
+      }));
+      box.append(split);
+    }
     return box;
   }
   function nodeSelect(id, key, value) {
@@ -490,11 +500,50 @@
   }
 
   // --- channel previews -----------------------------------------------------------------------------
-  function drawPreview(d) {
-    preview.replaceChildren();
-    if (!d) { return; }
+  function pathTo(id) {  // the shortest path from the start to the node: what the buyer has seen on the way
+    const start = model.head.start;
+    if (!start || nodeData(start) === null) { return [id]; }
+    const parent = { [start]: null }, queue = [start];
+    while (queue.length && !(id in parent)) {
+      const cur = queue.shift();
+      for (const e of model.edges) {
+        if (e.from === cur && !(e.to in parent) && nodeData(e.to) !== null) { parent[e.to] = cur; queue.push(e.to); }
+      }
+    }
+    if (!(id in parent)) { return [id]; }
+    const path = [];
+    for (let at = id; at !== null; at = parent[at]) { path.unshift(at); }
+    return path;
+  }
+  function bubbleFor(code, d, card, last) {
     const text = textOf(d.text);
     const items = (Array.isArray(d.buttons) ? d.buttons : []).concat(Array.isArray(d.options) ? d.options : []).map((b) => textOf(b.title));
+    if (!text && !items.length) { return null; }
+    const bubble = el("div", "bubble");
+    let shown = text, mode = "buttons";
+    const numbered = () => [text, ...items.map((t, i) => (i + 1) + ". " + t)].filter(Boolean).join("\n");
+    if (code === "wb" && items.length) { shown = numbered(); mode = "none"; }
+    if (code === "whatsapp" && items.length) {
+      const unique = new Set(items).size === items.length;
+      if (items.length <= 3 && unique && items.every((t) => t.length <= 20)) { mode = "buttons"; }
+      else if (items.length <= 10) { mode = "list"; }
+      else { mode = "text"; shown = numbered(); }
+      const note = el("div", "muted small wa-mode", T["flows.builder_wa_" + mode]);
+      bubble.append(note);
+      if (last) { card.dataset.mode = mode; }
+    }
+    bubble.append(el("div", "text", shown));
+    if (items.length && mode !== "none" && mode !== "text") {
+      const row = el("div", "p-buttons" + (mode === "list" ? " list" : ""));
+      for (const t of items) { row.append(el("span", "p-button", code === "whatsapp" && mode === "list" ? t.slice(0, 24) : t)); }
+      bubble.append(row);
+    }
+    return bubble;
+  }
+  function drawPreview(d) {
+    preview.replaceChildren();
+    if (!d || !selected) { return; }
+    const path = pathTo(selected).slice(-6);  // the last steps of the path, the selected node last
     const channels = [
       ["web", T["flows.builder_preview_web"]],
       ["telegram", T["flows.builder_preview_telegram"]],
@@ -505,25 +554,13 @@
       const card = el("div", "preview p-" + code);
       card.dataset.channel = code;
       card.append(el("div", "preview-name", name));
-      const bubble = el("div", "bubble");
-      let shown = text;
-      let mode = "buttons";
-      if (code === "wb" && items.length) { shown = [text, ...items.map((t, i) => (i + 1) + ". " + t)].filter(Boolean).join("\n"); mode = "none"; }
-      if (code === "whatsapp" && items.length) {
-        const unique = new Set(items).size === items.length;
-        if (items.length <= 3 && unique && items.every((t) => t.length <= 20)) { mode = "buttons"; }
-        else if (items.length <= 10) { mode = "list"; }
-        else { mode = "text"; shown = [text, ...items.map((t, i) => (i + 1) + ". " + t)].filter(Boolean).join("\n"); }
-        card.append(el("div", "muted small wa-mode", T["flows.builder_wa_" + (mode === "buttons" ? "buttons" : mode)]));
-        card.dataset.mode = mode;
-      }
-      bubble.append(el("div", "text", shown || "…"));
-      if (items.length && mode !== "none" && mode !== "text") {
-        const row = el("div", "p-buttons" + (mode === "list" ? " list" : ""));
-        for (const t of items) { row.append(el("span", "p-button", code === "whatsapp" && mode === "list" ? t.slice(0, 24) : t)); }
-        bubble.append(row);
-      }
-      card.append(bubble);
+      path.forEach((id, i) => {
+        const bubble = bubbleFor(code, nodeData(id) || {}, card, i === path.length - 1);
+        if (bubble) {
+          if (i === path.length - 1) { bubble.classList.add("current"); }
+          card.append(bubble);
+        }
+      });
       preview.append(card);
     }
   }
