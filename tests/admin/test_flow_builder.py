@@ -5,8 +5,11 @@ for errors marked on nodes, roles, CSRF and hostile input."""
 from __future__ import annotations
 
 import copy
+import json
+import re
 
 from otklik.bootstrap import Otklik
+from otklik.core.flows import canvas, gallery
 from otklik.core.flows.textpatch import load
 from otklik.platform.users import Role
 
@@ -101,3 +104,42 @@ async def test_publishing_is_refused_for_an_error_marked_on_a_node(as_role, otkl
     publish = await admin.post_json(f"/admin/flows/{KEY}/publish", {"version": 2})
     assert publish.status_code == 422 and publish.json()["errors"][0]["node"] == "hello"
     assert [(v.version, v.active) for v in await otklik.flows.versions(KEY)] == [(1, True), (2, False)]
+
+
+async def test_new_flow_from_a_template_is_an_editable_copy(as_role, otklik: Otklik) -> None:  # type: ignore[no-untyped-def]
+    admin = await as_role(Role.ADMIN)
+    page = await admin.http.get("/admin/flows/_new")
+    assert page.status_code == 200 and 'data-testid="flow-template"' in page.text
+    entries = json.loads(
+        re.search(r'<script type="application/json" id="flows-page">(.*?)</script>', page.text, re.S)[1]
+    )["gallery"]
+    keys = {e["key"] for e in entries}
+    assert {
+        "ready:nps",
+        "ready:collect_phone",
+        "ready:welcome_privacy",
+        "ready:handoff_summary",
+        "pack:care.main",
+    } <= keys
+    known = await otklik.flows.keys()
+    for entry in entries:
+        doc = load(entry["source"])
+        assert doc["id"] not in known  # a copy never overwrites the original
+        assert not [c for c in canvas.lint(doc) if c["level"] == "error"], entry["key"]
+    main = next(e for e in entries if e["key"] == "pack:care.main")
+    assert load(main["source"])["id"] == "care.main_copy" and "# in a marketplace's own chat" in main["source"]
+    nps = next(e for e in entries if e["key"] == "ready:nps")
+    created = await admin.post_json("/admin/flows", {"source": nps["source"], "pack": "care-ru", "publish": True})
+    assert created.status_code == 201 and created.json()["key"] == "my.nps"
+    again = (await admin.http.get("/admin/flows/_new")).text
+    assert "my.nps_2" in again  # the next copy gets a free id
+    analyst = await as_role(Role.ANALYST)
+    assert (await analyst.http.get("/admin/flows/_new")).status_code == 403
+
+
+def test_a_copy_keeps_the_text_and_ids_are_free() -> None:
+    source = "id: a.b\nname: Demo  # kept\nstart: x\nnodes:\n  x: {type: end}\n"
+    assert (
+        gallery.copy_of(source, "a.c") == 'id: a.c\nname: "Demo (copy)"  # kept\nstart: x\nnodes:\n  x: {type: end}\n'
+    )
+    assert gallery.free_id("a", {"a", "a_2"}) == "a_3" and gallery.free_id("b", {"a"}) == "b"

@@ -22,6 +22,7 @@ from otklik.conversations.flowstore import FlowVersionSource, parse_source
 from otklik.core import safe_yaml
 from otklik.core.errors import FlowInvalid, FlowIssue, InvalidInput, NotFound, TooLarge
 from otklik.core.flows import canvas as builder
+from otklik.core.flows import gallery
 from otklik.core.flows.diagram import mermaid
 from otklik.core.flows.model import Flow
 from otklik.core.flows.textpatch import PatchFailed, patch
@@ -130,7 +131,46 @@ async def new_flow_page(request: Request, _p: Principal = Depends(need(Perm.FLOW
     otk = otklik_of(request)
     packs = sorted(otk.ctx.engines) or sorted(otk.packs)
     source = "id: my.flow\nname: My flow\nstart: hello\nnodes:\n  hello:\n    type: message\n    text: Hello!\n"
-    return await _editor(request, key=None, current=None, source=source, versions=[], packs=packs)
+    return await _editor(
+        request, key=None, current=None, source=source, versions=[], packs=packs, templates=await _gallery(request)
+    )
+
+
+async def _gallery(request: Request) -> list[dict[str, str]]:
+    """ "New flow from a template": the ready scenarios and a copy of every live flow, each under a free id."""
+    flows = otklik_of(request).flows
+    taken = set(await flows.keys())
+    out = []
+    for template in gallery.ready():
+        new_id = gallery.free_id("my." + template.key.split(":", 1)[1], taken)
+        out.append(
+            {
+                "key": template.key,
+                "group": "ready",
+                "name": template.name,
+                "description": template.description,
+                "source": gallery.copy_of(template.source, new_id, ""),
+            }
+        )
+    for summary in await flows.overview():
+        if summary.active_version is None:
+            continue
+        try:
+            source = gallery.copy_of(
+                await flows.source(summary.flow_key), gallery.free_id(summary.flow_key + "_copy", taken)
+            )
+        except (ValueError, PatchFailed):
+            continue  # a flow whose text cannot be copied is simply not offered
+        out.append(
+            {
+                "key": f"pack:{summary.flow_key}",
+                "group": "pack",
+                "name": summary.name or summary.flow_key,
+                "description": f"{summary.pack} · {summary.flow_key}",
+                "source": source,
+            }
+        )
+    return out
 
 
 @router.get("/flows/{key}", response_class=HTMLResponse, include_in_schema=False)
@@ -179,6 +219,7 @@ async def _editor(
     source: str,
     versions: list[Any],
     packs: list[str],
+    templates: list[dict[str, str]] | None = None,
 ) -> HTMLResponse:
     principal: Principal = request.state.principal
     t = translator(principal.language)
@@ -193,6 +234,7 @@ async def _editor(
         "layout": layout,
         "node_types": list(_NODE_TYPES),
         "languages": ["ru", "en", "es"],
+        "gallery": templates or [],
         "diagram": diagram,
         "errors": errors,
         "can_edit": principal.can(Perm.FLOWS_EDIT),
@@ -358,6 +400,10 @@ async def _save(request: Request, body: SourceIn, principal: Principal, *, key: 
     otk = otklik_of(request)
     refused = _refusals(body.source) if body.publish else []
     if refused:
+        try:  # the flow's own errors (with their lines) come first; the builder's refusals only for a valid flow
+            parse_source(body.source, await _known(request))
+        except FlowInvalid as exc:
+            return JSONResponse({"ok": False, "errors": issues_json(body.source, exc.errors)}, status_code=422)
         return JSONResponse({"ok": False, "errors": refused}, status_code=422)
     try:
         info = await otk.flows.save(
