@@ -166,3 +166,12 @@ def test_layout_keeps_stored_positions_and_drops_hostile_ones() -> None:
     assert builder.clean_layout(hostile) == {"ok": [1, -2]}
     assert builder.clean_layout([1, 2]) == {}
     assert builder.clean_layout({"ok": [1, 2], "gone": [3, 4]}, {"ok"}) == {"ok": [1, 2]}
+
+
+def test_duplicate_keys_rewrite_only_their_mapping() -> None:
+    source = "id: x  # top\nnodes:\n  a:\n    type: end\n    text: one\n    text: two\n"
+    new = load(source)
+    assert new["nodes"]["a"]["text"] == "two"
+    new["nodes"]["a"]["text"] = "three"
+    out = patch(source, new)
+    assert load(out) == new and out.startswith("id: x  # top\nnodes:\n  a:")

@@ -48,7 +48,7 @@ def patch(source: str, new: Any) -> str:
     if root is None:
         raise PatchFailed("the text is empty")
     ctx = _Ctx(source, [])
-    _walk(ctx, root, new)
+    _walk(ctx, root, safe_yaml.load(source), new)
     out = source
     for start, end, text in sorted(ctx.edits, key=lambda e: (e[0], e[1]), reverse=True):
         out = out[:start] + text + out[end:]
@@ -69,38 +69,37 @@ def same(a: Any, b: Any) -> bool:
 # --- the walk ------------------------------------------------------------------------------------------
 
 
-def _value(node: yaml.Node) -> Any:
-    return yaml.load(yaml.serialize(node), Loader=safe_yaml.LOADER)  # noqa: S506 - safe loader, checked text
-
-
-def _walk(ctx: _Ctx, node: yaml.Node, new: Any) -> None:
-    if isinstance(node, yaml.MappingNode) and isinstance(new, dict):
-        _mapping(ctx, node, new)
-    elif isinstance(node, yaml.SequenceNode) and isinstance(new, list) and len(node.value) == len(new):
-        for child, value in zip(node.value, new, strict=True):
-            _walk(ctx, child, value)
-    elif not same(_value(node), new):
+def _walk(ctx: _Ctx, node: yaml.Node, old: Any, new: Any) -> None:
+    """`old` is what `node` loads as (the document loaded once): unchanged subtrees are skipped at once."""
+    if same(old, new):
+        return
+    if isinstance(node, yaml.MappingNode) and isinstance(new, dict) and isinstance(old, dict):
+        _mapping(ctx, node, old, new)
+    elif (
+        isinstance(node, yaml.SequenceNode) and isinstance(new, list) and isinstance(old, list) and len(old) == len(new)
+    ):
+        for child, was, value in zip(node.value, old, new, strict=True):
+            _walk(ctx, child, was, value)
+    else:
         _replace(ctx, node, new)
 
 
-def _mapping(ctx: _Ctx, node: yaml.MappingNode, new: dict[str, Any]) -> None:
-    keys = {}
-    for k, v in node.value:
-        if not isinstance(k, yaml.ScalarNode):
-            _replace(ctx, node, new)
-            return
-        keys[_value(k)] = (k, v)
+def _mapping(ctx: _Ctx, node: yaml.MappingNode, old: dict[Any, Any], new: dict[Any, Any]) -> None:
+    if len(node.value) != len(old) or not all(isinstance(k, yaml.ScalarNode) for k, _v in node.value):
+        _replace(ctx, node, new)  # duplicate or complex keys: rewrite this mapping only
+        return
+    keys = {key: pair for key, pair in zip(old, node.value, strict=True)}
     removed = [key for key in keys if key not in new]
     added = [key for key in new if key not in keys]
     if (node.flow_style and (removed or added)) or (removed and len(removed) == len(keys) and not added):
         _replace(ctx, node, new)
         return
-    if removed and not _deletable(ctx.text, node, removed):
+    if removed and not _deletable(ctx.text, node, [keys[key][0] for key in removed]):
         _replace(ctx, node, new)
         return
     for key, (_k, v) in keys.items():
         if key in new:
-            _walk(ctx, v, new[key])
+            _walk(ctx, v, old[key], new[key])
     for key in removed:
         k, v = keys[key]
         start = ctx.text.rfind("\n", 0, k.start_mark.index) + 1
@@ -114,10 +113,10 @@ def _mapping(ctx: _Ctx, node: yaml.MappingNode, new: dict[str, Any]) -> None:
         ctx.edits.append((at, at, text))
 
 
-def _deletable(text: str, node: yaml.MappingNode, removed: list[Any]) -> bool:
+def _deletable(text: str, node: yaml.MappingNode, removed: list[yaml.Node]) -> bool:
     """Keys are removed by whole lines: only when each removed key starts its line and its value ends one."""
     for k, v in node.value:
-        if _value(k) not in removed:
+        if not any(k is r for r in removed):
             continue
         start = text.rfind("\n", 0, k.start_mark.index) + 1
         if text[start : k.start_mark.index].strip():

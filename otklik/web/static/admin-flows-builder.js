@@ -310,7 +310,21 @@
     if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "z") { ev.preventDefault(); (ev.shiftKey ? doRedo : doUndo)(); }
     else if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "y") { ev.preventDefault(); doRedo(); }
     else if (ev.key === "Delete" || ev.key === "Backspace") { ev.preventDefault(); removeSelected(); }
+    else if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "c" && selected) { copied = clone(nodeData(selected)); copiedFrom = selected; }
+    else if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "v" && copied) { ev.preventDefault(); paste(); }
   });
+
+  // copy / paste a card: the copy keeps the node's texts, buttons and arrows, under a free id
+  let copied = null, copiedFrom = null;
+  function paste() {
+    if (!canEdit || !copied) { return; }
+    let n = 1, id = copiedFrom + "_copy";
+    while (nodeData(id) !== null) { n += 1; id = copiedFrom + "_copy" + n; }
+    const placed = Object.values(positions);
+    positions[id] = placed.length ? [Math.min(...placed.map((p) => p[0])), Math.max(...placed.map((p) => p[1])) + 150] : [40, 40];
+    const data = clone(copied);
+    edit((doc) => { doc.nodes[id] = data; }).then(() => { storeLayout(); select(id); });
+  }
 
   // --- commands -------------------------------------------------------------------------------------
   async function restore(from, to) {
