@@ -66,6 +66,7 @@ def test_a_three_node_chain_built_with_the_mouse_answers_in_the_web_chat(
     admin.get_by_test_id("builder-add").click()
     expect(admin.locator("[data-node='message_1']")).to_be_visible()
     admin.locator("#builder-panel textarea").first.fill(FIRST)
+    expect(admin.locator("#flow-source")).to_have_value(re.compile(re.escape(FIRST)), timeout=SLOW)
     admin.locator("[data-node='hello']").click()  # select hello: the next node added is not linked to it
     admin.select_option("#builder-type", "end")
     admin.get_by_test_id("builder-add").click()

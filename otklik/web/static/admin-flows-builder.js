@@ -381,9 +381,18 @@
     wrap.append(el("span", "field-label", label), input);
     return wrap;
   }
+  let pendingChange = null;
   function later(change) {  // validation as you type: the edit goes to the server shortly after typing stops
+    if (pendingChange && pendingChange.id !== selected) { flush(); }  // another node's typing is never dropped
     clearTimeout(panelTimer);
-    panelTimer = setTimeout(() => edit(change), 350);
+    pendingChange = { id: selected, change };
+    panelTimer = setTimeout(flush, 350);
+  }
+  function flush() {
+    clearTimeout(panelTimer);
+    const pending = pendingChange;
+    pendingChange = null;
+    if (pending) { edit(pending.change); }
   }
   function textEditor(id, key, value, label) {
     const box = el("fieldset", "texts");
@@ -431,6 +440,7 @@
     for (const c of checksOf(selected)) { list.append(el("li", c.level, (c.field ? c.field + ": " : "") + c.message)); }
   }
   function drawPanel() {
+    if (pendingChange && pendingChange.id !== selected) { flush(); }  // the typed text is written before leaving
     panel.replaceChildren();
     panelFor = selected;
     if (!model || !selected || nodeData(selected) === null) {
