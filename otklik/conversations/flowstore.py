@@ -19,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.engine import Database
-from otklik.adapters.db.models import FlowVersion, Setting
+from otklik.adapters.db.models import FlowLayout, FlowVersion, Setting
 from otklik.clock import utcnow
 from otklik.core import safe_yaml
 from otklik.core.errors import FlowInvalid, FlowIssue, NotFound
+from otklik.core.flows.canvas import clean_layout
 from otklik.core.flows.model import Flow
 from otklik.core.flows.validate import parse_flow_yaml
 from otklik.platform.audit import audit
@@ -337,6 +338,31 @@ class FlowStore:
             )
             for r in rows
         ]
+
+    async def layout(self, flow_key: str) -> dict[str, list[int]]:
+        """The builder's stored node positions of a flow (`{}` when none were saved)."""
+        async with self.db.read() as session:
+            row = await session.get(FlowLayout, flow_key)
+        return clean_layout(row.positions if row else {})
+
+    async def save_layout(self, flow_key: str, positions: dict[str, list[int]], *, author: str) -> int:
+        """Store node positions beside the flow (no new version; the YAML is untouched). Positions of nodes
+        the newest version does not have are dropped. Returns how many were kept."""
+        async with self.db.write() as session:
+            newest = await _newest(session, flow_key)
+            if newest is None:
+                raise NotFound(f"no flow {flow_key!r}")
+            try:
+                nodes = safe_yaml.load(newest.source).get("nodes") or {}
+            except (safe_yaml.UnsafeYaml, AttributeError, ValueError):
+                nodes = {}
+            kept = clean_layout(positions, {str(k) for k in nodes})
+            row = await session.get(FlowLayout, flow_key)
+            if row is None:
+                session.add(FlowLayout(flow_key=flow_key, positions=kept, updated_by=author, updated_at=utcnow()))
+            else:
+                row.positions, row.updated_by, row.updated_at = kept, author, utcnow()
+        return len(kept)
 
     async def keys(self) -> set[str]:
         """Every flow id with at least one version (drafts included), as `save` validates against."""

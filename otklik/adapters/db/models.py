@@ -208,6 +208,17 @@ class FlowVersion(Base):
     created_at: Mapped[datetime]
 
 
+class FlowLayout(Base):
+    """Where the visual builder draws each node of a flow (`{node id: [x, y]}`), kept beside the flow's
+    versions and never inside its logic: moving a card changes no version and no YAML."""
+
+    __tablename__ = "flow_layouts"
+    flow_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    positions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_by: Mapped[str] = mapped_column(String(120), default="system")
+    updated_at: Mapped[datetime]
+
+
 class EventLog(Base):
     """Audit and event log: who or what did what to which subject."""
 

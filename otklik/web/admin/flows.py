@@ -21,8 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from otklik.conversations.flowstore import FlowVersionSource, parse_source
 from otklik.core import safe_yaml
 from otklik.core.errors import FlowInvalid, FlowIssue, InvalidInput, NotFound, TooLarge
+from otklik.core.flows import canvas as builder
+from otklik.core.flows import gallery
 from otklik.core.flows.diagram import mermaid
 from otklik.core.flows.model import Flow
+from otklik.core.flows.textpatch import PatchFailed, patch
 from otklik.platform.users import Perm, Principal
 from otklik.platform.webkit.deps import need, otklik_of, render
 from otklik.platform.webkit.i18n import translator
@@ -52,7 +55,43 @@ _JS_TEXTS = (
     "flows.node",
     "flows.field",
     "flows.saving",
+    "flows.builder_refused",
+    "flows.builder_yaml_invalid",
+    "flows.builder_add",
+    "flows.builder_delete",
+    "flows.builder_undo",
+    "flows.builder_redo",
+    "flows.builder_fit",
+    "flows.builder_no_selection",
+    "flows.builder_text",
+    "flows.builder_buttons",
+    "flows.builder_button_title",
+    "flows.builder_button_payload",
+    "flows.builder_add_button",
+    "flows.builder_remove",
+    "flows.builder_expected",
+    "flows.builder_save_as",
+    "flows.builder_repair",
+    "flows.builder_interruptible",
+    "flows.builder_on_skip",
+    "flows.builder_on_cancel",
+    "flows.builder_next",
+    "flows.builder_vars",
+    "flows.builder_preview",
+    "flows.builder_preview_web",
+    "flows.builder_preview_telegram",
+    "flows.builder_preview_whatsapp",
+    "flows.builder_preview_wb",
+    "flows.builder_wa_buttons",
+    "flows.builder_wa_list",
+    "flows.builder_wa_text",
+    "flows.builder_node_id",
+    "flows.builder_connect_hint",
+    "flows.builder_language",
+    "flows.builder_error_count",
+    "flows.builder_per_language",
 )
+_NODE_TYPES = ("message", "question", "condition", "intent_router", "set", "action", "handoff", "goto", "wait", "end")
 
 
 class SourceIn(BaseModel):
@@ -60,6 +99,17 @@ class SourceIn(BaseModel):
     source: str
     publish: bool = False
     pack: str | None = Field(None, max_length=64)
+
+
+class CanvasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    document: dict[str, Any] | None = None  # the canvas's edited document: written into `source` minimally
+
+
+class LayoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    positions: dict[str, Any]
 
 
 class VersionIn(BaseModel):
@@ -81,7 +131,46 @@ async def new_flow_page(request: Request, _p: Principal = Depends(need(Perm.FLOW
     otk = otklik_of(request)
     packs = sorted(otk.ctx.engines) or sorted(otk.packs)
     source = "id: my.flow\nname: My flow\nstart: hello\nnodes:\n  hello:\n    type: message\n    text: Hello!\n"
-    return await _editor(request, key=None, current=None, source=source, versions=[], packs=packs)
+    return await _editor(
+        request, key=None, current=None, source=source, versions=[], packs=packs, templates=await _gallery(request)
+    )
+
+
+async def _gallery(request: Request) -> list[dict[str, str]]:
+    """ "New flow from a template": the ready scenarios and a copy of every live flow, each under a free id."""
+    flows = otklik_of(request).flows
+    taken = set(await flows.keys())
+    out = []
+    for template in gallery.ready():
+        new_id = gallery.free_id("my." + template.key.split(":", 1)[1], taken)
+        out.append(
+            {
+                "key": template.key,
+                "group": "ready",
+                "name": template.name,
+                "description": template.description,
+                "source": gallery.copy_of(template.source, new_id, ""),
+            }
+        )
+    for summary in await flows.overview():
+        if summary.active_version is None:
+            continue
+        try:
+            source = gallery.copy_of(
+                await flows.source(summary.flow_key), gallery.free_id(summary.flow_key + "_copy", taken)
+            )
+        except (ValueError, PatchFailed):
+            continue  # a flow whose text cannot be copied is simply not offered
+        out.append(
+            {
+                "key": f"pack:{summary.flow_key}",
+                "group": "pack",
+                "name": summary.name or summary.flow_key,
+                "description": f"{summary.pack} · {summary.flow_key}",
+                "source": source,
+            }
+        )
+    return out
 
 
 @router.get("/flows/{key}", response_class=HTMLResponse, include_in_schema=False)
@@ -130,6 +219,7 @@ async def _editor(
     source: str,
     versions: list[Any],
     packs: list[str],
+    templates: list[dict[str, str]] | None = None,
 ) -> HTMLResponse:
     principal: Principal = request.state.principal
     t = translator(principal.language)
@@ -138,8 +228,13 @@ async def _editor(
         diagram = diagram_text(parse_source(source, await _known(request)))
     except FlowInvalid as exc:
         errors = issues_json(source, exc.errors)
+    layout = await otklik_of(request).flows.layout(key) if key else {}
     page = {
         "key": key,
+        "layout": layout,
+        "node_types": list(_NODE_TYPES),
+        "languages": ["ru", "en", "es"],
+        "gallery": templates or [],
         "diagram": diagram,
         "errors": errors,
         "can_edit": principal.can(Perm.FLOWS_EDIT),
@@ -174,6 +269,73 @@ async def check(request: Request, _p: Principal = Depends(need(Perm.FLOWS_VIEW))
     return JSONResponse({"ok": True, "errors": [], "diagram": diagram_text(flow), "id": flow.id})
 
 
+@router.post("/flows/_canvas", include_in_schema=False)
+async def canvas_view(request: Request, _p: Principal = Depends(need(Perm.FLOWS_VIEW))) -> Response:
+    """The builder's model of a source (nodes, arrows, per-node checks); with `document`, the canvas's edit
+    is first written into the source, changing only what changed (comments and key order stay)."""
+    body = _model(CanvasIn, await _json(request, MAX_BODY))
+    source = body.source
+    if body.document is not None:
+        try:
+            source = patch(body.source, body.document)
+        except PatchFailed as exc:
+            return JSONResponse({"ok": False, "failed": str(exc)}, status_code=422)
+    return JSONResponse(await _canvas_of(request, source))
+
+
+async def _canvas_of(request: Request, source: str) -> dict[str, Any]:
+    try:
+        doc = safe_yaml.load(source)
+    except (safe_yaml.UnsafeYaml, yaml.YAMLError) as exc:
+        message = str(exc) if isinstance(exc, safe_yaml.UnsafeYaml) else safe_yaml.syntax_message(exc)
+        return {"ok": False, "source": source, "failed": message}
+    if not isinstance(doc, dict):
+        return {"ok": False, "source": source, "failed": "the flow must be a mapping (id, name, start, nodes)"}
+    errors: list[dict[str, Any]] = []
+    try:
+        parse_source(source, await _known(request))
+    except FlowInvalid as exc:
+        errors = issues_json(source, exc.errors)
+    model = builder.canvas(doc)
+    return {
+        "ok": True,
+        "source": source,
+        "model": model,
+        "auto": builder.layout(model),
+        "checks": builder.lint(doc),
+        "errors": errors,
+    }
+
+
+def _refusals(source: str) -> list[dict[str, Any]]:
+    """The builder's checks that refuse saving and publishing (errors, not warnings), as listed errors."""
+    try:
+        doc = safe_yaml.load(source)
+    except (safe_yaml.UnsafeYaml, yaml.YAMLError):
+        return []  # the flow's own validation reports unreadable text
+    if not isinstance(doc, dict):
+        return []
+    flow = str(doc.get("id", "?"))[:80]
+    return [
+        {"flow": flow, "node": c["node"], "field": c["field"], "message": c["message"], "line": None}
+        for c in builder.lint(doc)
+        if c["level"] == "error"
+    ]
+
+
+@router.get("/flows/{key}/layout", include_in_schema=False)
+async def get_layout(request: Request, key: str, _p: Principal = Depends(need(Perm.FLOWS_VIEW))) -> Response:
+    return JSONResponse({"positions": await otklik_of(request).flows.layout(_checked(key))})
+
+
+@router.post("/flows/{key}/layout", include_in_schema=False)
+async def save_layout(request: Request, key: str, principal: Principal = Depends(need(Perm.FLOWS_EDIT))) -> Response:
+    """Node positions beside the flow: no version, no YAML change."""
+    body = _model(LayoutIn, await _json(request, 256 * 1024))
+    kept = await otklik_of(request).flows.save_layout(_checked(key), body.positions, author=principal.actor)
+    return JSONResponse({"ok": True, "kept": kept})
+
+
 @router.post("/flows", include_in_schema=False)
 async def create(request: Request, principal: Principal = Depends(need(Perm.FLOWS_EDIT))) -> Response:
     """A new flow in one of the loaded packs."""
@@ -196,6 +358,9 @@ async def save(request: Request, key: str, principal: Principal = Depends(need(P
 async def publish(request: Request, key: str, principal: Principal = Depends(need(Perm.FLOWS_EDIT))) -> Response:
     body = _model(VersionIn, await _json(request, 1024))
     otk = otklik_of(request)
+    refused = _refusals((await otk.flows.get(_checked(key), body.version)).source)
+    if refused:
+        return JSONResponse({"ok": False, "errors": refused}, status_code=422)
     info = await otk.flows.publish(_checked(key), body.version, author=principal.actor)
     await _reload(request)
     return JSONResponse({"ok": True, "version": info.version, "url": _url(key, info.version)})
@@ -233,6 +398,13 @@ async def console_step(request: Request, key: str, principal: Principal = Depend
 
 async def _save(request: Request, body: SourceIn, principal: Principal, *, key: str | None, pack: str) -> Response:
     otk = otklik_of(request)
+    refused = _refusals(body.source) if body.publish else []
+    if refused:
+        try:  # the flow's own errors (with their lines) come first; the builder's refusals only for a valid flow
+            parse_source(body.source, await _known(request))
+        except FlowInvalid as exc:
+            return JSONResponse({"ok": False, "errors": issues_json(body.source, exc.errors)}, status_code=422)
+        return JSONResponse({"ok": False, "errors": refused}, status_code=422)
     try:
         info = await otk.flows.save(
             body.source, pack=pack, author=principal.actor, activate=body.publish, expect_key=key, new=key is None
@@ -285,7 +457,7 @@ async def _json(request: Request, limit: int) -> dict[str, Any]:
             raise TooLarge(f"the request is larger than {limit} bytes")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidInput("the request is not valid JSON text") from None
     if not isinstance(data, dict):
         raise InvalidInput("the request must be a JSON object")

@@ -166,6 +166,18 @@
     window.location.assign("/admin/flows/" + encodeURIComponent(data.key) + "?version=" + data.version);
   }
 
+  // "New flow from a template": the chosen template's text replaces the editor's (an editable copy)
+  const templateChoice = $("flow-template");
+  if (templateChoice) {
+    const blank = source.value;
+    templateChoice.addEventListener("change", () => {
+      const chosen = (page.gallery || []).find((g) => g.key === templateChoice.value);
+      $("flow-template-about").textContent = chosen ? chosen.description : "";
+      source.value = chosen ? chosen.source : blank;
+      source.dispatchEvent(new Event("input"));
+    });
+  }
+
   $("flow-check").addEventListener("click", check);
   const draftButton = $("flow-save-draft");
   if (draftButton) { draftButton.addEventListener("click", () => save(false)); }
@@ -230,6 +242,12 @@
         return;
       }
       state = data.state;
+      document.dispatchEvent(new CustomEvent("flow-console-node", { detail: data.flow === page.key ? data.node : null }));
+      const varsBox = $("console-vars");
+      if (varsBox) {
+        const vars = Object.entries((state && state.vars) || {}).filter(([k]) => !k.startsWith("_"));
+        varsBox.textContent = vars.map(([k, v]) => k + " = " + (typeof v === "string" ? v : JSON.stringify(v))).join("\n");
+      }
       for (const reply of data.replies) {
         if (reply.kind === "bot") {
           const bubble = el("div", "msg bot");

@@ -1,0 +1,32 @@
+"""the visual flow builder: node positions beside each flow (not inside its YAML)
+
+Revision ID: 0015_flow_layouts
+Revises: 0012
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+import otklik.adapters.db.models
+
+revision = "0015_flow_layouts"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+TS = otklik.adapters.db.models.UTCDateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "flow_layouts",
+        sa.Column("flow_key", sa.String(length=80), nullable=False),
+        sa.Column("positions", sa.JSON(), nullable=False),
+        sa.Column("updated_by", sa.String(length=120), nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("flow_key"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("flow_layouts")
