@@ -1,7 +1,7 @@
 """the visual flow builder: node positions beside each flow (not inside its YAML)
 
-Revision ID: 0015_flow_layouts
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 import otklik.adapters.db.models
 
-revision = "0015_flow_layouts"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

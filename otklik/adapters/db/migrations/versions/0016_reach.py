@@ -1,7 +1,7 @@
 """reach: attempts to reach a contact outside the chat (channel, SMS, e-mail) and their delivery status
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import otklik.adapters.db.models
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
