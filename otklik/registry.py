@@ -6,7 +6,7 @@ or a channel kind. Importing this module is cheap: declarations only (code is re
 
 from __future__ import annotations
 
-from otklik.capabilities import care, cashback, financing, inbox, metrics, sales
+from otklik.capabilities import care, cashback, financing, inbox, metrics, outreach, sales
 from otklik.channels import api, console, telegram, webchat, whatsapp, wildberries
 from otklik.conversations import capability as kernel
 from otklik.platform.plugins import Capability, ChannelKind
@@ -19,6 +19,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     financing.CAPABILITY,
     sales.CAPABILITY,
     metrics.CAPABILITY,
+    outreach.CAPABILITY,
 )
 CHANNEL_KINDS: tuple[ChannelKind, ...] = (
     webchat.KIND,

@@ -33,6 +33,7 @@ from otklik.clock import utcnow
 from otklik.conversations import events, guard, repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.ratelimit import RateLimiter
+from otklik.conversations.sharedpace import DailyCapReached, make_pace
 from otklik.conversations.statuses import MessageStatus, OutboxStatus
 from otklik.core.channel import SendError
 from otklik.core.messages import OutboundMessage
@@ -195,7 +196,9 @@ class Dispatcher:
         self.ctx = ctx
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.settings = ctx.settings
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(
+            shared=make_pace(ctx.db, ctx.settings.redis_url), margin=ctx.settings.send_pace_margin
+        )
         self._next_recovery = 0.0
         self._recovery_due = False
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -349,8 +352,15 @@ class Dispatcher:
         if guard.is_marketplace(self.ctx, row.channel_account_id):
             message = await self._guarded(row, message)
             row.payload = {**row.payload, "text": message.text}  # `message.sent` tells what really left
-        await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
         channel = self.ctx.kind_of(row.channel_account_id)
+        try:
+            await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
+        except DailyCapReached as exc:  # not the message's fault: it waits for tomorrow's quota
+            await self._failed(row, SendError(str(exc), retry_after=exc.retry_after))
+            return False
+        if not sender.supports_idempotency:  # from here on, a crash may have sent it: see recover_expired
+            async with raw_write(self.ctx.db) as tx:
+                await tx.execute("UPDATE outbox SET started_at = ? WHERE id = ?", [tx.dt(utcnow()), row.id])
         try:
             with timed(SEND_SECONDS, channel):
                 result = await asyncio.wait_for(
@@ -397,7 +407,7 @@ class Dispatcher:
     async def _failed(self, row: Claimed, exc: SendError) -> None:
         now = utcnow()
         channel = self.ctx.kind_of(row.channel_account_id)
-        values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None}
+        values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None, "started_at": None}
         if exc.held:
             values |= {"status": OutboxStatus.HELD, "attempts": max(row.attempts - 1, 0)}
         elif exc.retry_after is not None:
@@ -445,7 +455,13 @@ class Dispatcher:
             await session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id.in_([r.id for r in rows]), OutboxRow.status == OutboxStatus.SENDING)
-                .values(status=OutboxStatus.PENDING, lease_until=None, worker=None, attempts=OutboxRow.attempts - 1)
+                .values(
+                    status=OutboxStatus.PENDING,
+                    lease_until=None,
+                    worker=None,
+                    attempts=OutboxRow.attempts - 1,
+                    started_at=None,
+                )
             )
 
     async def recover_expired(self) -> int:
@@ -454,7 +470,7 @@ class Dispatcher:
         async with self.ctx.db.write() as session:
             stale = (
                 await session.execute(
-                    select(OutboxRow.id, OutboxRow.channel_account_id).where(
+                    select(OutboxRow.id, OutboxRow.channel_account_id, OutboxRow.started_at).where(
                         and_(OutboxRow.status == OutboxStatus.SENDING, OutboxRow.lease_until < now)
                     )
                 )
@@ -462,7 +478,13 @@ class Dispatcher:
             if not stale:
                 return 0
             senders = {r.channel_account_id: self.ctx.senders.get(r.channel_account_id) for r in stale}
-            retry = [r.id for r in stale if getattr(senders[r.channel_account_id], "supports_idempotency", False)]
+            # resent: with the same idempotency key, or never handed to the provider (no `started_at`)
+            retry = [
+                r.id
+                for r in stale
+                if getattr(senders[r.channel_account_id], "supports_idempotency", False)
+                or (r.started_at is None and senders[r.channel_account_id] is not None)
+            ]
             unsure = [r.id for r in stale if r.id not in set(retry) and senders[r.channel_account_id] is not None]
             if retry:
                 await session.execute(
