@@ -373,7 +373,7 @@ async def enqueue(ctx: RuntimeContext, broadcast_id: int, room: int) -> int:
             local = ctx.is_local(d.channel_account_id)
             message_id = await outbox.enqueue(
                 session, d.conversation_id, d.channel_account_id, d.external_id, message,
-                author=f"broadcast:{broadcast_id}", now=now, local=local, channel=ctx.kind_of(d.channel_account_id),
+                author="broadcast", now=now, local=local, channel=ctx.kind_of(d.channel_account_id),
             )  # fmt: skip
             await _mark(session, d.id, QUEUED, message_id=message_id, queued_at=now)
     if found:
