@@ -178,6 +178,17 @@ async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now:
         await events.emit_events(writer, conversation_id, found, now)
 
 
+# still ours (sending, this worker, this claim's attempt): mark the provider call as started
+_STARTED = (
+    f"UPDATE outbox SET started_at = ? WHERE id = ? AND status = '{OutboxStatus.SENDING}' AND worker = ?"
+    " AND attempts = ? AND started_at IS NULL RETURNING id"
+)
+
+
+class _LeaseLost(Exception):
+    """The row's lease expired while it waited for its pace slot, and the recovery took it back."""
+
+
 @dataclass(slots=True)
 class Claimed:
     id: int
@@ -337,7 +348,10 @@ class Dispatcher:
     async def _send_group(self, rows: list[Claimed]) -> None:
         """Send one conversation's rows in order; stop at the first that must wait or fails."""
         for index, row in enumerate(rows):
-            ok = await self._send_one(row)
+            try:
+                ok = await self._send_one(row)
+            except _LeaseLost:
+                return  # the recovery made this row and the ones after it pending (or uncertain) again
             if not ok:
                 await self._release(rows[index + 1 :])
                 return
@@ -360,7 +374,10 @@ class Dispatcher:
             return False
         if not sender.supports_idempotency:  # from here on, a crash may have sent it: see recover_expired
             async with raw_write(self.ctx.db) as tx:
-                await tx.execute("UPDATE outbox SET started_at = ? WHERE id = ?", [tx.dt(utcnow()), row.id])
+                mine = await tx.fetch(_STARTED, [tx.dt(utcnow()), row.id, self.worker_id, row.attempts + 1])
+            if not mine:  # our lease ran out while we waited and the row was recovered: it is not ours to send
+                log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
+                raise _LeaseLost
         try:
             with timed(SEND_SECONDS, channel):
                 result = await asyncio.wait_for(
