@@ -104,7 +104,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         second = worker(env, log)
         deadline = time.monotonic() + args.contacts / args.rate * 3 + 60
         last_change, seen = time.monotonic(), len(sends())
-        while time.monotonic() < deadline and time.monotonic() - last_change < 15 and seen < args.contacts:
+        while time.monotonic() < deadline and time.monotonic() - last_change < 60 and seen < args.contacts:
             await asyncio.sleep(0.2)
             if len(sends()) != seen:
                 last_change, seen = time.monotonic(), len(sends())

@@ -368,7 +368,7 @@ class Dispatcher:
             row.payload = {**row.payload, "text": message.text}  # `message.sent` tells what really left
         channel = self.ctx.kind_of(row.channel_account_id)
         try:
-            await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
+            due = await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
         except DailyCapReached as exc:  # not the message's fault: it waits for tomorrow's quota
             await self._failed(row, SendError(str(exc), retry_after=exc.retry_after))
             return False
@@ -378,6 +378,11 @@ class Dispatcher:
             if not mine:  # our lease ran out while we waited and the row was recovered: it is not ours to send
                 log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
                 raise _LeaseLost
+            try:
+                await self.limiter.recheck(row.channel_account_id, sender.limits, due)
+            except DailyCapReached as exc:
+                await self._failed(row, SendError(str(exc), retry_after=exc.retry_after))
+                return False
         try:
             with timed(SEND_SECONDS, channel):
                 result = await asyncio.wait_for(

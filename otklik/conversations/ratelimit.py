@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections import OrderedDict, deque
 
-from otklik.conversations.sharedpace import MARGIN, Pace, wait_for_slot
+from otklik.conversations.sharedpace import MARGIN, Pace, is_late, wait_for_slot
 from otklik.core.channel import ChannelLimits
 
 
@@ -46,16 +46,24 @@ class RateLimiter:
         self._chats: OrderedDict[tuple[int, str], _Interval] = OrderedDict()
         self._max_chats = max_chats
 
-    async def wait(self, account_id: int, chat: str, limits: ChannelLimits) -> None:
+    async def wait(self, account_id: int, chat: str, limits: ChannelLimits) -> float | None:
+        """Returns the account slot's time when the pace is shared (see `recheck`), else None."""
         if limits.per_chat_interval:
             await self._chat(account_id, chat, limits.per_chat_interval, limits.per_chat_burst).wait()
         if self.shared is not None:
-            await wait_for_slot(self.shared, account_id, limits.per_second, limits.per_day, margin=self.margin)
-        elif limits.per_second:
+            return await wait_for_slot(self.shared, account_id, limits.per_second, limits.per_day, margin=self.margin)
+        if limits.per_second:
             account = self._accounts.get(account_id)
             if account is None:  # 1 % under the limit, so no 1-second window ever holds one too many
                 account = self._accounts[account_id] = _Interval(1.01 / limits.per_second)
             await account.wait()
+        return None
+
+    async def recheck(self, account_id: int, limits: ChannelLimits, due: float | None) -> None:
+        """After work between the slot and the send (a database write that waited for a lock): a slot missed by
+        more than the margin is given up and a fresh one taken, so that late sends never crowd one second."""
+        if self.shared is not None and is_late(due, self.margin):
+            await wait_for_slot(self.shared, account_id, limits.per_second, limits.per_day, margin=self.margin)
 
     def _chat(self, account_id: int, chat: str, interval: float, burst: int = 1) -> _Interval:
         key = (account_id, chat)

@@ -143,21 +143,27 @@ def make_pace(db: Database, redis_url: str | None) -> Pace:
 
 async def wait_for_slot(
     pace: Pace, account_id: int, per_second: float | None, per_day: int | None, *, margin: float = MARGIN
-) -> None:
+) -> float | None:
     """Wait for the account's next shared slot; `DailyCapReached` when the day's cap is spent. `margin`: the
-    share under `per_second` kept as tolerance for late wake-ups and network jitter (seconds per second)."""
+    share under `per_second` kept as tolerance for late wake-ups and network jitter (seconds per second).
+    Returns the slot's time (`time.monotonic()`), None when the account has no pace: a caller with more work
+    before the send (a database write) checks `is_late` afterwards and takes a fresh slot if so."""
     if not per_second and not per_day:
-        return
+        return None
     interval = (1 + margin) / per_second if per_second else 0.0
+    due = time.monotonic()
     for _ in range(MAX_RETRIES):
         delay = await pace.reserve(account_id, interval, per_day)
         if delay is None:
             raise DailyCapReached(account_id, int(per_day or 0), seconds_to_next_day())
-        if delay <= 0:
-            return
-        due = time.monotonic() + delay
-        await asyncio.sleep(delay)
-        if time.monotonic() - due <= margin or not interval:
-            return
+        due = time.monotonic() + max(delay, 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if not interval or not is_late(due, margin):
+            return due
         # woke too late: the slot would crowd the next second's; it stays unused, take a fresh one
-    return
+    return due
+
+
+def is_late(due: float | None, margin: float = MARGIN) -> bool:
+    return due is not None and time.monotonic() - due > margin
