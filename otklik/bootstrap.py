@@ -327,6 +327,8 @@ class Otklik:
             await self.ctx.llm.aclose()
         for sender in [*self.ctx.senders.values(), *self._retired_senders]:
             await sender.aclose()
+        if self.dispatcher.limiter.shared is not None:
+            await self.dispatcher.limiter.shared.aclose()
         await self.db.dispose()
 
     async def _demo_owner(self) -> bool:

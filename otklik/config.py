@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     env: Literal["dev", "production", "test"] = Field("dev", description="production refuses unsafe defaults")
     data_dir: Path = Field(Path("data"), description="SQLite database, media and caches live here")
     database_url: str | None = Field(None, description="default: SQLite in data_dir; or postgresql+asyncpg://…")
+    redis_url: str | None = Field(
+        None, description="redis://…: the channel accounts' shared send pace lives there instead of the database"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     secret_key: str = Field(PLACEHOLDER_SECRET, description="signs sessions and CSRF tokens")
@@ -55,6 +58,9 @@ class Settings(BaseSettings):
     dispatch_concurrency: int = Field(64, ge=1, le=1024)
     dispatch_poll_seconds: float = Field(0.5, gt=0)
     outbox_lease_seconds: float = Field(60.0, gt=0)
+    send_pace_margin: float = Field(
+        0.025, ge=0, le=0.5, description="share kept under an account's msg/s: the tolerated jitter in seconds"
+    )
     send_timeout_seconds: float = Field(30.0, gt=0)
     send_max_attempts: int = Field(6, ge=1, le=50)
     send_backoff_base: float = Field(2.0, gt=0)

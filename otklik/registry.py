@@ -6,7 +6,7 @@ or a channel kind. Importing this module is cheap: declarations only (code is re
 
 from __future__ import annotations
 
-from otklik.capabilities import bookings, care, cashback, crm, financing, inbox, metrics, sales
+from otklik.capabilities import bookings, care, cashback, crm, financing, inbox, metrics, outreach, sales
 from otklik.channels import api, console, instagram, telegram, webchat, whatsapp, wildberries, zenvia
 from otklik.conversations import capability as kernel
 from otklik.platform.plugins import Capability, ChannelKind
@@ -21,6 +21,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     metrics.CAPABILITY,
     crm.CAPABILITY,
     bookings.CAPABILITY,
+    outreach.CAPABILITY,
 )
 CHANNEL_KINDS: tuple[ChannelKind, ...] = (
     webchat.KIND,

@@ -33,6 +33,7 @@ from otklik.clock import utcnow
 from otklik.conversations import events, guard, repo
 from otklik.conversations.context import RuntimeContext
 from otklik.conversations.ratelimit import RateLimiter
+from otklik.conversations.sharedpace import DailyCapReached, make_pace
 from otklik.conversations.statuses import MessageStatus, OutboxStatus
 from otklik.core.channel import SendError
 from otklik.core.messages import OutboundMessage
@@ -177,6 +178,17 @@ async def _mark_sent_raw(tx: RawTx, rows: list[tuple[Claimed, str | None]], now:
         await events.emit_events(writer, conversation_id, found, now)
 
 
+# still ours (sending, this worker, this claim's attempt): mark the provider call as started
+_STARTED = (
+    f"UPDATE outbox SET started_at = ? WHERE id = ? AND status = '{OutboxStatus.SENDING}' AND worker = ?"
+    " AND attempts = ? AND started_at IS NULL RETURNING id"
+)
+
+
+class _LeaseLost(Exception):
+    """The row's lease expired while it waited for its pace slot, and the recovery took it back."""
+
+
 @dataclass(slots=True)
 class Claimed:
     id: int
@@ -195,7 +207,9 @@ class Dispatcher:
         self.ctx = ctx
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.settings = ctx.settings
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(
+            shared=make_pace(ctx.db, ctx.settings.redis_url), margin=ctx.settings.send_pace_margin
+        )
         self._next_recovery = 0.0
         self._recovery_due = False
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -334,7 +348,10 @@ class Dispatcher:
     async def _send_group(self, rows: list[Claimed]) -> None:
         """Send one conversation's rows in order; stop at the first that must wait or fails."""
         for index, row in enumerate(rows):
-            ok = await self._send_one(row)
+            try:
+                ok = await self._send_one(row)
+            except _LeaseLost:
+                return  # the recovery made this row and the ones after it pending (or uncertain) again
             if not ok:
                 await self._release(rows[index + 1 :])
                 return
@@ -349,8 +366,23 @@ class Dispatcher:
         if guard.is_marketplace(self.ctx, row.channel_account_id):
             message = await self._guarded(row, message)
             row.payload = {**row.payload, "text": message.text}  # `message.sent` tells what really left
-        await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
         channel = self.ctx.kind_of(row.channel_account_id)
+        try:
+            due = await self.limiter.wait(row.channel_account_id, row.recipient, sender.limits)
+        except DailyCapReached as exc:  # not the message's fault: it waits for tomorrow's quota
+            await self._failed(row, SendError(str(exc), retry_after=exc.retry_after))
+            return False
+        if not sender.supports_idempotency:  # from here on, a crash may have sent it: see recover_expired
+            async with raw_write(self.ctx.db) as tx:
+                mine = await tx.fetch(_STARTED, [tx.dt(utcnow()), row.id, self.worker_id, row.attempts + 1])
+            if not mine:  # our lease ran out while we waited and the row was recovered: it is not ours to send
+                log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
+                raise _LeaseLost
+            try:
+                await self.limiter.recheck(row.channel_account_id, sender.limits, due)
+            except DailyCapReached as exc:
+                await self._failed(row, SendError(str(exc), retry_after=exc.retry_after))
+                return False
         try:
             with timed(SEND_SECONDS, channel):
                 result = await asyncio.wait_for(
@@ -397,7 +429,7 @@ class Dispatcher:
     async def _failed(self, row: Claimed, exc: SendError) -> None:
         now = utcnow()
         channel = self.ctx.kind_of(row.channel_account_id)
-        values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None}
+        values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500], "worker": None, "started_at": None}
         if exc.held:
             values |= {"status": OutboxStatus.HELD, "attempts": max(row.attempts - 1, 0)}
         elif exc.retry_after is not None:
@@ -445,7 +477,13 @@ class Dispatcher:
             await session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id.in_([r.id for r in rows]), OutboxRow.status == OutboxStatus.SENDING)
-                .values(status=OutboxStatus.PENDING, lease_until=None, worker=None, attempts=OutboxRow.attempts - 1)
+                .values(
+                    status=OutboxStatus.PENDING,
+                    lease_until=None,
+                    worker=None,
+                    attempts=OutboxRow.attempts - 1,
+                    started_at=None,
+                )
             )
 
     async def recover_expired(self) -> int:
@@ -454,7 +492,7 @@ class Dispatcher:
         async with self.ctx.db.write() as session:
             stale = (
                 await session.execute(
-                    select(OutboxRow.id, OutboxRow.channel_account_id).where(
+                    select(OutboxRow.id, OutboxRow.channel_account_id, OutboxRow.started_at).where(
                         and_(OutboxRow.status == OutboxStatus.SENDING, OutboxRow.lease_until < now)
                     )
                 )
@@ -462,7 +500,13 @@ class Dispatcher:
             if not stale:
                 return 0
             senders = {r.channel_account_id: self.ctx.senders.get(r.channel_account_id) for r in stale}
-            retry = [r.id for r in stale if getattr(senders[r.channel_account_id], "supports_idempotency", False)]
+            # resent: with the same idempotency key, or never handed to the provider (no `started_at`)
+            retry = [
+                r.id
+                for r in stale
+                if getattr(senders[r.channel_account_id], "supports_idempotency", False)
+                or (r.started_at is None and senders[r.channel_account_id] is not None)
+            ]
             unsure = [r.id for r in stale if r.id not in set(retry) and senders[r.channel_account_id] is not None]
             if retry:
                 await session.execute(

@@ -1,4 +1,5 @@
-"""In-process limits: per-channel-account and per-chat send pacing (waits), and sliding windows (refuse)."""
+"""Send pacing (waits) and sliding windows (refuse). The account's pace is shared by every worker through
+`sharedpace.Pace` when one is given; the chat's pace and the sliding windows are per process."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import time
 from collections import OrderedDict, deque
 
+from otklik.conversations.sharedpace import MARGIN, Pace, is_late, wait_for_slot
 from otklik.core.channel import ChannelLimits
 
 
@@ -32,21 +34,36 @@ class _Interval:
 
 
 class RateLimiter:
-    """Waits until both the account's and the chat's pace allow one more message."""
+    """Waits until both the account's and the chat's pace allow one more message.
 
-    def __init__(self, max_chats: int = 100_000) -> None:
+    With `shared`, the account's pace and daily cap are reserved in the shared store (all workers together);
+    `sharedpace.DailyCapReached` tells the day's cap is spent. Without it, the account is paced in-process."""
+
+    def __init__(self, max_chats: int = 100_000, *, shared: Pace | None = None, margin: float = MARGIN) -> None:
+        self.shared = shared
+        self.margin = margin
         self._accounts: dict[int, _Interval] = {}
         self._chats: OrderedDict[tuple[int, str], _Interval] = OrderedDict()
         self._max_chats = max_chats
 
-    async def wait(self, account_id: int, chat: str, limits: ChannelLimits) -> None:
+    async def wait(self, account_id: int, chat: str, limits: ChannelLimits) -> float | None:
+        """Returns the account slot's time when the pace is shared (see `recheck`), else None."""
         if limits.per_chat_interval:
             await self._chat(account_id, chat, limits.per_chat_interval, limits.per_chat_burst).wait()
+        if self.shared is not None:
+            return await wait_for_slot(self.shared, account_id, limits.per_second, limits.per_day, margin=self.margin)
         if limits.per_second:
             account = self._accounts.get(account_id)
             if account is None:  # 1 % under the limit, so no 1-second window ever holds one too many
                 account = self._accounts[account_id] = _Interval(1.01 / limits.per_second)
             await account.wait()
+        return None
+
+    async def recheck(self, account_id: int, limits: ChannelLimits, due: float | None) -> None:
+        """After work between the slot and the send (a database write that waited for a lock): a slot missed by
+        more than the margin is given up and a fresh one taken, so that late sends never crowd one second."""
+        if self.shared is not None and is_late(due, self.margin):
+            await wait_for_slot(self.shared, account_id, limits.per_second, limits.per_day, margin=self.margin)
 
     def _chat(self, account_id: int, chat: str, interval: float, burst: int = 1) -> _Interval:
         key = (account_id, chat)

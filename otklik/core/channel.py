@@ -45,9 +45,11 @@ class SendError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ChannelLimits:
-    """Provider limits the dispatcher obeys (per process)."""
+    """Provider limits the dispatcher obeys: the account's limits are shared by every worker
+    (`conversations/sharedpace.py`), the chat's are per process."""
 
     per_second: float | None = None  # per channel account
+    per_day: int | None = None  # messages per channel account per UTC day (WhatsApp's messaging tier)
     per_chat_interval: float | None = None  # minimum seconds between two messages to one chat
     per_chat_burst: int = 1  # messages to one chat that may go at once before `per_chat_interval` applies
 

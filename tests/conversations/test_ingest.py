@@ -138,9 +138,11 @@ async def test_expired_leases_resend_only_through_idempotent_channels(otklik: Ot
     a2 = await remote_account(otklik, idempotent)
     await otklik.ingest(ev(a1, "d1", "hi", sender="x"))
     await otklik.ingest(ev(a2, "d2", "hi", sender="y"))
-    async with otklik.db.write() as session:  # as if a worker died after claiming both rows
+    async with otklik.db.write() as session:  # as if a worker died while calling the provider for both rows
         await session.execute(
-            update(OutboxRow).values(status="sending", lease_until=utcnow() - timedelta(seconds=1), attempts=1)
+            update(OutboxRow).values(
+                status="sending", lease_until=utcnow() - timedelta(seconds=1), attempts=1, started_at=utcnow()
+            )
         )
     assert await otklik.dispatcher.recover_expired() == 2
     await drain(otklik)
@@ -148,6 +150,24 @@ async def test_expired_leases_resend_only_through_idempotent_channels(otklik: Ot
         statuses = dict((await session.execute(select(OutboxRow.channel_account_id, OutboxRow.status))).all())
     assert statuses == {a1: "uncertain", a2: "sent"}
     assert plain.calls == 0 and idempotent.texts() == ["готов"]
+
+
+async def test_an_expired_lease_never_handed_to_the_provider_is_sent_again(otklik: Otklik) -> None:
+    """A row claimed but still waiting for its pace slot when the worker died (no `started_at`) never left:
+    it goes back to pending and is sent once, even on a channel without idempotency keys."""
+    plain = RecordingSender()
+    account = await remote_account(otklik, plain)
+    await otklik.ingest(ev(account, "e1", "hi", sender="z"))
+    async with otklik.db.write() as session:
+        await session.execute(
+            update(OutboxRow).values(status="sending", lease_until=utcnow() - timedelta(seconds=1), attempts=1)
+        )
+    assert await otklik.dispatcher.recover_expired() == 1
+    await drain(otklik)
+    async with otklik.db.read() as session:
+        row = (await session.execute(select(OutboxRow.status, OutboxRow.send_count, OutboxRow.started_at))).one()
+    assert row.status == "sent" and row.send_count == 1 and row.started_at is not None
+    assert plain.texts() == ["готов"]
 
 
 REMINDER_FLOW = """

@@ -25,6 +25,7 @@ class Receiver:
     delay: float = 0.0
     accepted: dict[str, dict[str, object]] = field(default_factory=dict)  # key -> body, first delivery
     order: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of every valid post
     posts: int = 0
     bad_signatures: int = 0
     port: int = 0
@@ -36,6 +37,7 @@ class Receiver:
                 self.bad_signatures += 1
                 return JSONResponse({"error": "bad signature"}, status_code=401)
             self.posts += 1
+            self.times.append(time.monotonic())
             if self.delay:
                 await asyncio.sleep(self.delay)
             key = request.headers["idempotency-key"]

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -173,6 +185,22 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # set just before the provider call of a channel without idempotency keys: a row whose lease ran out
+    # without it never left (back to pending after a crash), with it maybe did (uncertain)
+    started_at: Mapped[datetime | None]
+
+
+class SendPace(Base):
+    """The shared send pace of a channel account (`conversations/sharedpace.py`): the earliest time (Unix
+    seconds) of its next message, and how many it sent on `day` (UTC, ISO date)."""
+
+    __tablename__ = "send_pace"
+    channel_account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    next_at: Mapped[float] = mapped_column(Float)
+    day: Mapped[str] = mapped_column(String(10))
+    day_count: Mapped[int] = mapped_column(Integer)
 
 
 class Timer(Base):

@@ -58,12 +58,14 @@ async def set_account_state(db: Database, account_id: int, what: str, detail: st
 
 def whatsapp_sender(account: ChannelAccount, token: str | None, ctx: RuntimeContext) -> ChannelSender:
     """80 msg/s per number and Meta's pair rate (~1 message per 6 s to one user, bursts allowed) unless the
-    account says otherwise (`per_second`, `per_chat_interval`, `per_chat_burst`; null = no limit)."""
+    account says otherwise (`per_second`, `per_chat_interval`, `per_chat_burst`; null = no limit); `per_day`:
+    the number's messaging tier (messages per UTC day, shared by every worker; none by default)."""
     config = dict(account.config or {})
     limits = ChannelLimits(
         per_second=config.get("per_second", DEFAULT_LIMITS.per_second),
         per_chat_interval=config.get("per_chat_interval", DEFAULT_LIMITS.per_chat_interval),
         per_chat_burst=int(config.get("per_chat_burst", DEFAULT_LIMITS.per_chat_burst) or 1),
+        per_day=int(config["per_day"]) if config.get("per_day") else None,  # the messaging tier, all workers
     )
     guard = WindowGuard(
         ctx.db,

@@ -1,0 +1,18 @@
+"""Outreach (issue 19): saved segments and broadcasts sent exactly once at the channel account's limit.
+
+- `segments.py` conditions (all / any / not over channel, account, pack, tags, language, attributes, first
+  seen / last inbound / last outbound) compiled to one query; opted-out contacts are never in an audience
+- `service.py` broadcasts: create, start / pause / resume / cancel, the runner's steps, progress
+- `jobs.py`    the runner (worker job "outreach-broadcasts")
+- `cli.py`     `otklik broadcasts create|start|pause|resume|cancel|status|segment`
+See docs/outreach.md.
+"""
+
+from otklik.platform.plugins import Capability, JobSpec
+
+CAPABILITY = Capability(
+    name="outreach",
+    jobs=(JobSpec("outreach-broadcasts", "otklik.capabilities.outreach.jobs:broadcasts_job"),),
+    cli=(("broadcasts", "otklik.capabilities.outreach.cli:app"),),
+    migrations="otklik.capabilities.outreach:migrations",
+)
