@@ -10,7 +10,7 @@ there" (`SendError(permanent=True)`) so `reach` goes on to SMS or e-mail:
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -23,6 +23,31 @@ from otklik.core.channel import SendError
 from otklik.core.messages import OutboundMessage
 
 WINDOWED = frozenset({"whatsapp"})
+
+
+async def blocker(
+    ctx: RuntimeContext,
+    account_id: int,
+    recipient: str,
+    now: datetime,
+    *,
+    windowed: frozenset[str] = WINDOWED,
+    margin: float = 300.0,
+) -> str | None:
+    """Why a text written now to `recipient` on this channel account would not reach them now (None: it
+    would): the account is not enabled, it is the web chat (only a visitor on the page sees it), or the
+    24-hour window of a windowed channel is closed. Also used by capabilities choosing where a reminder
+    goes (bookings)."""
+    account = ctx.accounts.get(account_id)
+    if account is None:
+        return "channel: the conversation's channel account is not enabled"
+    if ctx.is_local(account_id):
+        return f"channel: {account.kind} reaches only a visitor who is on the page"
+    if account.kind in windowed:
+        last = await window.last_inbound(ctx.db, account_id, recipient)
+        if not window.is_open(last, now, timedelta(seconds=margin)):
+            return f"channel: {account.kind}: outside the 24-hour window"
+    return None
 
 
 class ChannelReach:
@@ -52,15 +77,10 @@ class ChannelReach:
         conversation_id, account_id, recipient, subscribed, reachable = row
         if not subscribed or not reachable:
             raise SendError("channel: the contact unsubscribed or cannot be reached there", permanent=True)
-        account = ctx.accounts.get(int(account_id))
-        if account is None:
-            raise SendError("channel: the conversation's channel account is not enabled", permanent=True)
-        if ctx.is_local(int(account_id)):
-            raise SendError(f"channel: {account.kind} reaches only a visitor who is on the page", permanent=True)
-        if account.kind in self.windowed:
-            last = await window.last_inbound(ctx.db, int(account_id), str(recipient))
-            if not window.is_open(last, now, timedelta(seconds=self.margin)):
-                raise SendError(f"channel: {account.kind}: outside the 24-hour window", permanent=True)
+        reason = await blocker(ctx, int(account_id), str(recipient), now, windowed=self.windowed, margin=self.margin)
+        if reason is not None:
+            raise SendError(reason, permanent=True)
+        account = ctx.accounts[int(account_id)]
         async with ctx.db.write() as session:
             message_id = await enqueue(
                 session, int(conversation_id), int(account_id), str(recipient), OutboundMessage(text=text),

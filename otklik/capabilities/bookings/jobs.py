@@ -21,11 +21,14 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from otklik.adapters.db.models import Contact, ContactIdentity, Conversation
 from otklik.capabilities.bookings import models as m
 from otklik.capabilities.bookings import service
 from otklik.capabilities.bookings.chat import _send, _wake, after_visit_message, reminder_message
 from otklik.clock import utcnow
 from otklik.conversations.context import RuntimeContext
+from otklik.conversations.reach_route import blocker
+from otklik.platform.reach.service import reach
 
 log = logging.getLogger(__name__)
 EVERY_SECONDS = 30.0
@@ -33,9 +36,46 @@ LEASE = timedelta(seconds=120)
 
 
 def route_for(row: Any) -> str | None:
-    """Where a reminder goes: the booking's conversation. The SMS/e-mail fallback (platform/reach) plugs
-    in here: a booking without a reachable conversation but with a phone or e-mail."""
+    """The booking's own conversation, when it has one (whether it can reach the client now is `_chat_open`)."""
     return f"conversation:{row.conversation_id}" if row.conversation_id else None
+
+
+async def _chat_state(ctx: RuntimeContext, session: Any, conversation_id: int | None, now: datetime) -> str:
+    """Would a reminder written to the booking's conversation reach the client now? "open": yes; "local": the
+    web chat, seen only by a visitor on the page (shown at the next visit); "closed": not now (WhatsApp outside
+    the 24-hour window would hold it; the account is off); "none": no conversation."""
+    if conversation_id is None:
+        return "none"
+    row = (
+        await session.execute(
+            select(Conversation.channel_account_id, ContactIdentity.external_id)
+            .join(ContactIdentity, ContactIdentity.id == Conversation.identity_id)
+            .where(Conversation.id == conversation_id)
+        )
+    ).first()
+    if row is None:
+        return "none"
+    if ctx.accounts.get(int(row[0])) is not None and ctx.is_local(int(row[0])):
+        return "local"
+    return "open" if await blocker(ctx, int(row[0]), str(row[1]), now) is None else "closed"
+
+
+async def _by_reach(session: Any, booking: Any, text: str, key: str, now: datetime) -> bool:
+    """The reminder as a text through `platform.reach` — the client's other chat if one can reach them, else
+    SMS, else e-mail — when the booking has a contact and a phone to reach. The phone of the booking becomes
+    the contact's `phone` field if it has none (reach reads it there). False: nothing to reach them by."""
+    if booking.contact_id is None or not booking.phone:
+        return False
+    contact = await session.get(Contact, int(booking.contact_id))
+    if contact is None:
+        return False
+    fields = dict(contact.fields or {})
+    if not fields.get("phone"):
+        fields["phone"] = booking.phone
+        contact.fields = fields
+        await session.flush()
+    await reach(session, int(booking.contact_id), text, dedup_key=key, now=now)
+    return True
 
 
 async def send_due(ctx: RuntimeContext, now: datetime, limit: int = 100) -> int:
@@ -72,6 +112,16 @@ async def send_due(ctx: RuntimeContext, now: datetime, limit: int = 100) -> int:
                 else booking.status not in service.ACTIVE or booking.start_at <= now
             ):  # fmt: skip
                 status = "skipped"
+            elif not after and (chat := await _chat_state(ctx, session, booking.conversation_id, now)) != "open":
+                data = await service.booking_data(session, int(booking.id))
+                message = reminder_message(data, int(rem.offset_min))
+                key = f"booking:{booking.id}:remind:{int(rem.offset_min)}"
+                reached = await _by_reach(session, booking, message.text, key, now)
+                shown = chat == "local" and await _send(ctx, session, int(booking.conversation_id), message, now=now)
+                if shown:  # the web chat keeps it, with its buttons, for the next visit
+                    conversation_id = int(booking.conversation_id)
+                status = "sent" if reached or shown else "skipped"
+                route = f"reach:{key}" if reached else route or "none"
             elif route is None:
                 status, route = "skipped", "none"
             else:
@@ -85,9 +135,10 @@ async def send_due(ctx: RuntimeContext, now: datetime, limit: int = 100) -> int:
                     status=status, route=route, sent_at=now if status == "sent" else None, lease_until=None
                 )
             )  # fmt: skip
-        if status == "sent" and conversation_id is not None:
+        if status == "sent":
             sent += 1
-            _wake(ctx, conversation_id)
+            if conversation_id is not None:
+                _wake(ctx, conversation_id)
     return sent
 
 

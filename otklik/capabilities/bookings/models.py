@@ -126,7 +126,7 @@ reminders = Table(
     Column("offset_min", Integer, nullable=False),
     Column("due_at", TS, nullable=False, index=True),
     Column("status", String(16), nullable=False),  # pending sent cancelled skipped
-    Column("route", String(40), nullable=True),  # "conversation:<id>" today; the SMS/e-mail fallback later
+    Column("route", String(40), nullable=True),  # "conversation:<id>", "reach:<dedup key>" (platform.reach: SMS, e-mail), "none"
     Column("lease_until", TS, nullable=True),
     Column("sent_at", TS, nullable=True),
     UniqueConstraint("booking_id", "offset_min", name="uq_bookings_reminders_booking_offset"),
