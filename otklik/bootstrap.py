@@ -103,6 +103,7 @@ class Otklik:
                 if reaction.on not in REACTION_EVENTS:
                     raise ValueError(f"capability {capability.name}: no kernel event {reaction.on!r} to react to")
                 actions.add_reaction(reaction.on, capability.name, reaction.fn)
+        ctx.erasers = {c.name: resolve(c.erase) for c in capabilities if c.erase}
         ctx.local_kinds = frozenset(k.kind for k in channel_kinds if k.local)
         ctx.marketplace_kinds = frozenset(k.kind for k in channel_kinds if k.marketplace)
         ctx.llm = build_llm(settings, _usage_logger(db))

@@ -5,7 +5,7 @@ two containers in one process share nothing."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,6 +57,8 @@ class RuntimeContext:
     # app-scoped state of capabilities, keyed "<capability>.<name>" (e.g. "inbox.tags_cache"); each
     # capability creates and reads its own entries
     state: dict[str, Any] = field(default_factory=dict)
+    # capabilities' `erase` functions by capability name, run by `people.erase` in its transaction
+    erasers: dict[str, Callable[..., Awaitable[Mapping[str, int]]]] = field(default_factory=dict)
 
     def engine_for(self, account_id: int) -> Engine:
         account = self.accounts.get(account_id)

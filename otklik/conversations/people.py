@@ -23,6 +23,7 @@ docs/api.md "Erase".
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -182,11 +183,17 @@ def _media_ids(value: Any) -> set[str]:
 
 
 async def erase(
-    session: AsyncSession, contact_id: int, *, actor: str, now: datetime
-) -> tuple[dict[str, int], set[str]]:
-    """Erase a contact's personal data in the caller's transaction (see the module's text). Returns the
-    counts and the media ids no one else uses, to delete from the media store after the commit
-    (`delete_media`). Erasing twice is harmless."""
+    session: AsyncSession,
+    contact_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    erasers: Mapping[str, Callable[..., Awaitable[Mapping[str, int]]]] | None = None,
+) -> tuple[dict[str, Any], set[str]]:
+    """Erase a contact's personal data in the caller's transaction (see the module's text), and what each
+    capability keeps about them (`erasers`: `ctx.erasers`, from `Capability.erase`; their counts under
+    "capabilities"). Returns the counts and the media ids no one else uses, to delete from the media store
+    after the commit (`delete_media`). Erasing twice is harmless."""
     contact = await session.get(Contact, contact_id, with_for_update=session.get_bind().dialect.name != "sqlite")
     if contact is None:
         raise NotFound(f"no contact {contact_id}")
@@ -270,7 +277,12 @@ async def erase(
         if not others:
             unused.add(media_id)
     counts["media"] = len(unused)
-    audit(session, actor, "contact.erase", "contact", contact_id, counts, now=now)
+    theirs: dict[str, dict[str, int]] = {}
+    for name, fn in sorted((erasers or {}).items()):
+        theirs[name] = {str(k): int(v) for k, v in (await fn(session, contact_id, now=now)).items()}
+    audit(session, actor, "contact.erase", "contact", contact_id, {**counts, **theirs}, now=now)
+    if theirs:
+        return {**counts, "capabilities": theirs}, unused
     return counts, unused
 
 

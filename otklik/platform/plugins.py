@@ -144,6 +144,9 @@ class Capability:
     locales: Ref | None = None  # "package:folder" of <area>.yaml admin strings (ru/en/es), merged in the catalog
     static: Ref | None = None  # "package:folder" served at /static/<name>/ (its admin pages' CSS and scripts)
     counters: Ref | None = None  # a tuple[Counter, ...]: what the metrics layer counts of it (orders, claims)
+    # "module:fn", `async fn(session, contact_id, *, now) -> dict[str, int]`: what it keeps about a person,
+    # erased in the transaction of the kernel's `people.erase` (the contact's data erased everywhere at once)
+    erase: Ref | None = None
 
 
 @dataclass(frozen=True, slots=True)

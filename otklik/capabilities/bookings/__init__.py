@@ -29,4 +29,5 @@ CAPABILITY = Capability(
     locales="otklik.capabilities.bookings:locales",
     demo="otklik.capabilities.bookings.demo:seed",
     demo_tables=("bookings_bookings", "bookings_staff", "bookings_services", "bookings_resources"),
+    erase="otklik.capabilities.bookings.service:erase_contact",
 )

@@ -287,7 +287,9 @@ async def erase_contact(
         ctx = ctx_of(request)
         now = utcnow()
         async with ctx.db.write() as session:
-            counts, media = await people.erase(session, contact_id, actor=actor_of(caller), now=now)
+            counts, media = await people.erase(
+                session, contact_id, actor=actor_of(caller), now=now, erasers=ctx.erasers
+            )
         counts["media"] = people.delete_media(ctx.media, media)
         body: dict[str, Any] = {"id": contact_id, "erased": True, **counts}
         return answer(body)

@@ -181,3 +181,30 @@ async def test_erasing_a_contact(shop: Shop, http: httpx.AsyncClient, token: str
     assert (rows[lead["id"]].client_name, rows[lead["id"]].phone, rows[lead["id"]].email) == ("—", None, None)
     assert rows[lead["id"]].utm == {} and rows[other["id"]].phone == "+79123456700"  # someone else's stays
     assert (booking.client_name, booking.phone, booking.notes, booking.status) == ("—", None, "", "pending")
+
+
+async def test_erasing_the_contact_through_the_api_erases_its_leads_and_bookings(
+    shop: Shop, http: httpx.AsyncClient, token: str
+) -> None:
+    """`POST /api/v1/contacts/{id}/erase` (the kernel's `people.erase`) runs bookings' `Capability.erase` in
+    the same transaction: names, phones and comments of the contact's leads and bookings go; times, services,
+    statuses and prices stay."""
+    lead = (await http.post(URL, json=_body(shop), headers=_auth(token))).json()
+    async with shop.app.db.read() as session:
+        slots = await service.find_slots(session, shop.salon.haircut, now=shop_now(), days=7, limit=1)
+    booking_id = await service.book_or_offer(
+        shop.app.db,
+        service.NewBooking(shop.salon.haircut, slots[0].staff_id, slots[0].start, "Мария Петрова", "+79123456789",
+                           contact_id=lead["contact_id"], lead_id=lead["id"], source="site"),
+        now=shop_now(),
+    )  # fmt: skip
+    _id, eraser = await create_token(shop.app.db, "dpo", "contacts.erase", actor="test")
+    erased = await http.post(f"/api/v1/contacts/{lead['contact_id']}/erase", headers=_auth(eraser))
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["capabilities"]["bookings"] == {"leads": 1, "bookings": 1}
+    async with shop.app.db.read() as session:
+        booked = (await session.execute(select(m.bookings).where(m.bookings.c.id == booking_id))).one()
+        stored = (await session.execute(select(m.leads).where(m.leads.c.id == lead["id"]))).one()
+    assert (booked.client_name, booked.phone) == ("—", None) and booked.service_id == shop.salon.haircut
+    assert (stored.client_name, stored.phone, stored.comment) == ("—", None, None)
+    assert "Мария" not in str(tuple(booked)) + str(tuple(stored)) and "912" not in str(tuple(stored))
