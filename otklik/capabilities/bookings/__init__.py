@@ -30,4 +30,5 @@ CAPABILITY = Capability(
     demo="otklik.capabilities.bookings.demo:seed",
     demo_tables=("bookings_bookings", "bookings_staff", "bookings_services", "bookings_resources"),
     erase="otklik.capabilities.bookings.service:erase_contact",
+    counters="otklik.capabilities.bookings.counters:COUNTERS",
 )
