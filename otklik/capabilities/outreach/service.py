@@ -236,6 +236,12 @@ _MOVES = {
     "resume": ({PAUSED}, RUNNING),
     "cancel": ({DRAFT, SCHEDULED, RUNNING, PAUSED}, CANCELLED),
 }
+ACTIONS = tuple(_MOVES)
+
+
+def moves(status: str) -> list[str]:
+    """The moves that apply to a broadcast in `status` (the admin shows only their buttons)."""
+    return [action for action, (allowed, _target) in _MOVES.items() if status in allowed]
 
 
 async def control(session: AsyncSession, broadcast_id: int, action: str, *, actor: str) -> str:
