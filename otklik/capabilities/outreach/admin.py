@@ -27,6 +27,7 @@ MAX_FIELD = 2000  # one-line fields
 MAX_CONDITIONS = 20_000  # the condition tree's JSON
 MAX_TEXT = service.MAX_TEXT
 PAGE = 100
+BROADCASTS_PAGE = 50  # each row's progress is a few grouped queries
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -87,7 +88,7 @@ async def segment_post(request: Request, principal: Principal = Depends(need(OUT
 
 async def _broadcasts_page(request: Request, *, status_code: int = 200, **extra: Any) -> HTMLResponse:
     async with otklik_of(request).db.read() as session:
-        rows = await service.list_broadcasts(session, PAGE)
+        rows = await service.list_broadcasts(session, BROADCASTS_PAGE)
         progress = {int(r.id): await service.progress(session, int(r.id)) for r in rows}
         names = (await session.execute(select(segments.c.id, segments.c.name).order_by(segments.c.name))).all()
         accounts = (await session.execute(select(ChannelAccount.id, ChannelAccount.name, ChannelAccount.kind)

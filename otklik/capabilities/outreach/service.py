@@ -115,7 +115,7 @@ def parse_at(value: str, tz: str, now: datetime) -> datetime:
     try:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput(f"--at: {value[:40]!r} is not an ISO time like 2026-12-24T10:00") from None
+        raise InvalidInput(f"send at: {value[:40]!r} is not an ISO time like 2026-12-24T10:00") from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=zone(tz))
     if at <= now:

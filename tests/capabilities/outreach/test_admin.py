@@ -9,12 +9,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from otklik.adapters.db.models import Contact
+from otklik.adapters.db.models import Contact, Message
 from otklik.bootstrap import Otklik
 from otklik.capabilities.outreach import service
-from otklik.capabilities.outreach.models import broadcasts, segments
+from otklik.capabilities.outreach.models import broadcasts, deliveries, segments
 from otklik.capabilities.outreach.segments import audience_query
 from otklik.clock import utcnow
 from otklik.platform.channel_accounts import add_account
@@ -41,6 +41,17 @@ async def shop(otklik: Otklik) -> list[int]:
 async def _count(otklik: Otklik, table: object) -> int:
     async with otklik.db.read() as session:
         return int(await session.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[arg-type]
+
+
+async def _set_messages(otklik: Otklik, broadcast_id: int, *, status: str, error: str | None = None,
+                        only_unsent: bool = False) -> None:  # fmt: skip
+    """What the outbox dispatcher would do: the kernel messages of the broadcast's deliveries change status."""
+    async with otklik.db.write() as session:
+        ids = select(deliveries.c.message_id).where(deliveries.c.broadcast_id == broadcast_id)
+        query = update(Message).where(Message.id.in_(ids))
+        if only_unsent:
+            query = query.where(Message.status != "sent")
+        await session.execute(query.values(status=status, error=error))
 
 
 async def test_roles_csrf_and_escaping(otklik: Otklik, shop: list[int], as_role, anon) -> None:  # type: ignore[no-untyped-def]
@@ -170,6 +181,19 @@ async def test_broadcast_form_page_and_controls(otklik: Otklik, shop: list[int],
     page = await admin.http.get(url)
     assert 'data-testid="done">0 / 2<' in page.text and 'data-count="pending">2<' in page.text
     assert 'data-testid="do-pause"' in page.text and 'data-testid="do-start"' not in page.text
+    assert 'data-testid="eta"' not in page.text  # nothing sent yet: no rate to go by
+    # the runner hands one delivery to the kernel and it is sent: 1 of 2 done, the ETA from the rate
+    assert await service.enqueue(otklik.ctx, broadcast_id, 1) == 1
+    await _set_messages(otklik, broadcast_id, status="sent")
+    page = await admin.http.get(url)
+    assert 'data-testid="done">1 / 2<' in page.text and 'data-count="sent">1<' in page.text
+    assert 'data-count="pending">1<' in page.text and 'data-testid="eta"' in page.text
+    # the second one fails: its reason is shown (escaped), nothing is left so no ETA
+    assert await service.enqueue(otklik.ctx, broadcast_id, 5) == 1
+    await _set_messages(otklik, broadcast_id, status="failed", error="<b>403</b> bot was blocked", only_unsent=True)
+    page = await admin.http.get(url)
+    assert 'data-testid="done">2 / 2<' in page.text and 'data-count="failed">1<' in page.text
+    assert "&lt;b&gt;403&lt;/b&gt; bot was blocked: 1" in page.text and 'data-testid="eta"' not in page.text
 
     assert (await admin.post(f"{url}/control", {"action": "pause"})).status_code == 303
     twice = await admin.post(f"{url}/control", {"action": "pause"})
@@ -179,7 +203,7 @@ async def test_broadcast_form_page_and_controls(otklik: Otklik, shop: list[int],
     assert (await admin.post(f"{url}/control", {"action": "resume"})).status_code == 303
     assert (await admin.post(f"{url}/control", {"action": "cancel"})).status_code == 303
     page = await admin.http.get(url)
-    assert 'data-count="cancelled">2<' in page.text and 'data-testid="do-' not in page.text
+    assert 'data-testid="status">cancelled' in page.text and 'data-testid="do-' not in page.text
     again = await admin.post(f"{url}/control", {"action": "resume"})
     assert again.status_code == 409 and "cancelled: cannot resume" in again.text
 
