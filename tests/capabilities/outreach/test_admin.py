@@ -6,9 +6,12 @@ preview (the count is the audience's); the broadcast form (unknown segment or ac
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import func, select, update
 
 from otklik.adapters.db.models import Contact, Message
@@ -19,8 +22,9 @@ from otklik.capabilities.outreach.segments import audience_query
 from otklik.clock import utcnow
 from otklik.platform.channel_accounts import add_account
 from otklik.platform.users import Role
-from tests.capabilities.outreach.seed import seed_contacts, tag
+from tests.capabilities.outreach.seed import message, seed_contacts, tag
 
+KEY = re.compile(r"\boutreach\.(?!md\b)[a-z_]+")  # a string key shown as is: its translation is missing
 VIP = json.dumps({"all": [{"tag": "vip"}, {"language": "ru"}]})
 
 
@@ -75,11 +79,15 @@ async def test_roles_csrf_and_escaping(otklik: Otklik, shop: list[int], as_role,
     preview = await admin.post("/admin/outreach/segments", {"name": "vip", "conditions": VIP, "action": "preview"})
     assert preview.status_code == 200 and "&lt;script&gt;alert(1)" in preview.text
     assert "<script>alert(1)" not in preview.text and await _count(otklik, segments) == 0
+    strings = yaml.safe_load((Path(service.__file__).parent / "locales" / "outreach.yaml").read_text("utf-8"))
+    assert strings and all(set(v) == {"ru", "en", "es"} and all(v.values()) for v in strings.values())
+    assert not KEY.search(preview.text) and not KEY.search((await admin.http.get("/admin/outreach/broadcasts")).text)
     owner = await as_role(Role.OWNER)
     made = await owner.post("/admin/outreach/broadcasts", {"name": "promo", "text": "<b>sale</b> & more"})
     assert made.status_code == 303, made.text
     page = await owner.http.get(made.headers["location"])
     assert "&lt;b&gt;sale&lt;/b&gt; &amp; more" in page.text and "<b>sale" not in page.text
+    assert not KEY.search(page.text)
 
 
 async def test_segment_form_refusals_and_preview(otklik: Otklik, shop: list[int], as_role) -> None:  # type: ignore[no-untyped-def]
@@ -194,6 +202,13 @@ async def test_broadcast_form_page_and_controls(otklik: Otklik, shop: list[int],
     page = await admin.http.get(url)
     assert 'data-testid="done">2 / 2<' in page.text and 'data-count="failed">1<' in page.text
     assert "&lt;b&gt;403&lt;/b&gt; bot was blocked: 1" in page.text and 'data-testid="eta"' not in page.text
+    # the buyer of the sent one answers, the other opts out: both counted
+    await message(otklik.db, shop[0], "in", utcnow())
+    async with otklik.db.write() as session:
+        await session.execute(update(Contact).where(Contact.display_name == "<script>alert(1)</script>")
+                              .values(subscribed=False))  # fmt: skip
+    page = await admin.http.get(url)
+    assert 'data-count="replied">1<' in page.text and 'data-count="opted_out">1<' in page.text
 
     assert (await admin.post(f"{url}/control", {"action": "pause"})).status_code == 303
     twice = await admin.post(f"{url}/control", {"action": "pause"})
