@@ -14,7 +14,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select, update
 
-from otklik.adapters.db.models import Contact, Message
+from otklik.adapters.db.models import ChannelAccount, Contact, Message
 from otklik.bootstrap import Otklik
 from otklik.capabilities.outreach import service
 from otklik.capabilities.outreach.models import broadcasts, deliveries, segments
@@ -158,11 +158,13 @@ async def test_broadcast_form_page_and_controls(otklik: Otklik, shop: list[int],
         assert response.status_code == 422 and words in response.text, (fields, response.text[-500:])
     assert await _count(otklik, broadcasts) == 0
 
+    async with otklik.db.read() as session:
+        account = int(await session.scalar(select(ChannelAccount.id).where(ChannelAccount.name == "shop_bot")) or 0)
     zone = otklik.live.snapshot.hours.zone  # the seller's: the form's date-time is in it
     moment = (utcnow() + timedelta(days=2)).astimezone(zone).replace(second=0, microsecond=0)
     later = moment.strftime("%Y-%m-%dT%H:%M")
     scheduled = await admin.post("/admin/outreach/broadcasts", {**base, "name": "Later", "at": later,
-                                                               "template": "winter_sale", "template_language": "es"})  # fmt: skip
+                                                               "template": "winter_sale", "template_language": "es", "account_id": str(account)})  # fmt: skip
     assert scheduled.status_code == 303, scheduled.text
     made = await admin.post("/admin/outreach/broadcasts", {**base, "buttons": "Да | yes\nНет"})
     assert made.status_code == 303, made.text
@@ -174,6 +176,7 @@ async def test_broadcast_form_page_and_controls(otklik: Otklik, shop: list[int],
     assert row.status == "draft" and row.segment_id == segment_id
     assert row.message["buttons"] == [{"title": "Да", "payload": "yes"}, {"title": "Нет", "payload": "Нет"}]
     assert later_row.scheduled_at == moment and later_row.status == "draft"
+    assert later_row.channel_account_id == account and row.channel_account_id is None
     assert later_row.message["template"] == {"name": "winter_sale", "language": "es", "params": []}
     listing = await admin.http.get("/admin/outreach/broadcasts")
     assert f'data-broadcast="{broadcast_id}"' in listing.text and "Winter sale" in listing.text
