@@ -115,7 +115,7 @@ def parse_at(value: str, tz: str, now: datetime) -> datetime:
     try:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput(f"--at: {value[:40]!r} is not an ISO time like 2026-12-24T10:00") from None
+        raise InvalidInput(f"send at: {value[:40]!r} is not an ISO time like 2026-12-24T10:00") from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=zone(tz))
     if at <= now:
@@ -236,6 +236,12 @@ _MOVES = {
     "resume": ({PAUSED}, RUNNING),
     "cancel": ({DRAFT, SCHEDULED, RUNNING, PAUSED}, CANCELLED),
 }
+ACTIONS = tuple(_MOVES)
+
+
+def moves(status: str) -> list[str]:
+    """The moves that apply to a broadcast in `status` (the admin shows only their buttons)."""
+    return [action for action, (allowed, _target) in _MOVES.items() if status in allowed]
 
 
 async def control(session: AsyncSession, broadcast_id: int, action: str, *, actor: str) -> str:
