@@ -89,11 +89,16 @@ async def _remote_conversations(app: Otklik) -> None:
     plain = RecordingSender()
     unsure = await remote_account(app, plain)
     await app.ingest(ev(unsure, "lost-1", "привет", sender="chat-lost"))
-    async with app.db.write() as session:  # a worker died while sending it
+    async with app.db.write() as session:  # a worker died while sending it (the provider call had begun)
         await session.execute(
             update(OutboxRow)
             .where(OutboxRow.channel_account_id == unsure)
-            .values(status=OutboxStatus.SENDING, lease_until=utcnow() - timedelta(seconds=1), attempts=1)
+            .values(
+                status=OutboxStatus.SENDING,
+                lease_until=utcnow() - timedelta(seconds=1),
+                attempts=1,
+                started_at=utcnow() - timedelta(seconds=2),
+            )
         )
     assert await app.dispatcher.recover_expired() == 1
 
