@@ -4,6 +4,7 @@
   seen / last inbound / last outbound) compiled to one query; opted-out contacts are never in an audience
 - `service.py` broadcasts: create, start / pause / resume / cancel, the runner's steps, progress
 - `jobs.py`    the runner (worker job "outreach-broadcasts")
+- `api.py`     `/api/v1/broadcasts` (scopes broadcasts.read / broadcasts.write)
 - `cli.py`     `otklik broadcasts create|start|pause|resume|cancel|status|segment`
 See docs/outreach.md.
 """
@@ -13,6 +14,7 @@ from otklik.platform.plugins import Capability, JobSpec
 CAPABILITY = Capability(
     name="outreach",
     jobs=(JobSpec("outreach-broadcasts", "otklik.capabilities.outreach.jobs:broadcasts_job"),),
+    api=("otklik.capabilities.outreach.api:router",),
     cli=(("broadcasts", "otklik.capabilities.outreach.cli:app"),),
     migrations="otklik.capabilities.outreach:migrations",
 )
