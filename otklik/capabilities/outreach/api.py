@@ -104,6 +104,21 @@ async def _create(request: Request, data: dict[str, Any], caller: ApiCaller) -> 
     "",
     response_model=None,
     summary="Create a broadcast (a draft; start it with /start)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "example": {
+                        "name": "Winter sale",
+                        "segment": "vip",
+                        "account": "shop-telegram",
+                        "text": "-20% until Sunday",
+                    }
+                }
+            },
+        }
+    },
     responses=_ok(201, BROADCAST_EXAMPLE, "the broadcast, a draft")
     | error_responses(401, 403, 409, 413, 415, 422, 429),
 )

@@ -132,3 +132,7 @@ async def test_leads_page_filter_and_one(shop: Shop, http: httpx.AsyncClient) ->
     assert one["utm"] == {"source": "yandex"} and one["comment"] == "<b>hi</b>" and one["created_at"].endswith("Z")
     missing = await http.get("/api/v1/bookings/leads/999999", headers=auth)
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    spec = (await http.get("/openapi.json")).json()["paths"]
+    for path in ("/api/v1/bookings", "/api/v1/bookings/{booking_id}", "/api/v1/bookings/leads/{lead_id}"):
+        assert spec[path]["get"]["responses"]["200"]["content"]["application/json"]["example"], path
+    assert spec["/api/v1/bookings/leads"]["get"]["responses"]["422"]

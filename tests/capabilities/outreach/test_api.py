@@ -133,3 +133,9 @@ async def test_oversized_body_list_paging_and_bad_cursor(
     bad = await http.get(f"{URL}?cursor=Ym9va2luZ3M6MQ", headers=read)
     assert bad.status_code == 422 and bad.json()["error"] == "cursor"
     assert (await http.get(URL, headers=write)).status_code == 403
+    spec = (await http.get("/openapi.json")).json()["paths"]
+    create = spec[URL]["post"]
+    assert create["requestBody"]["content"]["application/json"]["example"]["name"]
+    assert create["responses"]["201"]["content"]["application/json"]["example"]["status"] == "draft"
+    shown = spec[f"{URL}/{{broadcast_id}}"]["get"]["responses"]["200"]["content"]["application/json"]["example"]
+    assert "counts" in shown and spec[f"{URL}/{{broadcast_id}}/start"]["post"]["responses"]["409"]
