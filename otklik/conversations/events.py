@@ -10,6 +10,7 @@ in the transaction of the change itself (`platform.webhooks.emit_many`), with th
 | `message.status` | the channel reports delivered / read, or the send failed for good | conversation_id, channel, message: id, external_id; status, error |
 | `conversation.handoff` | the bot hands the conversation to people, or an API call does | conversation_id, contact_id, channel, reason, priority, by |
 | `conversation.closed` | an operator or an API call closes it | conversation_id, contact_id, channel, by |
+| `survey.answered` | `survey.answer` records a question's first answer (per contact and source) | + contact_id, survey, question, option, text, source, answered_at |
 """
 
 from __future__ import annotations
@@ -84,6 +85,15 @@ def handoff(conversation_id: int, contact_id: int, channel: str, reason: str, pr
 
 def closed(conversation_id: int, contact_id: int, channel: str, by: str) -> Event:
     return "conversation.closed", _base(conversation_id, channel, contact_id) | {"by": by}
+
+
+def survey_answered(
+    conversation_id: int, contact_id: int, channel: str, answer: Mapping[str, Any], at: datetime
+) -> Event:
+    data = _base(conversation_id, channel, contact_id) | {
+        key: answer.get(key) for key in ("survey", "question", "option", "text", "source")
+    }
+    return "survey.answered", data | {"answered_at": iso(at)}
 
 
 async def emit_events(tx: AsyncSession | CoreTx, conversation_id: int, events: list[Event], now: datetime) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from otklik.adapters.db.models import Contact, FlowVersion, StaffMember, StaffNotification, SurveyAnswer
+from otklik.conversations import events
 from otklik.core import survey as model
 from otklik.core.redact import mask_sensitive
 from otklik.platform.staff.members import Member, split
@@ -92,6 +93,10 @@ async def answer(ctx: QuickContext, args: dict[str, Any]) -> dict[str, Any]:
             await tx.execute(_SET_FIELDS, {"contact_id": ctx.contact_id, "new_fields": fields})
     notified = 0
     notify = args.get("notify")
+    if added:  # the answer's event, in the step's transaction, once (a repeat records nothing)
+        answered = {"survey": survey, "question": question, "option": option, "text": text or None, "source": source}
+        event = events.survey_answered(ctx.conversation_id, ctx.contact_id, ctx.account.kind, answered, ctx.now)
+        await events.emit_events(tx, ctx.conversation_id, [event], ctx.now)
     if added and notify in _SUBJECTS:
         notified = await _notify(ctx, tx, str(notify), survey, question, option, text, name, source)
     return {"recorded": bool(added), "notified": notified}

@@ -6,7 +6,8 @@ leads.
 - `models.py`, `migrations/` (branch `bookings`): services, staff, resources, bookings, leads, reminders
 - `service.py` the use cases: slots, book (locked check), move, status changes, reminders planned, leads;
   every change emits its `booking.*` / `lead.created` event (docs/bookings.md)
-- `api.py`  `POST /api/lead` (API token, scope `leads`)
+- `api.py`  `POST /api/lead` (API token, scope `leads`); reading `GET /api/v1/bookings[/{id}]` (`bookings.read`) and
+  `GET /api/v1/bookings/leads[/{id}]` (`leads.read`)
 - `chat.py`, `jobs.py`: the bot's first message to a lead, reminders and the answers to their buttons
 - `admin.py` `/admin/bookings`: the bookings list with filters, no-show marking, manual booking
 See docs/bookings.md.

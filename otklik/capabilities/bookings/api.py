@@ -15,15 +15,28 @@ import re
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
+from otklik.capabilities.bookings import models as m
 from otklik.capabilities.bookings import service
 from otklik.capabilities.bookings.chat import write_first
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput, NotFound
 from otklik.platform.apitokens import ApiCaller, require_scope
-from otklik.platform.restapi import error_responses, idempotent, read_json
+from otklik.platform.restapi import (
+    ApiError,
+    check_query,
+    decode_cursor,
+    error_responses,
+    idempotent,
+    page,
+    page_limit,
+    plain,
+    read_json,
+)
+from otklik.platform.webkit.params import BIGINT_MAX, PathId
 
 SCOPE = "leads"
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
@@ -139,3 +152,157 @@ _RESPONSES = {201: {"description": "the lead"}} | error_responses(401, 403, 413,
 router.add_api_route("/api/lead", create_lead, methods=["POST"], summary="Send a lead", responses=_RESPONSES)
 router.add_api_route("/api/v1/bookings/leads", create_lead, methods=["POST"], summary="Send a lead (same as /api/lead)",
                      responses=_RESPONSES)  # fmt: skip
+
+
+# --- reading: `GET /api/v1/bookings[/{id}]` (scope `bookings.read`), `GET /api/v1/bookings/leads[/{id}]`
+# (scope `leads.read`; `leads` alone still only sends leads). The REST conventions of docs/api.md: cursor
+# paging newest first, errors {"error", "message"}, unknown query parameters refused.
+
+READ_BOOKINGS = "bookings.read"
+READ_LEADS = "leads.read"
+LEAD_STATUSES = ("new", "booked", "closed")
+BOOKING_EXAMPLE = {
+    "id": 7, "booking_id": 7, "lead_id": 3, "contact_id": 17, "conversation_id": 40, "client_name": "Мария Петрова",
+    "phone": "+79123456789", "service_id": 1, "service": "Стрижка", "staff_id": 2, "staff": "Айгуль",
+    "start": "2026-12-12T15:00:00+03:00", "end": "2026-12-12T16:00:00+03:00", "timezone": "Europe/Moscow",
+    "status": "confirmed", "source": "site", "price": "1500.00", "notes": "", "rating": None,
+    "admin_url": "/admin/bookings/7", "created_at": "2026-12-10T09:00:00.000Z", "updated_at": "2026-12-10T09:00:00.000Z",
+}  # fmt: skip
+LEAD_EXAMPLE = {
+    "id": 3, "contact_id": 17, "conversation_id": None, "client_name": "Мария Петрова", "phone": "+79123456789",
+    "email": None, "service_id": 1, "preferred_time": "2026-12-12T12:00:00.000Z", "source": "site",
+    "source_detail": None, "comment": "Хочу к Айгуль", "utm": {"source": "yandex", "campaign": "winter"},
+    "status": "new", "hits": 1, "created_at": "2026-12-10T09:00:00.000Z", "updated_at": "2026-12-10T09:00:00.000Z",
+}  # fmt: skip
+
+
+def _moment(name: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(422, name, f"{name}: ISO 8601 with an offset, e.g. 2026-12-12T00:00:00+03:00") from None
+    if value.tzinfo is None:
+        raise ApiError(422, name, f"{name}: needs an offset, e.g. +03:00 or Z")
+    return value
+
+
+async def _booking_view(session: Any, row: Any) -> dict[str, Any]:
+    data = await service.booking_data(session, int(row.id))  # the `booking.*` events' shape
+    data.pop("summary", None)
+    return {"id": int(row.id), **data, "rating": row.rating, "created_at": row.created_at, "updated_at": row.updated_at}
+
+
+def _lead_view(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+def _ok(status: int, example: Any, what: str) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": what, "content": {"application/json": {"example": example}}}}
+
+
+async def list_bookings(
+    request: Request,
+    limit: int | None = Query(None, ge=1, le=200, description="1-200, default 50"),
+    cursor: str | None = Query(None, max_length=64, description="next_cursor of the previous page"),
+    start_from: str | None = Query(None, alias="from", max_length=40, description="starts at or after (ISO 8601)"),
+    to: str | None = Query(None, max_length=40, description="starts before (ISO 8601 with an offset)"),
+    status: str | None = Query(None, max_length=20, description=" | ".join(service.STATUSES)),
+    staff_id: int | None = Query(None, ge=1, le=BIGINT_MAX, description="only this staff member's"),
+    contact_id: int | None = Query(None, ge=1, le=BIGINT_MAX, description="only this contact's"),
+    _caller: ApiCaller = Depends(require_scope(READ_BOOKINGS)),
+) -> JSONResponse:
+    check_query(request, ("limit", "cursor", "from", "to", "status", "staff_id", "contact_id"))
+    size = page_limit(limit)
+    after = decode_cursor("bookings", cursor)
+    query = select(m.bookings).order_by(m.bookings.c.id.desc()).limit(size + 1)
+    if after is not None:
+        query = query.where(m.bookings.c.id < after)
+    low, high = _moment("from", start_from), _moment("to", to)
+    if low is not None:
+        query = query.where(m.bookings.c.start_at >= low)
+    if high is not None:
+        query = query.where(m.bookings.c.start_at < high)
+    if status is not None:
+        if status not in service.STATUSES:
+            raise ApiError(422, "status", f"status: one of {', '.join(service.STATUSES)}")
+        query = query.where(m.bookings.c.status == status)
+    if staff_id is not None:
+        query = query.where(m.bookings.c.staff_id == staff_id)
+    if contact_id is not None:
+        query = query.where(m.bookings.c.contact_id == contact_id)
+    async with request.app.state.otklik.db.read() as session:
+        rows = (await session.execute(query)).all()
+        items = [await _booking_view(session, row) for row in rows[:size]]
+    return JSONResponse(plain(page("bookings", items, size, len(rows) > size)))
+
+
+async def get_booking(
+    request: Request, booking_id: PathId, _caller: ApiCaller = Depends(require_scope(READ_BOOKINGS))
+) -> JSONResponse:
+    check_query(request, ())
+    async with request.app.state.otklik.db.read() as session:
+        row = (await session.execute(select(m.bookings).where(m.bookings.c.id == booking_id))).first()
+        if row is None:
+            raise ApiError(404, "not_found", f"no booking {booking_id}")
+        return JSONResponse(plain(await _booking_view(session, row)))
+
+
+async def list_leads(
+    request: Request,
+    limit: int | None = Query(None, ge=1, le=200, description="1-200, default 50"),
+    cursor: str | None = Query(None, max_length=64, description="next_cursor of the previous page"),
+    status: str | None = Query(None, max_length=20, description=" | ".join(LEAD_STATUSES)),
+    source: str | None = Query(None, max_length=32, description="only leads of this source (site, yandex_direct…)"),
+    contact_id: int | None = Query(None, ge=1, le=BIGINT_MAX, description="only this contact's"),
+    _caller: ApiCaller = Depends(require_scope(READ_LEADS)),
+) -> JSONResponse:
+    check_query(request, ("limit", "cursor", "status", "source", "contact_id"))
+    size = page_limit(limit)
+    after = decode_cursor("leads", cursor)
+    query = select(m.leads).order_by(m.leads.c.id.desc()).limit(size + 1)
+    if after is not None:
+        query = query.where(m.leads.c.id < after)
+    if status is not None:
+        if status not in LEAD_STATUSES:
+            raise ApiError(422, "status", f"status: one of {', '.join(LEAD_STATUSES)}")
+        query = query.where(m.leads.c.status == status)
+    if source is not None:
+        if not service.SOURCE.fullmatch(source):
+            raise ApiError(422, "source", "source: lower-case letters, digits, _ or - (e.g. site, yandex_direct)")
+        query = query.where(m.leads.c.source == source)
+    if contact_id is not None:
+        query = query.where(m.leads.c.contact_id == contact_id)
+    async with request.app.state.otklik.db.read() as session:
+        rows = (await session.execute(query)).all()
+    items = [_lead_view(row) for row in rows[:size]]
+    return JSONResponse(plain(page("leads", items, size, len(rows) > size)))
+
+
+async def get_lead(
+    request: Request, lead_id: PathId, _caller: ApiCaller = Depends(require_scope(READ_LEADS))
+) -> JSONResponse:
+    check_query(request, ())
+    async with request.app.state.otklik.db.read() as session:
+        row = (await session.execute(select(m.leads).where(m.leads.c.id == lead_id))).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"no lead {lead_id}")
+    return JSONResponse(plain(_lead_view(row)))
+
+
+# `/leads` before `/{booking_id}`: the path "leads" is not a booking's id.
+router.add_api_route("/api/v1/bookings/leads", list_leads, methods=["GET"], summary="List leads, newest first",
+                     tags=["bookings"], response_model=None,
+                     responses=_ok(200, {"data": [LEAD_EXAMPLE], "next_cursor": None}, "a page of leads")
+                     | error_responses(401, 403, 422, 429))  # fmt: skip
+router.add_api_route("/api/v1/bookings/leads/{lead_id}", get_lead, methods=["GET"], summary="A lead",
+                     tags=["bookings"], response_model=None,
+                     responses=_ok(200, LEAD_EXAMPLE, "the lead") | error_responses(401, 403, 404, 422, 429))  # fmt: skip
+router.add_api_route("/api/v1/bookings", list_bookings, methods=["GET"], summary="List bookings, newest first",
+                     tags=["bookings"], response_model=None,
+                     responses=_ok(200, {"data": [BOOKING_EXAMPLE], "next_cursor": None}, "a page of bookings")
+                     | error_responses(401, 403, 422, 429))  # fmt: skip
+router.add_api_route("/api/v1/bookings/{booking_id}", get_booking, methods=["GET"], summary="A booking",
+                     tags=["bookings"], response_model=None,
+                     responses=_ok(200, BOOKING_EXAMPLE, "the booking") | error_responses(401, 403, 404, 422, 429))  # fmt: skip

@@ -5,6 +5,7 @@
 - `service.py` broadcasts: create, start / pause / resume / cancel, the runner's steps, progress
 - `jobs.py`    the runner (worker job "outreach-broadcasts")
 - `admin.py`  `/admin/outreach/segments` and `/admin/outreach/broadcasts` (permission `outreach.manage`)
+- `api.py`     `/api/v1/broadcasts` (scopes broadcasts.read / broadcasts.write)
 - `cli.py`     `otklik broadcasts create|start|pause|resume|cancel|status|segment`
 See docs/outreach.md.
 """
@@ -16,6 +17,7 @@ OUTREACH = "outreach.manage"  # segments and broadcasts (owner and admin only: n
 CAPABILITY = Capability(
     name="outreach",
     jobs=(JobSpec("outreach-broadcasts", "otklik.capabilities.outreach.jobs:broadcasts_job"),),
+    api=("otklik.capabilities.outreach.api:router",),
     cli=(("broadcasts", "otklik.capabilities.outreach.cli:app"),),
     permissions=(Permission(OUTREACH),),
     admin=("otklik.capabilities.outreach.admin:router",),

@@ -28,6 +28,7 @@ from otklik.conversations.context import RuntimeContext
 from otklik.core.errors import Conflict, InvalidInput, NotFound
 from otklik.core.messages import Button, OutboundMessage, TemplateRef
 from otklik.platform.audit import audit
+from otklik.platform.webhooks import emit
 
 BATCH = 1000  # delivery rows written per transaction
 ENQUEUE_BATCH = 200  # deliveries turned into outbox rows per transaction
@@ -421,11 +422,20 @@ async def finish_if_done(ctx: RuntimeContext, broadcast_id: int) -> bool:
         )
         if pending or await outstanding(session, broadcast_id):
             return False
-        await session.execute(
+        now = utcnow()
+        marked = await session.execute(
             update(broadcasts)
             .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == RUNNING)
-            .values(status=DONE, finished_at=utcnow())
+            .values(status=DONE, finished_at=now)
         )
+        if marked.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        # in the transaction that marks it done: the event is recorded exactly when the broadcast finished
+        counted = await progress(session, broadcast_id)
+        data = {"broadcast_id": broadcast_id, "name": counted.name, "total": counted.total, "counts": counted.counts,
+                "failed_by_reason": counted.failed_by_reason, "skipped_by_reason": counted.skipped_by_reason,
+                "started_at": row.started_at, "finished_at": now}  # fmt: skip
+        await emit(session, "broadcast.finished", data, now=now, subject=f"broadcast:{broadcast_id}")
     return True
 
 
