@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from otklik.adapters.db.engine import Database
 from otklik.adapters.db.models import ChannelAccount, Contact, ContactIdentity, ContactTag
 from otklik.clock import utcnow
+from otklik.core.cells import formula_safe
 from otklik.core.errors import InvalidInput
 from otklik.platform.audit import audit
 
@@ -53,7 +54,6 @@ MAX_FIELDS = 30  # other columns kept as contact fields
 MAX_SKIPPED_SHOWN = 1000  # skipped rows listed in the report (all are counted)
 KNOWN = ("phone", "name", "language", "tags")
 RESERVED = frozenset({"subscribed", "reachable", "id"})  # never set by an import: ignored columns
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _COLUMN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,4})?$")
 _TAG = re.compile(r"^[\w\-.:/ ]{1,64}$", re.UNICODE)
@@ -139,10 +139,9 @@ def to_e164(raw: str, region: str) -> str | None:
 
 
 def defuse(value: str) -> tuple[str, bool]:
-    """A cell a spreadsheet would run as a formula is stored as text: `'` in front."""
-    if value.startswith(FORMULA_START):
-        return "'" + value, True
-    return value, False
+    """A cell a spreadsheet would run as a formula is stored as text (`'` in front, `core.cells`)."""
+    safe = formula_safe(value)
+    return safe, safe != value
 
 
 def file_size(source: IO[bytes]) -> int:
