@@ -44,6 +44,7 @@ from otklik.clock import utcnow
 from otklik.core.cells import formula_safe
 from otklik.core.errors import InvalidInput
 from otklik.platform.audit import audit
+from otklik.platform.reach.text import e164
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
@@ -126,21 +127,16 @@ def check_region(region: str) -> str:
 
 
 def to_e164(raw: str, region: str) -> str | None:
-    text = raw.strip()
-    if not text or len(text) > 40:
-        return None
+    """`platform.reach`'s E.164 rule (the one SMS uses), `None` for a number it refuses."""
     try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
+        return e164(raw, region)
+    except InvalidInput:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def defuse(value: str) -> tuple[str, bool]:
     """A cell a spreadsheet would run as a formula is stored as text (`'` in front, `core.cells`)."""
-    safe = formula_safe(value)
+    safe = formula_safe(value, phones=True)  # "+79991234567" alone is a number, not a formula
     return safe, safe != value
 
 

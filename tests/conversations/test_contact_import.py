@@ -194,3 +194,10 @@ async def test_100_000_rows_in_batches(db: Database, db_url: str) -> None:
     assert await count(db, Contact) == 99_999 and await count(db, ContactTag) == 99_999
     again = await import_contacts(db, f("\n".join(lines[:2001]) + "\n"), region="RU")
     assert (again.created, again.updated) == (0, 2000)
+
+
+async def test_a_number_in_another_column_is_not_a_formula(db: Database) -> None:
+    report = await import_contacts(db, f("phone,phone2,note\n+79171234567,+79161112233,-5 off\n"), region="RU")
+    assert [(w.row, w.reason) for w in report.warnings] == [(2, "note looks like a formula: stored as text")]
+    assert (await contacts(db))["+79171234567"].fields == {"phone": "+79171234567", "phone2": "+79161112233",
+                                                           "note": "'-5 off"}  # fmt: skip
