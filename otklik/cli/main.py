@@ -30,6 +30,7 @@ def _mount() -> None:
     """The platform's sub-apps, then what capabilities and channel kinds declare (`cli`, `commands`)."""
     from otklik.cli.apitokens import app as api_tokens_app
     from otklik.cli.channels import app as channels_app
+    from otklik.cli.contacts import app as contacts_app
     from otklik.cli.experiments import abtests_app, surveys_app
     from otklik.cli.guard import app as guard_app
     from otklik.cli.sms import app as sms_app
@@ -41,6 +42,7 @@ def _mount() -> None:
 
     app.add_typer(channels_app, name="channels")
     app.add_typer(users_app, name="users")
+    app.add_typer(contacts_app, name="contacts")
     app.add_typer(api_tokens_app, name="api-tokens")
     app.add_typer(webhooks_app, name="webhooks")
     app.add_typer(staff_app, name="staff")

@@ -17,6 +17,7 @@ AUDIT_PREFIXES = (
     "settings.",
     "channel.",
     "conversation.",
+    "contacts.",
     "canned.",
     "claim.",
     "payout.",

@@ -12,10 +12,23 @@ from fastapi.routing import APIRoute
 from otklik.platform.plugins import Capability, ChannelKind, NavEntry, folder, resolve
 from otklik.platform.webkit import deps
 from otklik.platform.webkit.i18n import add_locale_folders
-from otklik.web.admin import api_tokens, audit, auth, experiments, flows, home, settings, sms, staff, users, webhooks
+from otklik.web.admin import (
+    api_tokens,
+    audit,
+    auth,
+    contacts,
+    experiments,
+    flows,
+    home,
+    settings,
+    sms,
+    staff,
+    users,
+    webhooks,
+)
 
 # The platform's own admin areas; capabilities add theirs (`Capability.admin`, `Capability.nav`).
-AREAS = [auth, home, users, flows, experiments, settings, webhooks, api_tokens, sms, staff, audit]
+AREAS = [auth, home, users, flows, experiments, settings, webhooks, api_tokens, sms, staff, contacts, audit]
 NAV = (
     NavEntry("flows.nav", "/admin/flows", "flows.view", 30),
     NavEntry("abtests.nav", "/admin/abtests", "flows.view", 33),
