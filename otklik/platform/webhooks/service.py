@@ -190,12 +190,19 @@ async def list_endpoints(db: Database) -> list[WebhookEndpoint]:
         return list((await session.execute(select(WebhookEndpoint).order_by(WebhookEndpoint.id))).scalars().all())
 
 
+#: An internal consumer's endpoint (`internal:crm`) follows its capability's connections: not switched,
+#: removed or tested by hand (removing it would lose the events handed over until the next restart).
+_INTERNAL_MANAGED = "this endpoint belongs to an internal consumer (the CRM hand-over); manage it there"
+
+
 async def set_active(db: Database, endpoint_id: int, active: bool, *, actor: str, reason: str | None = None) -> None:
     now = utcnow()
     async with db.write() as session:
         row = await session.get(WebhookEndpoint, endpoint_id)
         if row is None:
             raise NotFound(f"no webhook endpoint {endpoint_id}")
+        if row.url.startswith(INTERNAL_PREFIX):
+            raise Conflict(_INTERNAL_MANAGED)
         if row.active == active:
             return
         row.active = active
@@ -219,6 +226,8 @@ async def remove_endpoint(db: Database, endpoint_id: int, *, actor: str) -> None
         row = await session.get(WebhookEndpoint, endpoint_id)
         if row is None:
             raise NotFound(f"no webhook endpoint {endpoint_id}")
+        if row.url.startswith(INTERNAL_PREFIX):
+            raise Conflict(_INTERNAL_MANAGED)
         url = row.url
         await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id))
         await session.delete(row)
@@ -281,6 +290,8 @@ async def send_test(db: Database, endpoint_id: int, *, actor: str) -> str:
         row = await session.get(WebhookEndpoint, endpoint_id)
         if row is None:
             raise NotFound(f"no webhook endpoint {endpoint_id}")
+        if row.url.startswith(INTERNAL_PREFIX):
+            raise Conflict(_INTERNAL_MANAGED)
         if not row.active:
             raise Conflict("the endpoint is disabled; enable it first")
         event_id = await emit(

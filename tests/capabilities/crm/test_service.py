@@ -178,3 +178,26 @@ async def test_the_job_creates_no_endpoint_in_an_install_without_a_crm(otk: Otkl
     async with otk.db.read() as session:
         [endpoint] = (await session.execute(select(WebhookEndpoint))).scalars()
     assert endpoint.url == "internal:crm" and not endpoint.active
+
+
+async def test_the_crm_endpoint_is_not_switched_removed_or_tested_by_hand(otk: Otklik) -> None:
+    """`internal:crm` follows the CRM connections: Settings → Webhooks and `otklik webhooks` refuse to disable,
+    remove or test it (removing it would lose the events handed over until the next restart)."""
+    from otklik.core.errors import Conflict
+    from otklik.platform.webhooks import service as hooks
+
+    await service.add_bitrix24(otk.db, otk.vault, HOOK, actor="test")
+    async with otk.db.read() as session:
+        endpoint = (await session.execute(select(WebhookEndpoint))).scalars().one()
+    assert endpoint.url == "internal:crm" and endpoint.active
+    for attempt in (
+        hooks.set_active(otk.db, endpoint.id, False, actor="test"),
+        hooks.remove_endpoint(otk.db, endpoint.id, actor="test"),
+        hooks.send_test(otk.db, endpoint.id, actor="test"),
+    ):
+        with pytest.raises(Conflict, match="internal consumer"):
+            await attempt
+    async with otk.db.read() as session:
+        again = (await session.execute(select(WebhookEndpoint))).scalars().one()
+    assert (again.id, again.active) == (endpoint.id, True)
+    assert await _count(otk, WebhookDelivery) == 0  # no test event was queued
