@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -123,13 +124,18 @@ def _refuse(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
 
 
-def require_scope(scope: str) -> Callable[[Request], Awaitable[ApiCaller]]:
+#: Declares the bearer scheme in OpenAPI (components.securitySchemes and each route's `security`), so
+#: Swagger UI, n8n and generated clients know to send the token; the refusals stay ours (`auto_error=False`).
+BEARER = HTTPBearer(auto_error=False, scheme_name="apiToken", description="An API token: `Authorization: Bearer otk_…`")
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[ApiCaller]]:
     """Route dependency: the caller of a valid, unrevoked token that carries `scope`, within its pace.
 
     Refusals are in the REST API's one error shape (`platform.restapi`): 401 `unauthorized`, 403 `forbidden`,
     429 `rate_limited` (with `Retry-After`)."""
 
-    async def check(request: Request) -> ApiCaller:
+    async def check(request: Request, _bearer: HTTPAuthorizationCredentials | None = Depends(BEARER)) -> ApiCaller:
         header = request.headers.get("authorization", "")
         kind, _, token = header.partition(" ")
         if kind.lower() != "bearer" or not token.strip():

@@ -167,3 +167,25 @@ async def test_openapi_documents_the_resources_with_examples(http: httpx.AsyncCl
     assert erase["responses"]["403"]["content"]["application/json"]["example"]["error"] == "forbidden"
     send = paths["/api/v1/conversations/{conversation_id}/messages"]["post"]
     assert send["requestBody"]["content"]["application/json"]["example"]["text"]
+
+
+async def test_every_api_route_declares_the_bearer_token_and_its_refusals(http: httpx.AsyncClient) -> None:
+    """OpenAPI tells clients (Swagger UI, n8n, generators) to send the token, on every route of the REST API —
+    the kernel's and each capability's — and documents 401 and 403 in the one error shape."""
+    spec = (await http.get("/openapi.json")).json()
+    scheme = spec["components"]["securitySchemes"]["apiToken"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    operations = [
+        (path, method, op)
+        for path, ops in spec["paths"].items()
+        if path.startswith("/api/v1/") or path == "/api/lead"
+        for method, op in ops.items()
+        if method in ("get", "post", "patch", "put", "delete")
+    ]
+    assert len(operations) >= 25  # contacts, conversations, flows, orders, bookings, broadcasts, metrics, …
+    for path, method, op in operations:
+        where = f"{method.upper()} {path}"
+        assert {"apiToken": []} in op.get("security", []), where
+        for status in ("401", "403"):
+            example = op["responses"][status]["content"]["application/json"]["example"]
+            assert set(example) == {"error", "message"}, where

@@ -21,6 +21,7 @@ from otklik.capabilities.financing import service
 from otklik.capabilities.financing.rules import Refused, simulate
 from otklik.core.errors import InvalidInput
 from otklik.platform.apitokens import ApiCaller, require_scope
+from otklik.platform.restapi import error_responses
 from otklik.platform.webkit.bodies import BodyTooLarge, declared_too_large, read_capped, too_large
 
 SCOPE = "financing"
@@ -110,13 +111,12 @@ def _body(raw: bytes) -> dict[str, Any]:
     summary="Simulate an installment plan",
     responses={
         200: {"model": SimulateOut, "description": "the plan, figures as strings with two decimals"},
-        401: {"description": "no, an unknown or a revoked API token"},
-        403: {"description": "the token lacks the `financing` scope"},
         404: {"model": ErrorOut, "description": "no rates table of that name"},
         409: {"model": ErrorOut, "description": "no rates table yet"},
         413: {"description": "body too large"},
         422: {"model": ErrorOut, "description": "refused: the code names the limit"},
-    },
+    }
+    | error_responses(401, 403),
     openapi_extra={
         "requestBody": {
             "required": True,

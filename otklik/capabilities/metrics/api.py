@@ -14,6 +14,7 @@ from otklik.capabilities.metrics.query import report
 from otklik.clock import utcnow
 from otklik.core.errors import InvalidInput
 from otklik.platform.apitokens import ApiCaller, require_scope
+from otklik.platform.restapi import error_responses
 
 SCOPE = "metrics"
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
@@ -36,7 +37,7 @@ EXAMPLE = {
         200: {"description": "docs/metrics.md defines every number", "content": {"application/json": {"example": EXAMPLE}}},
         422: {"description": "a refused filter", "content": {"application/json": {
             "example": {"error": "invalid", "message": "from (2026-03-31) is after to (2026-03-01): the range is reversed"}}}},
-    },
+    } | error_responses(401, 403, 429),
 )  # fmt: skip
 async def metrics(
     request: Request,

@@ -167,13 +167,12 @@ def parse(raw: bytes) -> tuple[Decimal, str, str | None, bytes | None]:
             "model": PaymentOut,
             "description": "recorded: the order is paid (the invoice follows) or partially paid",
         },
-        401: {"description": "no, an unknown or a revoked API token"},
-        403: {"description": "the token lacks the `sales.payments` scope"},
         404: {"model": ErrorOut, "description": "no order with that number"},
         409: {"model": ErrorOut, "description": "the order is cancelled, or paid already"},
         413: {"description": "body or invoice PDF too large"},
         422: {"model": ErrorOut, "description": "refused: the code names the field"},
-    },
+    }
+    | error_responses(401, 403),
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": PaymentIn.model_json_schema()}}}
     },
