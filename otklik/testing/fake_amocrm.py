@@ -31,9 +31,9 @@ from starlette.routing import Route
 
 from otklik.testing.loopback import serve_on_loopback
 
-DEFAULT_TOKEN = "fake-amocrm-long-lived-token-0000"  # noqa: S105 - obviously fake
+DEFAULT_TOKEN = "FAKEamocrmTokenNotReal0000"  # noqa: S105 - the fake's own, not a real token
 CLIENT_ID = "fake-client-id-0000"
-CLIENT_SECRET = "fake-client-secret-0000"  # noqa: S105 - obviously fake
+CLIENT_SECRET = "FAKEamocrmClientNotReal0000"  # noqa: S105 - the fake's own, not a real secret
 REFRESH = "fake-refresh-token-0000"
 
 

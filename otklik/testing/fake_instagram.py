@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from otklik.testing.loopback import serve_on_loopback
 
-DEFAULT_TOKEN = "EAAfake-instagram-page-token-0000"  # noqa: S105 - obviously fake
+DEFAULT_TOKEN = "FAKEinstagramTokenNotReal0000"  # noqa: S105 - the fake's own, not a real token
 DEFAULT_APP_SECRET = "FAKEinstagramAppSecretNotReal0"  # noqa: S105 - obviously fake
 DEFAULT_PAGE_ID = "104500000000001"
 DEFAULT_IG_ID = "17841400000000000"
