@@ -35,7 +35,10 @@ def layout(server: LiveServer) -> dict[str, list[int]]:
 
 
 def center(page: Page, selector: str) -> tuple[float, float]:
-    box = page.locator(selector).bounding_box()
+    target = page.locator(selector)
+    target.wait_for(state="visible")  # the canvas may still be laying out on a loaded machine
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
     assert box is not None, selector
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
